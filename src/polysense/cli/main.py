@@ -1,0 +1,30 @@
+"""The ``polysense`` command: parses arguments and calls the library, nothing more.
+
+Each layer's commands live in their own module and register themselves on the app here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from polysense.cli import data_cmds, demo_cmd, signal_cmds
+
+app = typer.Typer(
+    name="polysense",
+    help="Acoustic signal processing and multimodal learning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+signal_cmds.register(app)
+data_cmds.register(app)
+demo_cmd.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""polysense.models.encoders."""

@@ -1,0 +1,25 @@
+"""Shared fixtures: seeded synthetic signals and the location of the real FSDD recordings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+FSDD_DIR = Path(os.environ.get("POLYSENSE_FSDD", REPO.parent / "shared" / "data" / "fsdd" / "recordings"))
+
+
+@pytest.fixture(scope="session")
+def fsdd_dir() -> Path:
+    """The folder of FSDD ``{digit}_{speaker}_{index}.wav`` files; skips when absent."""
+    if not FSDD_DIR.is_dir() or not any(FSDD_DIR.glob("*.wav")):
+        pytest.skip(f"FSDD recordings not found at {FSDD_DIR} (set POLYSENSE_FSDD to their folder)")
+    return FSDD_DIR
+
+
+@pytest.fixture
+def rng() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
