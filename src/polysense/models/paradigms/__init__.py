@@ -1,0 +1,1 @@
+"""The architecture paradigms: VSE++, CLIP, ViLBERT, ViLT, ALBEF."""
