@@ -1,0 +1,345 @@
+"""Reading, writing and streaming audio files (WAV, FLAC, OGG and whatever libsndfile reads).
+
+Sample values
+-------------
+Integer PCM is mapped to floating point by
+
+    x = q / 2**(bits - 1)
+
+for a ``bits``-bit two's-complement code ``q`` (unsigned 8-bit WAV is first re-centred by
+libsndfile to the signed range), so the values lie in ``[-1, 1)``: the most negative code maps to
+exactly ``-1.0`` and the largest positive code to ``1 - 2**(1 - bits)``. :func:`save` applies the
+inverse, ``q = clip(round(x * 2**(bits - 1)), -2**(bits - 1), 2**(bits - 1) - 1)``, so a waveform on
+the quantisation grid survives ``save`` → ``load`` bit-exactly. Floating-point files (``FLOAT``,
+``DOUBLE``, Vorbis, Opus) are returned as stored.
+
+Shapes
+------
+``mono=True`` mixes the channels to one by their mean and returns ``(time,)``; ``mono=False``
+keeps them and returns ``(channels, time)`` (a mono file gives ``(1, time)``).
+
+Errors
+------
+A missing, empty (0 bytes or 0 frames), truncated (the header promises more audio than the file
+holds) or non-audio file raises :class:`~polysense.errors.AudioError` whose message names the file
+and the cause.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
+from polysense.errors import AudioError
+
+__all__ = ["AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
+
+PathLike = str | os.PathLike
+
+# libsndfile subtypes holding two's-complement integer codes, and their bit depth.
+_INTEGER_SUBTYPES = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
+_FLOAT_SUBTYPES = {"FLOAT": 32, "DOUBLE": 64}
+_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+# Placeholder data-chunk sizes written by streaming encoders that never went back to fix the header.
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, checked against what the file holds.
+
+    Attributes: ``sample_rate`` (Hz), ``channels``, ``frames`` (samples per channel),
+    ``duration_s`` (= frames / sample_rate), ``format`` (libsndfile's container name, e.g. ``"WAV"``),
+    ``subtype`` (sample encoding, e.g. ``"PCM_16"``) and ``bit_depth`` (bits per stored sample for
+    PCM and float encodings, ``None`` for compressed ones such as Vorbis).
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+    duration_s: float
+    format: str
+    subtype: str
+    bit_depth: int | None
+
+    @property
+    def nyquist_hz(self) -> float:
+        """Half the sample rate: the highest frequency the file can represent."""
+        return self.sample_rate / 2
+
+
+def info(path: PathLike) -> AudioInfo:
+    """Describe an audio file without reading its samples.
+
+    Raises :class:`AudioError` for a missing, empty, truncated or non-audio file.
+    """
+    path = Path(path)
+    raw = _open_info(path)
+    return AudioInfo(
+        sample_rate=int(raw.samplerate),
+        channels=int(raw.channels),
+        frames=int(raw.frames),
+        duration_s=raw.frames / raw.samplerate,
+        format=raw.format,
+        subtype=raw.subtype,
+        bit_depth=_INTEGER_SUBTYPES.get(raw.subtype, _FLOAT_SUBTYPES.get(raw.subtype)),
+    )
+
+
+def load(
+    path: PathLike,
+    *,
+    sample_rate: int | None = None,
+    mono: bool = True,
+    dtype: torch.dtype = torch.float32,
+    quality: str = "HQ",
+) -> tuple[torch.Tensor, int]:
+    """Read a whole audio file into a tensor.
+
+    Parameters
+    ----------
+    path: the file.
+    sample_rate: target rate in Hz; when it differs from the file's, the signal is resampled with
+        :func:`polysense.signal.resample` (soxr) at ``quality``. ``None`` keeps the file's rate.
+    mono: mix channels to one by their mean and return ``(time,)``; ``False`` returns
+        ``(channels, time)``.
+    dtype: ``torch.float32`` or ``torch.float64``.
+    quality: soxr quality, one of ``"QQ" "LQ" "MQ" "HQ" "VHQ"``.
+
+    Returns
+    -------
+    ``(waveform, sample_rate)``, integer PCM mapped to ``[-1, 1)`` as ``q / 2**(bits-1)``.
+    """
+    path = Path(path)
+    dtype = _check_dtype(dtype)
+    check_choice("quality", quality, _QUALITIES)
+    if sample_rate is not None:
+        sample_rate = int(check_sample_rate(sample_rate))
+    raw = _open_info(path)
+    try:
+        with sf.SoundFile(path) as f:
+            waveform = _read(f, f.frames, dtype, path)
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"{path}: corrupt or truncated audio data ({exc})") from None
+    _check_complete(path, waveform.shape[-1], raw.frames)
+    if mono:
+        waveform = waveform.mean(dim=0)
+    file_rate = int(raw.samplerate)
+    if sample_rate is not None and sample_rate != file_rate:
+        from polysense.signal.resample import resample
+
+        waveform = resample(waveform, orig_sample_rate=file_rate, new_sample_rate=sample_rate, quality=quality)
+        return waveform, sample_rate
+    return waveform, file_rate
+
+
+def save(path: PathLike, waveform: torch.Tensor, sample_rate: int, *, subtype: str | None = None) -> Path:
+    """Write ``waveform`` ((time,) or (channels, time), values in [-1, 1)) to ``path``.
+
+    The container follows the file extension (``.wav``, ``.flac``, ``.ogg``, ...). ``subtype``
+    defaults to libsndfile's choice for the container (``PCM_16`` for WAV and FLAC, ``VORBIS`` for
+    OGG). For integer subtypes the samples are quantised as ``round(x * 2**(bits-1))`` and clipped to
+    the code range, the exact inverse of :func:`load`'s mapping. Returns the path written.
+    """
+    path = Path(path)
+    sample_rate = check_sample_rate(sample_rate)
+    if sample_rate != int(sample_rate):
+        raise AudioError(f"{path}: sample_rate={sample_rate} must be a whole number of Hz to be stored in a file")
+    waveform = check_signal("waveform", torch.as_tensor(waveform))
+    if waveform.ndim not in (1, 2):
+        raise AudioError(f"{path}: waveform has shape {tuple(waveform.shape)}: expected (time,) or (channels, time)")
+    data = waveform.detach().cpu().double().numpy()
+    data = data.T if data.ndim == 2 else data  # soundfile wants (frames, channels)
+    try:
+        subtype = subtype or sf.default_subtype(_format_from_suffix(path))
+    except (TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot choose a format from the extension {path.suffix!r} ({exc})") from None
+    if subtype in _INTEGER_SUBTYPES:
+        bits = _INTEGER_SUBTYPES[subtype]
+        codes = np.clip(np.round(data * 2.0 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+        # libsndfile takes int32 input left-justified and keeps its top `bits` bits.
+        data = np.left_shift(codes.astype(np.int64), 32 - bits).astype(np.int32)
+    try:
+        sf.write(path, data, int(sample_rate), subtype=subtype)
+    except (sf.LibsndfileError, TypeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot write subtype {subtype!r} ({exc})") from None
+    return path
+
+
+def blocks(
+    path: PathLike,
+    *,
+    block_size: int,
+    mono: bool = True,
+    dtype: torch.dtype = torch.float32,
+    sample_rate: int | None = None,
+    quality: str = "HQ",
+) -> Iterator[torch.Tensor]:
+    """Yield consecutive blocks of ``block_size`` frames ((time,) or (channels, time)) from ``path``.
+
+    Only one block is held at a time, so memory does not grow with the file's length. The last
+    block may be shorter. With ``sample_rate`` set, blocks are resampled on the fly with a streaming
+    soxr resampler (block lengths then follow the rate ratio). Values are mapped as in :func:`load`.
+    A file that ends before its header says it should raises :class:`AudioError`.
+    """
+    path = Path(path)
+    block_size = check_positive_int("block_size", block_size, what="frames per block")
+    dtype = _check_dtype(dtype)
+    check_choice("quality", quality, _QUALITIES)
+    if sample_rate is not None:
+        sample_rate = int(check_sample_rate(sample_rate))
+    raw = _open_info(path)
+    return _iter_blocks(path, raw, block_size, mono, dtype, sample_rate, quality)
+
+
+def _iter_blocks(path, raw, block_size, mono, dtype, sample_rate, quality) -> Iterator[torch.Tensor]:
+    stream = None
+    if sample_rate is not None and sample_rate != raw.samplerate:
+        import soxr
+
+        stream = soxr.ResampleStream(raw.samplerate, sample_rate, 1 if mono else raw.channels, dtype="float64", quality=quality)
+    total = 0
+    try:
+        with sf.SoundFile(path) as f:
+            while True:
+                block = _read(f, block_size, torch.float64 if stream else dtype, path)
+                n = block.shape[-1]
+                total += n
+                last = n < block_size or total >= raw.frames
+                if mono:
+                    block = block.mean(dim=0)
+                if stream is not None:
+                    out = stream.resample_chunk(block.T.numpy() if block.ndim == 2 else block.numpy(), last=last)
+                    block = torch.from_numpy(np.ascontiguousarray(out.T if out.ndim == 2 else out)).to(dtype)
+                if block.shape[-1] > 0:
+                    yield block
+                if last:
+                    break
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"{path}: corrupt or truncated audio data ({exc})") from None
+    _check_complete(path, total, raw.frames)
+
+
+def stream_log_mel(
+    path: PathLike,
+    *,
+    block_size: int = 65536,
+    sample_rate: int | None = None,
+    quality: str = "HQ",
+    **log_mel_kwargs,
+) -> Iterator[torch.Tensor]:
+    """Yield the log-mel spectrogram of a file in chunks of frames, reading it block by block.
+
+    Each yielded tensor has shape ``(n_mels, k)``; concatenated along the last axis they equal the
+    one-shot :func:`polysense.signal.log_mel_spectrogram` of the whole (mono) signal with the same
+    parameters (``log_mel_kwargs``: ``n_fft``, ``hop_length``, ``n_mels``, ...; ``sample_rate``
+    defaults to the file's). Memory is bounded by ``block_size`` and the STFT frame, not the file.
+    """
+    from polysense.signal.streaming import StreamingLogMel
+
+    rate = sample_rate if sample_rate is not None else info(path).sample_rate
+    streamer = StreamingLogMel(sample_rate=rate, **log_mel_kwargs)
+    for block in blocks(path, block_size=block_size, sample_rate=sample_rate, quality=quality, mono=True):
+        frames = streamer.push(block)
+        if frames is not None and frames.shape[-1] > 0:
+            yield frames
+    frames = streamer.flush()
+    if frames is not None and frames.shape[-1] > 0:
+        yield frames
+
+
+# ----------------------------------------------------------------------------------------------
+# internals
+
+
+def _check_dtype(dtype: torch.dtype) -> torch.dtype:
+    return check_choice("dtype", dtype, (torch.float32, torch.float64))
+
+
+def _format_from_suffix(path: Path) -> str:
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix:
+        raise ValueError("no extension")
+    formats = {"oga": "OGG", "opus": "OGG", "aif": "AIFF", "aiff": "AIFF"}
+    fmt = formats.get(suffix, suffix.upper())
+    if fmt not in sf.available_formats():
+        raise ValueError(f"not one of {', '.join(sorted(sf.available_formats()))}")
+    return fmt
+
+
+def _open_info(path: Path):
+    """soundfile's header info after checking the file exists, is not empty and is complete."""
+    if not path.exists():
+        raise AudioError(f"{path}: file not found")
+    if not path.is_file():
+        raise AudioError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        raw = sf.info(str(path))
+    except sf.LibsndfileError as exc:
+        detail = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
+        raise AudioError(f"{path}: not a readable audio file ({detail.strip()})") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be read ({exc})") from None
+    if raw.format in ("WAV", "WAVEX"):
+        _check_wav_data_chunk(path, size)
+    if raw.frames <= 0 or raw.samplerate <= 0:
+        raise AudioError(f"{path}: contains no audio frames (empty or truncated {raw.format} file)")
+    return raw
+
+
+def _check_wav_data_chunk(path: Path, size: int) -> None:
+    """Raise if the RIFF ``data`` chunk declares more bytes than the file holds.
+
+    libsndfile silently shortens such files; a cut-off download or copy should be reported.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return
+        endian = "<" if head[:4] == b"RIFF" else ">"
+        offset = 12
+        while offset + 8 <= size:
+            fh.seek(offset)
+            chunk_id, chunk_size = struct.unpack(endian + "4sI", fh.read(8))
+            if chunk_id == b"data":
+                available = size - offset - 8
+                if chunk_size not in _UNKNOWN_SIZES and chunk_size > available:
+                    raise AudioError(
+                        f"{path}: truncated WAV file: the header declares {chunk_size} bytes of audio "
+                        f"but only {available} are present (a cut-off copy or download?)"
+                    )
+                return
+            offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def _check_complete(path: Path, got: int, expected: int) -> None:
+    if got < expected:
+        raise AudioError(
+            f"{path}: truncated audio: the header promises {expected} frames but only {got} could be read"
+        )
+
+
+def _read(f: sf.SoundFile, frames: int, dtype: torch.dtype, path: Path) -> torch.Tensor:
+    """Read up to ``frames`` frames as (channels, n) with the documented integer mapping."""
+    bits = _INTEGER_SUBTYPES.get(f.subtype)
+    if bits is not None:
+        # libsndfile left-justifies every integer code into int32 (q << (32 - bits)), so dividing
+        # by 2**31 is q / 2**(bits-1) exactly; the power-of-two scale adds no rounding.
+        codes = f.read(frames, dtype="int32", always_2d=True)
+        out = torch.from_numpy(codes.T.copy()).to(dtype).mul_(math.ldexp(1.0, -31))
+    else:
+        np_dtype = "float32" if dtype == torch.float32 else "float64"
+        out = torch.from_numpy(f.read(frames, dtype=np_dtype, always_2d=True).T.copy())
+    return out

@@ -1,0 +1,296 @@
+"""polysense.audio: the integer mapping, round trips, shapes, streaming blocks and every error path."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from polysense import audio
+from polysense.errors import AudioError
+
+
+def _on_grid(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Values exactly representable as q / 2**(bits-1) inside the code range."""
+    scale = 2.0 ** (bits - 1)
+    return (x * scale).round().clamp(-scale, scale - 1) / scale
+
+
+@pytest.fixture
+def stereo(rng) -> torch.Tensor:
+    return (0.5 * torch.randn(2, 4000, generator=rng, dtype=torch.float64)).clamp(-1, 1)
+
+
+# --- the integer mapping (reference: the formula q / 2**(bits-1), exact) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("subtype", "np_dtype", "bits"),
+    [("PCM_16", "int16", 16), ("PCM_32", "int32", 32)],
+)
+def test_integer_codes_map_to_half_open_unit_interval(tmp_path, subtype, np_dtype, bits):
+    info = np.iinfo(np_dtype)
+    codes = np.array([info.min, -1, 0, 1, info.max], dtype=np_dtype)
+    path = tmp_path / "codes.wav"
+    sf.write(path, codes, 8000, subtype=subtype)
+    x, sr = audio.load(path, dtype=torch.float64)
+    assert sr == 8000
+    expected = torch.tensor(codes.astype(np.float64) / 2.0 ** (bits - 1))
+    torch.testing.assert_close(x, expected, rtol=0, atol=0)
+    assert x.min() == -1.0 and x.max() == 1 - 2.0 ** (1 - bits)
+
+
+def test_24_bit_codes_map_exactly(tmp_path):
+    codes = np.array([-(2**23), -5, 0, 7, 2**23 - 1], dtype=np.int64)
+    path = tmp_path / "codes24.wav"
+    sf.write(path, (codes << 8).astype(np.int32), 8000, subtype="PCM_24")
+    x, _ = audio.load(path, dtype=torch.float64)
+    torch.testing.assert_close(x, torch.tensor(codes / 2.0**23), rtol=0, atol=0)
+
+
+def test_unsigned_8_bit_is_recentred(tmp_path):
+    # WAV stores 8-bit as unsigned 0..255 with 128 as zero; libsndfile recentres it to -128..127.
+    path = tmp_path / "u8.wav"
+    sf.write(path, np.array([-128, 0, 127], dtype=np.int16) << 8, 8000, subtype="PCM_U8")
+    x, _ = audio.load(path, dtype=torch.float64)
+    torch.testing.assert_close(x, torch.tensor([-1.0, 0.0, 127 / 128], dtype=torch.float64), rtol=0, atol=0)
+
+
+# --- round trips ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "subtype", "bits"),
+    [
+        (".wav", "PCM_16", 16),
+        (".wav", "PCM_24", 24),
+        (".wav", "PCM_32", 32),
+        (".wav", "PCM_U8", 8),
+        (".flac", "PCM_16", 16),
+        (".flac", "PCM_24", 24),
+        (".flac", "PCM_S8", 8),
+    ],
+)
+def test_save_load_round_trip_is_bit_exact_on_the_grid(tmp_path, stereo, suffix, subtype, bits):
+    x = _on_grid(stereo, bits)
+    path = audio.save(tmp_path / f"x{suffix}", x, 16000, subtype=subtype)
+    y, sr = audio.load(path, mono=False, dtype=torch.float64)
+    assert sr == 16000 and y.shape == (2, 4000)
+    torch.testing.assert_close(y, x, rtol=0, atol=0)
+
+
+def test_float_subtype_round_trip(tmp_path, stereo):
+    x = stereo.float()
+    audio.save(tmp_path / "x.wav", x, 16000, subtype="FLOAT")
+    y, _ = audio.load(tmp_path / "x.wav", mono=False, dtype=torch.float32)
+    torch.testing.assert_close(y, x, rtol=0, atol=0)
+
+
+def test_save_quantises_off_grid_values_within_half_a_step(tmp_path, stereo):
+    x = stereo.clamp(-1, 1 - 2.0**-15)  # inside the code range: no clipping
+    audio.save(tmp_path / "x.wav", x, 8000)  # default PCM_16
+    y, _ = audio.load(tmp_path / "x.wav", mono=False, dtype=torch.float64)
+    assert (y - x).abs().max() <= 0.5 / 2**15
+
+
+def test_save_clips_to_the_code_range(tmp_path):
+    audio.save(tmp_path / "clip.wav", torch.tensor([-3.0, 1.0, 2.0]), 8000)
+    y, _ = audio.load(tmp_path / "clip.wav", dtype=torch.float64)
+    torch.testing.assert_close(y, torch.tensor([-1.0, 1 - 2.0**-15, 1 - 2.0**-15], dtype=torch.float64))
+
+
+def test_ogg_vorbis_round_trip_keeps_a_tone(tmp_path):
+    t = torch.arange(16000, dtype=torch.float64) / 16000
+    x = 0.5 * torch.sin(2 * math.pi * 440 * t)
+    audio.save(tmp_path / "tone.ogg", x, 16000)
+    i = audio.info(tmp_path / "tone.ogg")
+    assert (i.format, i.subtype, i.bit_depth, i.frames) == ("OGG", "VORBIS", None, 16000)
+    y, _ = audio.load(tmp_path / "tone.ogg", dtype=torch.float64)
+    # Lossy codec: compare energy and correlation rather than samples.
+    corr = torch.dot(x, y) / (x.norm() * y.norm())
+    assert corr > 0.99
+
+
+# --- shapes and channels -------------------------------------------------------------------------
+
+
+def test_mono_mixes_channels_by_mean_and_keeps_channels_otherwise(tmp_path, stereo):
+    x = _on_grid(stereo, 16)
+    audio.save(tmp_path / "s.wav", x, 8000)
+    kept, _ = audio.load(tmp_path / "s.wav", mono=False, dtype=torch.float64)
+    mixed, _ = audio.load(tmp_path / "s.wav", dtype=torch.float64)
+    assert kept.shape == (2, 4000) and mixed.shape == (4000,)
+    torch.testing.assert_close(mixed, x.mean(dim=0), rtol=0, atol=1e-15)
+
+
+def test_mono_file_with_mono_false_is_one_channel(tmp_path):
+    audio.save(tmp_path / "m.wav", torch.zeros(100), 8000)
+    x, _ = audio.load(tmp_path / "m.wav", mono=False)
+    assert x.shape == (1, 100) and x.dtype == torch.float32
+
+
+def test_info_fields(tmp_path, stereo):
+    audio.save(tmp_path / "s.flac", stereo, 22050, subtype="PCM_24")
+    i = audio.info(tmp_path / "s.flac")
+    assert (i.sample_rate, i.channels, i.frames, i.format, i.subtype, i.bit_depth) == (
+        22050, 2, 4000, "FLAC", "PCM_24", 24,
+    )
+    assert i.duration_s == pytest.approx(4000 / 22050, rel=1e-12)
+    assert i.nyquist_hz == 11025.0
+
+
+# --- real recordings -----------------------------------------------------------------------------
+
+
+@pytest.mark.fsdd
+def test_fsdd_files_load_as_documented(fsdd_dir):
+    files = sorted(fsdd_dir.glob("*.wav"))[:20]
+    for path in files:
+        i = audio.info(path)
+        assert (i.sample_rate, i.channels, i.format, i.subtype, i.bit_depth) == (8000, 1, "WAV", "PCM_16", 16)
+        x, sr = audio.load(path, dtype=torch.float64)
+        codes, _ = sf.read(path, dtype="int16")
+        assert sr == 8000 and x.shape == (i.frames,)
+        torch.testing.assert_close(x, torch.from_numpy(codes / 32768.0), rtol=0, atol=0)
+
+
+@pytest.mark.fsdd
+def test_fsdd_blocks_concatenate_to_the_whole_file(fsdd_dir):
+    path = sorted(fsdd_dir.glob("*.wav"))[0]
+    whole, _ = audio.load(path)
+    parts = list(audio.blocks(path, block_size=1000))
+    assert all(p.shape[-1] <= 1000 for p in parts)
+    assert all(p.shape[-1] == 1000 for p in parts[:-1])
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=0)
+
+
+# --- blocks --------------------------------------------------------------------------------------
+
+
+def test_blocks_keep_channels(tmp_path, stereo):
+    audio.save(tmp_path / "s.wav", stereo, 8000)
+    whole, _ = audio.load(tmp_path / "s.wav", mono=False)
+    parts = list(audio.blocks(tmp_path / "s.wav", block_size=999, mono=False))
+    assert [p.shape for p in parts] == [(2, 999)] * 4 + [(2, 4)]
+    torch.testing.assert_close(torch.cat(parts, dim=-1), whole, rtol=0, atol=0)
+
+
+def test_blocks_never_read_more_than_one_block(tmp_path, monkeypatch):
+    n = 16000 * 60  # one minute at 16 kHz
+    audio.save(tmp_path / "long.wav", torch.zeros(n), 16000)
+    requested: list[int] = []
+    original = sf.SoundFile.read
+
+    def spy(self, frames=-1, *args, **kwargs):
+        requested.append(frames)
+        return original(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    total = sum(b.shape[-1] for b in audio.blocks(tmp_path / "long.wav", block_size=4096))
+    assert total == n
+    assert requested and max(requested) == 4096
+
+
+def test_blocks_reject_bad_block_size(tmp_path):
+    audio.save(tmp_path / "x.wav", torch.zeros(10), 8000)
+    with pytest.raises(ValueError, match="block_size"):
+        next(audio.blocks(tmp_path / "x.wav", block_size=0))
+
+
+# --- errors: each names the file and the cause ---------------------------------------------------
+
+
+def _wav_bytes(tmp_path: Path, n: int = 8000) -> bytes:
+    audio.save(tmp_path / "src.wav", 0.1 * torch.ones(n), 8000)
+    return (tmp_path / "src.wav").read_bytes()
+
+
+@pytest.mark.parametrize("reader", ["load", "info", "blocks"])
+def test_missing_file(tmp_path, reader):
+    path = tmp_path / "nope.wav"
+    with pytest.raises(AudioError, match=r"nope\.wav.*not found"):
+        _call(reader, path)
+
+
+@pytest.mark.parametrize("reader", ["load", "info", "blocks"])
+def test_zero_byte_file(tmp_path, reader):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    with pytest.raises(AudioError, match=r"empty\.wav.*empty file \(0 bytes\)"):
+        _call(reader, path)
+
+
+def test_zero_frame_file(tmp_path):
+    path = tmp_path / "noframes.wav"
+    sf.write(path, np.zeros(0, dtype=np.int16), 8000)
+    with pytest.raises(AudioError, match=r"noframes\.wav.*no audio frames"):
+        audio.load(path)
+
+
+@pytest.mark.parametrize("reader", ["load", "info", "blocks"])
+@pytest.mark.parametrize("keep", [44, 5000, 15000])
+def test_truncated_wav(tmp_path, reader, keep):
+    data = _wav_bytes(tmp_path)
+    path = tmp_path / "cut.wav"
+    path.write_bytes(data[:keep])  # header says 16000 bytes of samples; fewer follow
+    with pytest.raises(AudioError, match=r"cut\.wav.*truncated"):
+        _call(reader, path)
+
+
+def test_truncated_flac(tmp_path, rng):
+    audio.save(tmp_path / "src.flac", 0.3 * torch.randn(20000, generator=rng).clamp(-3, 3) / 3, 8000)
+    data = (tmp_path / "src.flac").read_bytes()
+    path = tmp_path / "cut.flac"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match=r"cut\.flac.*truncated"):
+        audio.load(path)
+
+
+@pytest.mark.parametrize("content", [b"hello, this is not a sound file at all", bytes(range(256)) * 8])
+def test_non_audio_file(tmp_path, content):
+    path = tmp_path / "notes.wav"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=r"notes\.wav.*not a readable audio file"):
+        audio.load(path)
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(AudioError, match="not a regular file"):
+        audio.load(tmp_path)
+
+
+def test_audio_error_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError):
+        audio.load(tmp_path / "missing.flac")
+
+
+def test_save_rejects_unknown_extension_and_bad_shapes(tmp_path):
+    with pytest.raises(AudioError, match=r"\.xyz"):
+        audio.save(tmp_path / "x.xyz", torch.zeros(10), 8000)
+    with pytest.raises(AudioError, match="expected \\(time,\\) or \\(channels, time\\)"):
+        audio.save(tmp_path / "x.wav", torch.zeros(1, 2, 10), 8000)
+    with pytest.raises(ValueError, match="NaN"):
+        audio.save(tmp_path / "x.wav", torch.tensor([0.0, float("nan")]), 8000)
+
+
+def test_load_rejects_bad_arguments(tmp_path):
+    audio.save(tmp_path / "x.wav", torch.zeros(10), 8000)
+    with pytest.raises(ValueError, match="dtype"):
+        audio.load(tmp_path / "x.wav", dtype=torch.int16)
+    with pytest.raises(ValueError, match="quality"):
+        audio.load(tmp_path / "x.wav", quality="best")
+    with pytest.raises(ValueError, match="sample_rate"):
+        audio.load(tmp_path / "x.wav", sample_rate=0)
+
+
+def _call(reader: str, path: Path):
+    if reader == "load":
+        return audio.load(path)
+    if reader == "info":
+        return audio.info(path)
+    return list(audio.blocks(path, block_size=256))
+
