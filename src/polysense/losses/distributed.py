@@ -1,0 +1,152 @@
+"""Gathering embeddings from every process with gradients, for losses over the global batch.
+
+Contrastive and ranking losses compare each item with every other item of the batch, so under
+data parallelism each process needs the embeddings of all processes. :func:`gather_with_grad`
+concatenates them along the batch axis (processes may hold different numbers of rows) and, on
+the way back, sums the gradients that every process computed for each slice, so each process
+receives the full gradient of its own rows.
+
+The convention shared by the losses built on it (:func:`~polysense.losses.clip_loss`,
+:func:`~polysense.losses.vsepp_loss`): each process returns a loss such that the **mean over
+processes** of the losses, and of the parameter gradients (what ``DistributedDataParallel``
+computes), equal the single-process loss and gradients on the concatenated global batch.
+
+Outside ``torch.distributed`` (not initialised, or one process) everything here is the identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from polysense.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class ProcessLayout:
+    """Where this process's rows sit in the global batch.
+
+    Attributes:
+        rank: this process's index in the group (0 outside torch.distributed).
+        world_size: number of processes in the group (1 outside torch.distributed).
+        sizes: rows held by each process, in rank order.
+    """
+
+    rank: int
+    world_size: int
+    sizes: tuple[int, ...]
+
+    @property
+    def offset(self) -> int:
+        """Index of this process's first row in the global batch (the label offset)."""
+        return sum(self.sizes[: self.rank])
+
+    @property
+    def global_size(self) -> int:
+        """Rows in the global batch."""
+        return sum(self.sizes)
+
+
+def is_distributed(group: dist.ProcessGroup | None = None) -> bool:
+    """True when torch.distributed is initialised with more than one process in ``group``."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size(group) > 1
+
+
+def process_layout(local_size: int, *, group: dist.ProcessGroup | None = None) -> ProcessLayout:
+    """Exchange batch sizes between processes (one small all_gather) and return the layout.
+
+    Every process of ``group`` must call this. Outside torch.distributed it returns a layout
+    with one process holding ``local_size`` rows, without communicating.
+    """
+    if not is_distributed(group):
+        return ProcessLayout(rank=0, world_size=1, sizes=(int(local_size),))
+    world_size = dist.get_world_size(group)
+    size = torch.tensor([int(local_size)], dtype=torch.long, device=_collective_device(group))
+    sizes = [torch.zeros_like(size) for _ in range(world_size)]
+    dist.all_gather(sizes, size, group=group)
+    return ProcessLayout(
+        rank=dist.get_rank(group), world_size=world_size, sizes=tuple(int(s.item()) for s in sizes)
+    )
+
+
+def gather_with_grad(
+    tensor: torch.Tensor,
+    *,
+    group: dist.ProcessGroup | None = None,
+    layout: ProcessLayout | None = None,
+) -> torch.Tensor:
+    """Concatenate ``tensor`` (rows, ...) from every process along dim 0, keeping gradients.
+
+    The result is the same on every process: the rows of rank 0, then rank 1, and so on.
+    Backward sums the gradient of the result over processes and returns each process its own
+    slice, so gradients flow to the rows of every process (unlike a plain ``all_gather``,
+    whose result is a constant). Processes may hold different numbers of rows.
+
+    Args:
+        tensor: (rows, ...) local tensor; the trailing shape must agree across processes.
+        group: the process group (default: the world).
+        layout: the result of :func:`process_layout` for ``tensor.shape[0]`` rows, when the
+            caller already has it (saves one exchange of sizes).
+
+    Returns:
+        (global rows, ...) tensor; ``tensor`` itself outside torch.distributed.
+    """
+    if not isinstance(tensor, torch.Tensor) or tensor.ndim == 0:
+        raise ParameterError(
+            f"tensor must be a torch.Tensor with a batch axis first, got {type(tensor).__name__}"
+            + (" of 0 dimensions" if isinstance(tensor, torch.Tensor) else "")
+        )
+    if not is_distributed(group):
+        return tensor
+    if layout is None:
+        layout = process_layout(tensor.shape[0], group=group)
+    elif layout.sizes[layout.rank] != tensor.shape[0]:
+        raise ParameterError(
+            f"layout says this process holds {layout.sizes[layout.rank]} rows but tensor has "
+            f"{tensor.shape[0]}: compute the layout with process_layout(tensor.shape[0])"
+        )
+    return _GatherWithGrad.apply(tensor, group, layout)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, group, layout):  # type: ignore[override]
+        ctx.group, ctx.layout = group, layout
+        rows = max(layout.sizes)
+        padded = tensor.new_zeros((rows, *tensor.shape[1:]))
+        padded[: tensor.shape[0]] = tensor
+        pieces = [torch.empty_like(padded) for _ in range(layout.world_size)]
+        dist.all_gather(pieces, padded, group=group)
+        return torch.cat([piece[:n] for piece, n in zip(pieces, layout.sizes)])
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        # Each process holds d(its loss)/d(global rows); the gradient of the summed losses
+        # with respect to this process's rows is the sum over processes of its slice.
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
+        start = ctx.layout.offset
+        return grad[start : start + ctx.layout.sizes[ctx.layout.rank]], None, None
+
+
+def _collective_device(group: dist.ProcessGroup | None) -> torch.device:
+    """Tensors exchanged by NCCL must live on the current CUDA device; others on the CPU."""
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def share_of_global(per_row: torch.Tensor, layout: ProcessLayout, reduction: str) -> torch.Tensor:
+    """This process's share of a loss summed or averaged over the global batch.
+
+    ``per_row`` holds the losses of this process's rows. The share is scaled so that its mean
+    over processes equals the global sum (``reduction="sum"``) or mean (``"mean"``), the
+    convention under which ``DistributedDataParallel``'s gradient averaging is exact.
+    Outside torch.distributed it is simply ``per_row.sum()`` or ``per_row.mean()``.
+    """
+    total = per_row.sum()
+    if reduction == "mean":
+        total = total / layout.global_size
+    return total * layout.world_size
