@@ -27,13 +27,7 @@ from torch import nn
 
 from polysense._checks import check_choice, check_positive_float
 from polysense.errors import ParameterError
-from polysense.losses.distributed import (
-    ProcessLayout,
-    gather_with_grad,
-    is_distributed,
-    process_layout,
-    share_of_global,
-)
+from polysense.losses.distributed import ProcessLayout, gather_pairs, share_of_global
 
 #: CLIP's initial logit scale, 1 / 0.07 (a temperature of 0.07).
 DEFAULT_LOGIT_SCALE = 1.0 / 0.07
@@ -194,12 +188,10 @@ def clip_loss(
     _check_embeddings("embeddings_a", embeddings_a)
     _check_embeddings("embeddings_b", embeddings_b, dim=embeddings_a.shape[1], rows=embeddings_a.shape[0])
     scale = _as_scale(logit_scale, embeddings_a)
-    queries_a, queries_b, keys_a, keys_b, offset, layout = _distribute(
-        embeddings_a, embeddings_b, gather=gather, local_loss=local_loss, group=group
-    )
-    common = dict(logit_scale=scale, normalize=normalize, label_offset=offset, layout=layout)
-    a_to_b = info_nce(queries_a, keys_b, targets=targets_a, extra_keys=extra_b, **common)
-    b_to_a = info_nce(queries_b, keys_a, targets=targets_b, extra_keys=extra_a, **common)
+    pairs = gather_pairs(embeddings_a, embeddings_b, gather=gather, local_loss=local_loss, group=group)
+    common = dict(logit_scale=scale, normalize=normalize, label_offset=pairs.label_offset, layout=pairs.layout)
+    a_to_b = info_nce(pairs.queries_a, pairs.keys_b, targets=targets_a, extra_keys=extra_b, **common)
+    b_to_a = info_nce(pairs.queries_b, pairs.keys_a, targets=targets_b, extra_keys=extra_a, **common)
     return ContrastiveOutput(
         loss=(a_to_b.loss + b_to_a.loss) / 2,
         loss_a=a_to_b.loss,
@@ -290,29 +282,6 @@ class ClipLoss(nn.Module):
             gather=self.gather,
             local_loss=self.local_loss,
         )
-
-
-def _distribute(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    *,
-    gather: bool,
-    local_loss: bool,
-    group: torch.distributed.ProcessGroup | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, ProcessLayout | None]:
-    """Queries and keys of both directions, the label offset and the layout for the reduction.
-
-    Shared by the contrastive and ranking losses: returns ``(queries_a, queries_b, keys_a,
-    keys_b, label_offset, layout)``; layout is None when each row set is the whole batch.
-    """
-    if not (gather and is_distributed(group)):
-        return a, b, a, b, 0, None
-    layout = process_layout(a.shape[0], group=group)
-    all_a = gather_with_grad(a, group=group, layout=layout)
-    all_b = gather_with_grad(b, group=group, layout=layout)
-    if local_loss:
-        return a, b, all_a, all_b, layout.offset, layout
-    return all_a, all_b, all_a, all_b, 0, None
 
 
 def _as_scale(logit_scale: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:

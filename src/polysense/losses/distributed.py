@@ -131,6 +131,51 @@ class _GatherWithGrad(torch.autograd.Function):
         return grad[start : start + ctx.layout.sizes[ctx.layout.rank]], None, None
 
 
+@dataclass
+class GatheredPairs:
+    """Queries and keys of both directions of a loss over paired embeddings ``a``, ``b``.
+
+    Attributes:
+        queries_a, queries_b: the rows this process computes the loss for.
+        keys_a, keys_b: the rows they are compared with (the global batch when gathered).
+        label_offset: index in the keys of the positive of query 0.
+        layout: the process layout when the loss is this process's share of a global
+            reduction (see :func:`share_of_global`); None when the queries are the whole batch.
+    """
+
+    queries_a: torch.Tensor
+    queries_b: torch.Tensor
+    keys_a: torch.Tensor
+    keys_b: torch.Tensor
+    label_offset: int
+    layout: ProcessLayout | None
+
+
+def gather_pairs(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    *,
+    gather: bool = True,
+    local_loss: bool = True,
+    group: dist.ProcessGroup | None = None,
+) -> GatheredPairs:
+    """Arrange paired embeddings (row i of ``a`` pairs with row i of ``b``) for a two-way loss.
+
+    Outside torch.distributed, or with ``gather=False``, queries and keys are the local batch.
+    Otherwise both are gathered with gradients; with ``local_loss`` the queries stay local and
+    their positives sit at ``label_offset`` (this process's first global row), else every
+    process computes the loss of the whole global batch.
+    """
+    if not (gather and is_distributed(group)):
+        return GatheredPairs(a, b, a, b, 0, None)
+    layout = process_layout(a.shape[0], group=group)
+    all_a = gather_with_grad(a, group=group, layout=layout)
+    all_b = gather_with_grad(b, group=group, layout=layout)
+    if local_loss:
+        return GatheredPairs(a, b, all_a, all_b, layout.offset, layout)
+    return GatheredPairs(all_a, all_b, all_a, all_b, 0, None)
+
+
 def _collective_device(group: dist.ProcessGroup | None) -> torch.device:
     """Tensors exchanged by NCCL must live on the current CUDA device; others on the CPU."""
     if dist.get_backend(group) == "nccl":
