@@ -1,0 +1,480 @@
+"""Short-time Fourier transform, its inverse, and Griffin-Lim phase recovery.
+
+The STFT of a signal x (samples) with window w of length N_w, FFT size N and hop H is::
+
+    X(m, k) = Σ_{n=0}^{N-1} x(n + mH) · w(n) · e^{−2πikn/N},   k = 0 … ⌊N/2⌋
+
+(the lecture's formula (2)), one-sided because x is real. Frame m starts at sample mH of
+the (padded) signal; bin k sits at k·sr/N Hz and frame m at mH/sr seconds. A window shorter
+than N is zero-padded *centred* in the frame (⌊(N−N_w)/2⌋ zeros in front), as librosa and
+torch.stft do. With ``center=True`` the signal is first padded by ⌊N/2⌋ samples at both
+ends, so frame m is centred on sample mH and there are 1 + ⌊(T + 2⌊N/2⌋ − N)/H⌋ frames.
+
+This module holds polysense's one framing path: :func:`stft`, and the power and mel
+spectrograms in :mod:`polysense.signal.spectrogram`, all go through :func:`_framewise`,
+which frames the padded signal with ``unfold`` (a strided view, no copy), multiplies the
+frames by the window, takes ``torch.fft.rfft`` and hands each block of frames to a reducer
+(identity, |X|², mel projection). On the CPU the frames are processed in blocks of about
+256 K samples so every temporary stays in cache and is reused by the allocator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from polysense._checks import check_choice, check_positive_int, check_signal
+from polysense.errors import NOLAError, ParameterError
+from polysense.signal.conventions import Convention, get_convention
+from polysense.signal.windows import get_window
+
+__all__ = ["frame", "griffin_lim", "istft", "nola_ok", "stft", "stft_frame_count"]
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+# Elements (frames × frame length) handled per block on the CPU: ~1 MiB of float32, so the
+# windowed frames, their spectrum and |X|² stay in L2 and the allocator reuses the blocks.
+CPU_BLOCK_ELEMENTS = 1 << 18
+# On accelerators a block is as large as memory allows: kernel launches, not caches, dominate.
+DEVICE_BLOCK_ELEMENTS = 1 << 27
+
+
+# ----------------------------------------------------------------------------- arguments
+def _check_fft_args(n_fft, hop_length, win_length, conv: Convention) -> tuple[int, int, int]:
+    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT size in samples")
+    if win_length is None:
+        win_length = n_fft
+    win_length = check_positive_int("win_length", win_length, what="window length in samples")
+    if win_length > n_fft:
+        raise ParameterError(
+            f"win_length={win_length} is invalid: expected 1 <= win_length <= n_fft={n_fft} "
+            "(the window is zero-padded to n_fft samples)"
+        )
+    if hop_length is None:
+        hop_length = max(1, win_length // conv.hop_divisor)
+    hop_length = check_positive_int("hop_length", hop_length, what="samples between frames")
+    return n_fft, hop_length, win_length
+
+
+def _resolve_window(window, win_length: int, periodic: bool, dtype, device) -> torch.Tensor:
+    """The analysis window of ``win_length`` samples as a tensor on ``device``/``dtype``."""
+    if isinstance(window, torch.Tensor):
+        if window.ndim != 1 or window.shape[0] != win_length:
+            raise ParameterError(
+                f"window has shape {tuple(window.shape)}: expected a 1-D tensor of win_length={win_length} samples"
+            )
+        if window.is_complex() or not window.is_floating_point():
+            raise ParameterError(f"window has dtype {window.dtype}: expected a real floating-point tensor")
+        if not bool(torch.isfinite(window).all()):
+            raise ParameterError("window contains NaN or Inf values: expected finite window samples")
+        return window.to(device=device, dtype=dtype)
+    return get_window(window, win_length, periodic=periodic, dtype=dtype, device=device)
+
+
+def _pad_center(w: torch.Tensor, size: int) -> torch.Tensor:
+    left = (size - w.shape[-1]) // 2
+    return F.pad(w, (left, size - w.shape[-1] - left))
+
+
+def _analysis_setup(x, *, n_fft, hop_length, win_length, window, center, pad_mode, periodic, convention):
+    """Validate everything once; returns the pieces :func:`_framewise` needs."""
+    conv = get_convention(convention)
+    n_fft, hop_length, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
+    x = check_signal("x", x)
+    center = conv.center if center is None else bool(center)
+    pad_mode = conv.pad_mode if pad_mode is None else pad_mode
+    check_choice("pad_mode", pad_mode, PAD_MODES)
+    periodic = conv.periodic if periodic is None else bool(periodic)
+    w = _resolve_window(window, win_length, periodic, x.dtype, x.device)
+    return conv, x, n_fft, hop_length, win_length, w, center, pad_mode
+
+
+def stft_frame_count(num_samples: int, *, n_fft: int, hop_length: int, center: bool = True) -> int:
+    """Frames of a centred (or not) STFT: 1 + ⌊(T + 2⌊N/2⌋·center − N)/H⌋ (0 if too short)."""
+    padded = num_samples + (2 * (n_fft // 2) if center else 0)
+    return 0 if padded < n_fft else 1 + (padded - n_fft) // hop_length
+
+
+# ----------------------------------------------------------------------------- framing
+def frame(x: torch.Tensor, *, frame_length: int, hop_length: int) -> torch.Tensor:
+    """Frames of ``x`` as a strided view (no copy): shape (..., frames, frame_length).
+
+    ``frame[..., m, n] = x[..., m·H + n]`` for m = 0 … ⌊(T − L)/H⌋ (T samples, L = frame_length,
+    H = hop_length, all in samples). Unlike librosa's ``frame`` the frame axis comes before
+    the sample axis (torch's ``unfold`` layout), so an FFT along the last axis is contiguous.
+    """
+    frame_length = check_positive_int("frame_length", frame_length, what="samples per frame")
+    hop_length = check_positive_int("hop_length", hop_length, what="samples between frames")
+    x = check_signal("x", x, min_length=frame_length, allow_complex=True)
+    return x.unfold(-1, frame_length, hop_length)
+
+
+def _needs_grad(*tensors: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _framewise(
+    x: torch.Tensor,
+    *,
+    n_fft: int,
+    hop_length: int,
+    window: torch.Tensor,
+    left_pad: int,
+    right_pad: int,
+    pad_mode: str,
+    reducer: Callable[..., torch.Tensor] | None,
+    width: int,
+    out_dtype: torch.dtype,
+    phase: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Apply ``reducer(rfft(frame · window, n=n_fft))`` to every frame; returns (..., frames, width).
+
+    The signal (..., T) is padded with ``left_pad``/``right_pad`` samples (``pad_mode``) and
+    cut into frames of ``L = window.numel()`` samples every ``hop_length``. All items of the
+    batch are laid end to end in one flat buffer whose rows are a multiple of the hop long,
+    so one ``unfold`` frames the whole batch; the few frames that straddle two items are
+    computed and dropped. ``reducer(X, out=None)`` maps a block of spectra (rows, n_fft//2+1)
+    to (rows, width), writing into ``out`` when given. ``phase`` (bins,) multiplies X first.
+    """
+    lead, n = x.shape[:-1], x.shape[-1]
+    x2 = x.reshape(-1, n)
+    batch = x2.shape[0]
+    frame_length, hop = window.shape[-1], hop_length
+    padded = left_pad + n + right_pad
+    if padded < frame_length:
+        raise ParameterError(
+            f"x has {n} samples: expected at least {frame_length - left_pad - right_pad} for frames of "
+            f"{frame_length} samples (pad it, use center=True, or a smaller n_fft)"
+        )
+    n_frames = 1 + (padded - frame_length) // hop
+    row = -(-padded // hop) * hop  # samples per item in the flat buffer, a multiple of hop
+    if pad_mode == "constant" or (left_pad == 0 and right_pad == 0):
+        xp = F.pad(x2, (left_pad, right_pad + row - padded))
+    else:
+        if pad_mode == "reflect" and max(left_pad, right_pad) >= n:
+            raise ParameterError(
+                f"pad_mode='reflect' needs more than {max(left_pad, right_pad)} samples, x has {n}: "
+                "use pad_mode='constant' or a longer signal"
+            )
+        xp = F.pad(F.pad(x2.unsqueeze(1), (left_pad, right_pad), mode=pad_mode).squeeze(1), (0, row - padded))
+    flat = xp.reshape(-1)
+    frames = flat.unfold(0, frame_length, hop)  # (rows_total, L) view
+    rows_total = frames.shape[0]
+    per_item = row // hop
+    n_bins = n_fft // 2 + 1
+
+    big = DEVICE_BLOCK_ELEMENTS if x.device.type != "cpu" else CPU_BLOCK_ELEMENTS
+    block = max(1, big // max(frame_length, n_fft))
+    grad = _needs_grad(x, window) or (phase is not None and _needs_grad(phase))
+
+    def spectra(rows: torch.Tensor) -> torch.Tensor:
+        spec = torch.fft.rfft(rows * window, n=n_fft)
+        return spec if phase is None else spec * phase
+
+    if grad:
+        pieces = []
+        for start in range(0, rows_total, block):
+            spec = spectra(frames[start : start + block])
+            pieces.append(spec if reducer is None else reducer(spec))
+        pieces.append(pieces[-1].new_zeros(batch * per_item - rows_total, width))
+        out = torch.cat(pieces)
+    else:
+        out = torch.empty(batch * per_item, width, dtype=out_dtype, device=x.device)
+        for start in range(0, rows_total, block):
+            stop = min(start + block, rows_total)
+            spec = spectra(frames[start:stop])
+            if reducer is None:
+                out[start:stop] = spec
+            else:
+                reducer(spec, out=out[start:stop])
+    return out.view(*lead, per_item, width)[..., :n_frames, :] if lead else out.view(per_item, width)[:n_frames]
+
+
+def _scipy_layout(window: torch.Tensor, n: int, hop: int) -> tuple[int, int, int]:
+    """ShortTimeFFT's slice range for n samples: (left_pad, right_pad, number of slices).
+
+    Slice p covers samples pH − ⌊M/2⌋ … pH − ⌊M/2⌋ + M − 1; p runs from p_min (the lowest
+    slice whose window still overlaps t ≥ 0 with non-zero samples) to p_max(n) − 1, exactly
+    as scipy's ``_pre_padding``/``_post_padding``.
+    """
+    m = window.shape[-1]
+    mid = m // 2
+    w2 = (window.detach().double() ** 2).cpu()
+    k = -mid
+    p = 0
+    while True:  # move left while the next slice still overlaps t >= 0 with non-zero samples
+        nxt = k - hop
+        if nxt + m <= 0 or bool((w2[nxt:] == 0).all()):
+            break
+        k, p = nxt, p - 1
+    k_min, p_min = k, p
+    q1 = n // hop
+    k1 = q1 * hop - mid
+    q, kk = q1, k1
+    while True:
+        nxt = kk + hop
+        if nxt >= n or bool((w2[: n - nxt] == 0).all()):
+            k_max, p_max = kk + m, q + 1
+            break
+        q, kk = q + 1, nxt
+    left = -k_min
+    right = max(0, k_max - n)
+    return left, right, p_max - p_min
+
+
+def _setup_frames(conv, n: int, n_fft: int, hop: int, w: torch.Tensor, center: bool):
+    """(window used per frame, left pad, right pad, phase or None) for a framing convention."""
+    if conv.framing == "scipy":
+        left, right, _ = _scipy_layout(w, n, hop)
+        mid = w.shape[-1] // 2
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)
+        # ShortTimeFFT (phase_shift=0) rolls the zero-padded slice left by ⌊M/2⌋ samples.
+        phase = torch.polar(torch.ones_like(k), 2.0 * math.pi * k * (mid % n_fft) / n_fft)
+        ctype = torch.complex128 if w.dtype == torch.float64 else torch.complex64
+        return w, left, right, phase.to(device=w.device, dtype=ctype)
+    full = _pad_center(w, n_fft)
+    pad = n_fft // 2 if center else 0
+    return full, pad, pad, None
+
+
+# ----------------------------------------------------------------------------- public API
+def stft(
+    x: torch.Tensor,
+    *,
+    n_fft: int,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | tuple | torch.Tensor = "hann",
+    center: bool | None = None,
+    pad_mode: str | None = None,
+    periodic: bool | None = None,
+    convention: str | Convention | None = None,
+    scaling: str | None = None,
+    sample_rate: float | None = None,
+) -> torch.Tensor:
+    """Complex one-sided STFT ``X(m, k) = Σ_n x(n + mH)·w(n)·e^{−2πikn/N}``, shape (..., N//2+1, frames).
+
+    Args:
+        x: real signal (..., T), float32 or float64 (CPU or CUDA); leading dims are a batch.
+        n_fft: FFT size N ≥ 2 (samples); bin k is at k·sr/N Hz.
+        hop_length: H, samples between frames (default win_length // 4 for librosa/scipy,
+            // 2 for torchaudio).
+        win_length: window length N_w ≤ N (default N); a shorter window is centred in the frame.
+        window: a name for :func:`~polysense.signal.windows.get_window`, a scipy-style tuple,
+            or a 1-D tensor of ``win_length`` samples (it may require grad).
+        center: pad ⌊N/2⌋ samples at both ends so frame m is centred on sample mH
+            (default from the convention: True).
+        pad_mode: how that padding is filled: "constant" (zeros), "reflect", "replicate",
+            "circular" (default from the convention: librosa "constant", torchaudio "reflect").
+        periodic: window symmetry (default from the convention: periodic).
+        convention: "librosa" (default), "torchaudio" or "scipy"; see
+            :mod:`polysense.signal.conventions`. "scipy" reproduces
+            ``scipy.signal.ShortTimeFFT(win, hop, fs, mfft=n_fft).stft(x)``: its slices
+            p_min … p_max−1, its phase reference and (with ``scaling``) its scaling.
+        scaling: None, "magnitude" (window divided by Σw, so a unit sine peaks near 0.5 in a
+            one-sided bin) or "psd" (window divided by √(Σw²·sr); needs ``sample_rate``);
+            ShortTimeFFT's ``scale_to``.
+        sample_rate: Hz, only for ``scaling="psd"``.
+
+    Returns:
+        complex tensor (..., N//2+1, frames) (complex64 for float32 input, complex128 for
+        float64); units of x (times window gain).
+
+    Raises:
+        ParameterError: empty or non-finite x, n_fft < 2, hop_length ≤ 0, win_length > n_fft,
+            unknown window/pad_mode/convention/scaling, a signal too short for one frame.
+    """
+    conv, x, n_fft, hop, win_length, w, center, pad_mode = _analysis_setup(
+        x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+        center=center, pad_mode=pad_mode, periodic=periodic, convention=convention,
+    )
+    if scaling is not None:
+        check_choice("scaling", scaling, ("magnitude", "psd"))
+        if scaling == "magnitude":
+            w = w / w.sum()
+        else:
+            if sample_rate is None:
+                raise ParameterError("scaling='psd' needs sample_rate= (Hz): the PSD is per Hz")
+            from polysense._checks import check_sample_rate
+
+            w = w / torch.sqrt((w * w).sum() * check_sample_rate(sample_rate))
+    frame_window, left, right, phase = _setup_frames(conv, x.shape[-1], n_fft, hop, w, center)
+    ctype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    spec = _framewise(
+        x, n_fft=n_fft, hop_length=hop, window=frame_window, left_pad=left, right_pad=right,
+        pad_mode=pad_mode, reducer=None, width=n_fft // 2 + 1, out_dtype=ctype, phase=phase,
+    )
+    return spec.transpose(-1, -2)
+
+
+def nola_ok(window: torch.Tensor, hop_length: int, n_fft: int | None = None, *, tol: float = 1e-10) -> bool:
+    """The nonzero-overlap-add condition: Σ_j w²(r + jH) > tol·Σ w² for every r = 0 … H−1.
+
+    Equivalent to ``scipy.signal.check_NOLA`` up to its absolute tolerance; when it holds,
+    :func:`istft` inverts :func:`stft` exactly (hop H, window zero-padded to n_fft).
+    """
+    w = window.detach().double().cpu()
+    if n_fft is not None:
+        w = _pad_center(w, n_fft)
+    total = float((w * w).sum())
+    if total <= 0:
+        return False
+    size = -(-w.shape[-1] // hop_length) * hop_length
+    sums = (F.pad(w * w, (0, size - w.shape[-1])).reshape(-1, hop_length)).sum(0)
+    return bool(sums.min() > tol * total)
+
+
+def istft(
+    X: torch.Tensor,
+    *,
+    n_fft: int | None = None,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | tuple | torch.Tensor = "hann",
+    center: bool | None = None,
+    length: int | None = None,
+    periodic: bool | None = None,
+    convention: str | Convention | None = None,
+) -> torch.Tensor:
+    """Inverse STFT by weighted overlap-add (least-squares inverse of :func:`stft`).
+
+    ``y(t) = Σ_m w(t − mH)·x_m(t − mH) / Σ_m w²(t − mH)``, where x_m = irfft(X[:, m], N);
+    with the same window and hop as the analysis, ``istft(stft(x)) = x`` to rounding
+    (< 1e-6 in float64) whenever the window/hop pair satisfies NOLA (:func:`nola_ok`).
+    Samples that no non-zero window sample covers (only possible at the ends with
+    ``center=False``) are returned as 0.
+
+    Args:
+        X: complex (..., N//2+1, frames). n_fft defaults to 2·(bins − 1).
+        length: number of output samples (default: H·(frames − 1) when centred, else
+            N + H·(frames − 1)); longer outputs are zero-padded.
+        other arguments: as for :func:`stft` (only the centred framing is invertible here).
+
+    Raises:
+        NOLAError: the window/hop pair fails NOLA (e.g. a rectangular window of 256 samples
+            with hop 512, or an all-zero window), so some samples cannot be recovered.
+        ParameterError: as :func:`stft`, and for a real ``X``.
+    """
+    if not isinstance(X, torch.Tensor) or not X.is_complex() or X.ndim < 2:
+        raise ParameterError(f"X must be a complex tensor (..., freq, frames), got {getattr(X, 'dtype', type(X))}")
+    conv = get_convention(convention)
+    if conv.framing != "center":
+        raise ParameterError(
+            f"convention={conv.name!r} has no inverse here: istft inverts the centred framing "
+            "(convention='librosa' or 'torchaudio')"
+        )
+    n_bins, n_frames = X.shape[-2], X.shape[-1]
+    if n_fft is None:
+        n_fft = 2 * (n_bins - 1)
+    n_fft, hop, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
+    if n_bins != n_fft // 2 + 1:
+        raise ParameterError(f"X has {n_bins} frequency bins: expected n_fft//2+1 = {n_fft // 2 + 1} for n_fft={n_fft}")
+    if n_frames < 1:
+        raise ParameterError("X has 0 frames: expected at least 1")
+    if not bool(torch.isfinite(torch.view_as_real(X)).all()):
+        raise ParameterError("X contains NaN or Inf values: expected a finite spectrogram")
+    center = conv.center if center is None else bool(center)
+    periodic = conv.periodic if periodic is None else bool(periodic)
+    real = X.real.dtype
+    w = _pad_center(_resolve_window(window, win_length, periodic, real, X.device), n_fft)
+    if not nola_ok(w, hop):
+        raise NOLAError(
+            f"window={window if isinstance(window, str) else 'tensor'!r} (win_length={win_length}, n_fft={n_fft}) "
+            f"with hop_length={hop} fails the nonzero-overlap-add condition: some samples are covered by no "
+            "non-zero window sample, so no inverse exists. Use a hop_length <= win_length (e.g. win_length // 4) "
+            "or a window without zeros"
+        )
+    lead = X.shape[:-2]
+    frames = torch.fft.irfft(X.reshape(-1, n_bins, n_frames).transpose(-1, -2), n=n_fft) * w  # (B, F, N)
+    total = n_fft + hop * (n_frames - 1)
+    y = F.fold(frames.transpose(-1, -2), output_size=(1, total), kernel_size=(1, n_fft), stride=(1, hop))
+    y = y.reshape(frames.shape[0], total)
+    env = F.fold(
+        (w * w).view(1, n_fft, 1).expand(1, n_fft, n_frames), output_size=(1, total),
+        kernel_size=(1, n_fft), stride=(1, hop),
+    ).reshape(total)
+    start = n_fft // 2 if center else 0
+    if length is None:
+        length = total - 2 * start
+    length = check_positive_int("length", length, what="output samples")
+    stop = min(total, start + length)
+    env = env[start:stop]
+    tiny = torch.finfo(real).tiny
+    covered = env > tiny
+    y = y[:, start:stop] / torch.where(covered, env, torch.ones_like(env))
+    y = torch.where(covered, y, torch.zeros_like(y))
+    if y.shape[-1] < length:
+        y = F.pad(y, (0, length - y.shape[-1]))
+    return y.reshape(*lead, length)
+
+
+def griffin_lim(
+    magnitude: torch.Tensor,
+    *,
+    n_iter: int = 32,
+    n_fft: int | None = None,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str | tuple | torch.Tensor = "hann",
+    center: bool | None = None,
+    pad_mode: str | None = None,
+    length: int | None = None,
+    momentum: float = 0.99,
+    init: str = "random",
+    seed: int = 0,
+    convention: str | Convention | None = None,
+) -> torch.Tensor:
+    """Signal whose STFT magnitude approximates ``magnitude`` (fast Griffin-Lim, Perraudin et al. 2013).
+
+    Iterates ``c_i = P_C(P_A(S·e^{iφ}))``, ``φ ← angle(c_i − α/(1+α)·c_{i−1})``, where P_A is
+    :func:`istft` then :func:`stft` (projection onto consistent spectrograms) and α is
+    ``momentum`` (0.99 as librosa; 0 gives the original Griffin-Lim). The spectral
+    convergence ‖S − |STFT(y)|‖_F / ‖S‖_F decreases with the iterations.
+
+    Args:
+        magnitude: |X|, real (..., N//2+1, frames) in the units of the signal.
+        n_iter: iterations ≥ 1.
+        init: "random" (uniform phases from a generator seeded with ``seed``, so the result
+            is reproducible) or "zeros" (zero phase).
+        others: as :func:`stft` / :func:`istft`.
+
+    Returns:
+        real signal (..., length).
+    """
+    if not isinstance(magnitude, torch.Tensor) or magnitude.is_complex() or magnitude.ndim < 2:
+        raise ParameterError("magnitude must be a real tensor (..., freq, frames) of |X| values")
+    n_iter = check_positive_int("n_iter", n_iter, what="iterations")
+    check_choice("init", init, ("random", "zeros"))
+    mom = float(momentum)
+    if not 0.0 <= mom < 1.0 + 1e-12 or not math.isfinite(mom):
+        raise ParameterError(f"momentum={momentum!r} is invalid: expected a number in [0, 1] (0.99 is librosa's fast GL)")
+    if n_fft is None:
+        n_fft = 2 * (magnitude.shape[-2] - 1)
+    conv = get_convention(convention)
+    n_fft, hop, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
+    if not bool(torch.isfinite(magnitude).all()):
+        raise ParameterError("magnitude contains NaN or Inf values: expected a finite spectrogram")
+    kw = dict(n_fft=n_fft, hop_length=hop, win_length=win_length, window=window, center=center, convention=conv)
+    n_samples = length if length is not None else None
+    if init == "random":
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        phi = torch.rand(magnitude.shape, generator=gen, dtype=torch.float64) * (2.0 * math.pi)
+        angles = torch.polar(torch.ones_like(phi), phi).to(device=magnitude.device)
+    else:
+        angles = torch.ones(magnitude.shape, dtype=torch.complex128, device=magnitude.device)
+    ctype = torch.complex128 if magnitude.dtype == torch.float64 else torch.complex64
+    angles = angles.to(ctype)
+    previous = torch.zeros_like(angles)
+    eps = torch.finfo(magnitude.dtype).tiny
+    n_frames = magnitude.shape[-1]
+    for _ in range(n_iter):
+        y = istft(magnitude * angles, length=n_samples, **kw)
+        rebuilt = stft(y, pad_mode=pad_mode, **kw)
+        if rebuilt.shape[-1] != n_frames:  # an explicit length may give a frame more or less
+            rebuilt = F.pad(rebuilt, (0, max(0, n_frames - rebuilt.shape[-1])))[..., :n_frames]
+        angles = rebuilt - (mom / (1.0 + mom)) * previous
+        angles = angles / (angles.abs() + eps)
+        previous = rebuilt
+    return istft(magnitude * angles, length=n_samples, **kw)
