@@ -1,0 +1,157 @@
+"""Cross-modal retrieval metrics: Recall@K in both directions and the median (and mean) rank.
+
+Given a similarity matrix ``S`` (n_a, n_b) between items of modality a (rows) and b (columns)
+and which pairs are positives (by default the diagonal: item ``i`` of a pairs with item ``i``
+of b), each row is a query ranking all columns (``a → b``) and each column a query ranking all
+rows (``b → a``).
+
+The **rank** of a query is the position of its best-scoring positive in the ranked list, from
+1; ties are counted against the query (a negative scoring exactly as high as the positive
+ranks ahead of it), so a constant similarity matrix gets the worst ranks, not perfect ones.
+``Recall@K`` is the fraction of queries whose rank is at most ``K`` (in [0, 1]). The median
+rank is the usual statistical median (mean of the two middle ranks for an even count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from polysense._checks import check_positive_int
+from polysense.errors import ParameterError
+
+DEFAULT_KS = (1, 5, 10)
+
+
+@dataclass
+class DirectionMetrics:
+    """Retrieval in one direction.
+
+    Attributes:
+        recall: ``{K: fraction of queries with rank <= K}``.
+        median_rank: median of the ranks (1 = perfect).
+        mean_rank: mean of the ranks.
+        ranks: (queries,) long tensor, each query's rank (from 1).
+    """
+
+    recall: dict[int, float]
+    median_rank: float
+    mean_rank: float
+    ranks: torch.Tensor
+
+
+@dataclass
+class RetrievalMetrics:
+    """Retrieval both ways: ``a_to_b`` (rows query columns) and ``b_to_a`` (columns query rows)."""
+
+    a_to_b: DirectionMetrics
+    b_to_a: DirectionMetrics
+
+    def as_dict(self, a: str = "a", b: str = "b") -> dict[str, float]:
+        """Flat ``{"{a}_to_{b}/R@1": ..., "{a}_to_{b}/median_rank": ..., ...}`` with
+        modality names, plus ``rsum`` (the sum of all recalls in percent, a common summary)."""
+        flat: dict[str, float] = {}
+        for name, direction in ((f"{a}_to_{b}", self.a_to_b), (f"{b}_to_{a}", self.b_to_a)):
+            for k, value in direction.recall.items():
+                flat[f"{name}/R@{k}"] = value
+            flat[f"{name}/median_rank"] = direction.median_rank
+            flat[f"{name}/mean_rank"] = direction.mean_rank
+        flat["rsum"] = 100.0 * sum(self.a_to_b.recall.values()) + 100.0 * sum(self.b_to_a.recall.values())
+        return flat
+
+
+def retrieval_ranks(similarity: torch.Tensor, positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Rank (from 1) of each row's best positive among the columns, ties counted against it.
+
+    Args:
+        similarity: (queries, candidates) scores, higher = more similar.
+        positives: (queries, candidates) bool, True where a candidate is a correct answer;
+            default the diagonal (requires a square matrix). Every row needs at least one.
+
+    Returns:
+        (queries,) long tensor: ``1 + #{negatives scoring >= the best positive}``.
+    """
+    similarity, positives = _check(similarity, positives, axes=(1,))
+    best_positive = similarity.masked_fill(~positives, float("-inf")).max(dim=1, keepdim=True).values
+    ahead = (similarity >= best_positive) & ~positives
+    return 1 + ahead.sum(dim=1)
+
+
+def retrieval_metrics(
+    similarity: torch.Tensor,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    positives: torch.Tensor | None = None,
+) -> RetrievalMetrics:
+    """Recall@K and median/mean rank in both directions from a similarity matrix.
+
+    Args:
+        similarity: (n_a, n_b) scores between items of a (rows) and b (columns), e.g.
+            :func:`polysense.losses.cosine_similarity` of two embedding sets.
+        ks: the K of Recall@K (default 1, 5, 10).
+        positives: (n_a, n_b) bool matrix of correct pairs (e.g. five captions per image);
+            default the diagonal. Every row and every column needs at least one positive.
+
+    Returns:
+        :class:`RetrievalMetrics`.
+
+    Example::
+
+        >>> s = torch.tensor([[0.9, 0.1], [0.8, 0.2]])
+        >>> m = retrieval_metrics(s, ks=(1,))
+        >>> m.a_to_b.recall, m.b_to_a.recall
+        ({1: 0.5}, {1: 1.0})
+    """
+    if isinstance(ks, int) or not isinstance(ks, Sequence) or len(ks) == 0:
+        raise ParameterError(f"ks={ks!r} is invalid: expected a non-empty list of positive integers (the K of Recall@K)")
+    ks = [check_positive_int("ks[]", k) for k in ks]
+    similarity, positives = _check(similarity, positives, axes=(1, 0))
+    return RetrievalMetrics(
+        a_to_b=_direction(retrieval_ranks(similarity, positives), ks),
+        b_to_a=_direction(retrieval_ranks(similarity.T, positives.T), ks),
+    )
+
+
+def _direction(ranks: torch.Tensor, ks: Sequence[int]) -> DirectionMetrics:
+    as_float = ranks.double()
+    return DirectionMetrics(
+        recall={k: float((ranks <= k).double().mean()) for k in ks},
+        median_rank=float(as_float.quantile(0.5)),  # averages the two middle ranks
+        mean_rank=float(as_float.mean()),
+        ranks=ranks,
+    )
+
+
+def _check(
+    similarity: torch.Tensor, positives: torch.Tensor | None, *, axes: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate; ``axes`` names where every query needs a positive (1: each row, 0: each column)."""
+    if not isinstance(similarity, torch.Tensor) or similarity.ndim != 2 or 0 in similarity.shape:
+        shape = tuple(similarity.shape) if isinstance(similarity, torch.Tensor) else type(similarity).__name__
+        raise ParameterError(f"similarity must be a non-empty (queries, candidates) tensor, got {shape}")
+    if not similarity.is_floating_point():
+        similarity = similarity.double()
+    if torch.isnan(similarity).any():
+        raise ParameterError("similarity contains NaN: rankings would be undefined")
+    if positives is None:
+        if similarity.shape[0] != similarity.shape[1]:
+            raise ParameterError(
+                f"similarity has shape {tuple(similarity.shape)}: without positives the matrix must be "
+                "square (item i of a pairs with item i of b); pass positives for other layouts"
+            )
+        return similarity, torch.eye(similarity.shape[0], dtype=torch.bool, device=similarity.device)
+    if not isinstance(positives, torch.Tensor) or positives.shape != similarity.shape:
+        shape = tuple(positives.shape) if isinstance(positives, torch.Tensor) else type(positives).__name__
+        raise ParameterError(f"positives must be a bool tensor of shape {tuple(similarity.shape)}, got {shape}")
+    positives = positives.bool().to(similarity.device)
+    for axis in axes:
+        name = "row" if axis == 1 else "column"
+        empty = (~positives.any(dim=axis)).nonzero().flatten()
+        if len(empty):
+            raise ParameterError(
+                f"positives has no positive in {name} {int(empty[0])} ({len(empty)} {name}(s) in all): "
+                "every query needs at least one correct answer"
+            )
+    return similarity, positives
