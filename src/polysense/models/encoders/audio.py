@@ -1,0 +1,356 @@
+"""Audio encoders: a CNN over log-mel spectrograms and an audio spectrogram transformer (AST).
+
+Both hold the acoustic front end (:class:`LogMelFrontEnd`, built on
+:class:`polysense.signal.transforms.MelSpectrogram` and ``AmplitudeToDB``) as a sub-module, so
+raw waveforms go in: ``forward(waveform (B, T), mask (B, T) bool)``. They also accept
+precomputed log-mel features ``(B, n_mels, frames)`` with a frame mask ``(B, frames)``
+(``input="log_mel"`` builds no front end at all).
+
+Padding is ignored exactly: the waveform mask becomes a frame mask computed from each item's
+valid length (``1 + length // hop_length`` frames, as ``center=True`` framing gives), padded
+frames are zeroed after the per-utterance normalisation (whose statistics use real frames
+only), the CNN re-masks after every block, and the transformer never attends to padding. So
+in eval mode an item's pooled output is the same whether or not it is padded (test: 1e-5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense.errors import ParameterError
+from polysense.models.encoders.base import EncoderOutput
+from polysense.models.layers import (
+    PatchEmbed,
+    TransformerEncoder,
+    _pair,
+    check_dropout,
+    init_weights,
+    lengths_to_mask,
+    masked_mean,
+)
+from polysense.models.registry import register
+
+__all__ = ["AudioCNN", "AudioSpectrogramTransformer", "LogMelFrontEnd", "normalize_features"]
+
+INPUTS = ("waveform", "log_mel")
+NORMALIZATIONS = ("utterance", "none")
+
+
+def normalize_features(
+    features: torch.Tensor, frame_mask: torch.Tensor, *, mode: str = "utterance", eps: float = 1e-5
+) -> torch.Tensor:
+    """Normalise log-mel features (B, n_mels, frames) and zero the padded frames.
+
+    ``"utterance"``: subtract each item's mean and divide by its standard deviation, both taken
+    over its real frames (all mel bins); ``"none"``: leave the values. Padded frames become 0
+    either way, which is what zero padding of a shorter input gives.
+    """
+    weights = frame_mask.to(features.dtype).unsqueeze(1)  # (B, 1, frames)
+    if mode == "utterance":
+        count = (weights.sum(dim=(1, 2)) * features.shape[1]).clamp_min(1.0)
+        mean = (features * weights).sum(dim=(1, 2)) / count
+        centered = features - mean[:, None, None]
+        var = (centered.square() * weights).sum(dim=(1, 2)) / count
+        features = centered / torch.sqrt(var + eps)[:, None, None]
+    return features * weights
+
+
+class LogMelFrontEnd(nn.Module):
+    """Waveform (B, T) + mask (B, T) -> log-mel features (B, n_mels, frames) + frame mask.
+
+    Power mel spectrogram (``polysense.signal.transforms.MelSpectrogram``, ``center=True``) then
+    decibels (``AmplitudeToDB``, no ``top_db`` clipping so no item depends on another's peak).
+    Samples past each item's valid length are zeroed and ``n_fft // 2`` zeros are appended, so the
+    frames of a padded item equal those of the same item alone, whatever padding mode the STFT
+    uses at the edges.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 16000,
+        n_fft: int = 400,
+        hop_length: int = 160,
+        win_length: int | None = None,
+        n_mels: int = 64,
+        f_min_hz: float = 0.0,
+        f_max_hz: float | None = None,
+        window: str = "hann",
+    ) -> None:
+        super().__init__()
+        from polysense.signal.transforms import AmplitudeToDB, MelSpectrogram
+
+        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
+        self.hop_length = check_positive_int("hop_length", hop_length)
+        self.n_mels = check_positive_int("n_mels", n_mels)
+        if f_max_hz is not None and f_max_hz > self.sample_rate / 2:
+            raise ParameterError(
+                f"f_max_hz={f_max_hz} exceeds the Nyquist frequency {self.sample_rate / 2} Hz of sample_rate={sample_rate}"
+            )
+        self.mel = MelSpectrogram(
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=win_length,
+            n_mels=self.n_mels,
+            f_min_hz=f_min_hz,
+            f_max_hz=f_max_hz,
+            window=window,
+            power=2.0,
+        )
+        self.to_db = AmplitudeToDB(stype="power", top_db=None)
+
+    def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Frames of real audio for valid lengths (samples): ``1 + length // hop`` (0 for empty)."""
+        return torch.where(lengths > 0, 1 + lengths // self.hop_length, torch.zeros_like(lengths))
+
+    def forward(self, waveform: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if mask is None:
+            lengths = torch.full((waveform.shape[0],), waveform.shape[-1], dtype=torch.long, device=waveform.device)
+        else:
+            waveform = waveform * mask.to(waveform.dtype)
+            lengths = mask.sum(dim=-1)
+        waveform = F.pad(waveform, (0, self.n_fft // 2))
+        features = self.to_db(self.mel(waveform))
+        frames = features.shape[-1]
+        frame_mask = lengths_to_mask(self.num_frames(lengths).clamp_max(frames), frames)
+        return features, frame_mask
+
+
+class _AudioInput(nn.Module):
+    """Shared input handling: waveform or precomputed features -> normalised features + frame mask."""
+
+    def _setup_input(self, input: str, normalize: str, n_mels: int, frontend_kwargs: dict) -> None:
+        self.input = check_choice("input", input, INPUTS)
+        self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)
+        self.n_mels = check_positive_int("n_mels", n_mels)
+        self.frontend = LogMelFrontEnd(n_mels=n_mels, **frontend_kwargs) if self.input == "waveform" else None
+
+    def features(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised log-mel (B, n_mels, frames) with padded frames zeroed, frame mask (B, frames))."""
+        if not isinstance(audio, torch.Tensor) or not audio.is_floating_point():
+            raise ParameterError("audio must be a float tensor: waveform (B, T) or log-mel features (B, n_mels, frames)")
+        if mask is not None and (not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (audio.shape[0], audio.shape[-1])):
+            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise ParameterError(
+                f"mask has shape {got}: expected {(audio.shape[0], audio.shape[-1])} (batch, time), True = real"
+            )
+        if mask is not None:
+            mask = mask.bool()
+        if audio.ndim == 2:
+            if self.frontend is None:
+                raise ParameterError(
+                    f"got a waveform of shape {tuple(audio.shape)} but this encoder was built with input='log_mel': "
+                    "pass (batch, n_mels, frames) features or build it with input='waveform'"
+                )
+            features, frame_mask = self.frontend(audio, mask)
+        elif audio.ndim == 3:
+            if audio.shape[1] != self.n_mels:
+                raise ParameterError(
+                    f"features have shape {tuple(audio.shape)}: expected (batch, n_mels={self.n_mels}, frames)"
+                )
+            features = audio
+            frame_mask = mask if mask is not None else torch.ones(
+                audio.shape[0], audio.shape[-1], dtype=torch.bool, device=audio.device
+            )
+        else:
+            raise ParameterError(
+                f"audio has shape {tuple(audio.shape)}: expected a waveform (batch, time) or "
+                f"log-mel features (batch, {self.n_mels}, frames)"
+            )
+        return normalize_features(features, frame_mask, mode=self.normalize), frame_mask
+
+
+def _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz) -> dict:
+    return dict(
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        f_min_hz=f_min_hz,
+        f_max_hz=f_max_hz,
+    )
+
+
+@register("encoder", "audio_cnn")
+class AudioCNN(_AudioInput):
+    """A CNN over log-mel spectrograms.
+
+    Blocks of conv3x3 - BatchNorm - ReLU - (re-mask) - max-pool 2x2 over (mel, frame); the last
+    map is averaged over mel bins and each remaining time step becomes a token (linear map to
+    ``dim``); pooled = masked mean of the tokens.
+
+    Args:
+        sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
+        input: ``"waveform"`` (front end inside) or ``"log_mel"`` (features given).
+        normalize: ``"utterance"`` (per-item mean/std over real frames) or ``"none"``.
+        channels: output channels of each block.
+        dim: token width.
+        dropout: dropout on the tokens.
+
+    ``forward(audio, mask=None) -> EncoderOutput``; each block halves the frames (rounding up).
+    Padding invariance is exact in eval mode (in training, BatchNorm statistics see the zeros).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        *,
+        n_fft: int = 400,
+        hop_length: int = 160,
+        win_length: int | None = None,
+        n_mels: int = 64,
+        f_min_hz: float = 0.0,
+        f_max_hz: float | None = None,
+        input: str = "waveform",
+        normalize: str = "utterance",
+        channels: Sequence[int] = (32, 64, 128),
+        dim: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self._setup_input(
+            input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz)
+        )
+        if isinstance(channels, int) or not isinstance(channels, Sequence) or len(channels) == 0:
+            raise ParameterError(f"channels={channels!r} is invalid: expected a non-empty list of channel counts")
+        channels = [check_positive_int("channels[]", c) for c in channels]
+        self.dim = check_positive_int("dim", dim)
+        self.blocks = nn.ModuleList()
+        previous = 1
+        for out in channels:
+            self.blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(previous, out, kernel_size=3, padding=1, bias=False),
+                    nn.BatchNorm2d(out),
+                    nn.ReLU(),
+                )
+            )
+            previous = out
+        self.pool = nn.MaxPool2d(2, ceil_mode=True)
+        self.proj = nn.Linear(previous, self.dim)
+        self.drop = nn.Dropout(check_dropout("dropout", dropout))
+
+    def forward(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> EncoderOutput:
+        features, frame_mask = self.features(audio, mask)
+        x = features.unsqueeze(1)  # (B, 1, n_mels, frames)
+        lengths = frame_mask.sum(dim=-1)
+        for block in self.blocks:
+            x = block(x) * frame_mask[:, None, None, :].to(x.dtype)  # padded frames back to 0 (ReLU >= 0)
+            x = self.pool(x)  # max with zeros = max of the real part
+            lengths = (lengths + 1) // 2
+            frame_mask = lengths_to_mask(lengths, x.shape[-1])
+        tokens = self.drop(self.proj(x.mean(dim=2).transpose(1, 2)))  # (B, frames', dim)
+        tokens = tokens * frame_mask.unsqueeze(-1).to(tokens.dtype)
+        return EncoderOutput(tokens=tokens, mask=frame_mask, pooled=masked_mean(tokens, frame_mask))
+
+
+@register("encoder", "audio_spectrogram_transformer")
+class AudioSpectrogramTransformer(_AudioInput):
+    """AST: the log-mel spectrogram cut into patches, each linearly projected (as ViT), with a
+    [CLS] token, learned frequency and time position embeddings, and a transformer.
+
+    Args:
+        sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
+        input, normalize: as :class:`AudioCNN`.
+        patch_size: (mel bins, frames) per patch (or one int for both).
+        patch_stride: step between patches (default: ``patch_size``, no overlap; AST used 10
+            for 16-wide patches).
+        max_frames: longest input in frames (sets the time position table).
+        dim, depth, heads, mlp_ratio, dropout, attention_dropout: the transformer.
+        pool: ``"cls"`` or ``"mean"`` (masked mean of the patch tokens).
+
+    Tokens: (B, 1 + time_patches * freq_patches, dim), the [CLS] token first, then patches in
+    time order (all frequency patches of the first time step, then the next), so padding is a
+    suffix. A patch is real when it is needed to cover the item's real frames.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        *,
+        n_fft: int = 400,
+        hop_length: int = 160,
+        win_length: int | None = None,
+        n_mels: int = 64,
+        f_min_hz: float = 0.0,
+        f_max_hz: float | None = None,
+        input: str = "waveform",
+        normalize: str = "utterance",
+        patch_size: int | Sequence[int] = 16,
+        patch_stride: int | Sequence[int] | None = None,
+        max_frames: int = 1024,
+        dim: int = 192,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        pool: str = "cls",
+    ) -> None:
+        super().__init__()
+        self._setup_input(
+            input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz)
+        )
+        self.dim = check_positive_int("dim", dim)
+        self.max_frames = check_positive_int("max_frames", max_frames)
+        self.pool = check_choice("pool", pool, ("cls", "mean"))
+        check_positive_float("mlp_ratio", mlp_ratio)
+        self.patch_embed = PatchEmbed(1, patch_size, self.dim, stride=patch_stride)
+        (pf, pt), (sf, st) = self.patch_embed.patch_size, self.patch_embed.stride
+        if pf > self.n_mels:
+            raise ParameterError(f"patch_size={patch_size!r} is taller than n_mels={self.n_mels}: use smaller patches")
+        self.freq_patches = PatchEmbed.patches_along(self.n_mels, pf, sf)
+        self.max_time_patches = PatchEmbed.patches_along(self.max_frames, pt, st)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.dim))
+        self.cls_pos = nn.Parameter(torch.zeros(1, 1, self.dim))
+        self.freq_pos = nn.Parameter(torch.zeros(self.freq_patches, self.dim))
+        self.time_pos = nn.Parameter(torch.zeros(self.max_time_patches, self.dim))
+        self.drop = nn.Dropout(check_dropout("dropout", dropout))
+        self.encoder = TransformerEncoder(
+            self.dim, depth, heads, mlp_ratio=mlp_ratio, dropout=dropout, attention_dropout=attention_dropout
+        )
+        self.apply(init_weights)
+        for table in (self.cls_token, self.cls_pos, self.freq_pos, self.time_pos):
+            nn.init.trunc_normal_(table, std=0.02, a=-0.04, b=0.04)
+
+    def time_patches(self, frames: torch.Tensor) -> torch.Tensor:
+        """Time patches needed to cover ``frames`` real frames (0 for none)."""
+        pt, st = self.patch_embed.patch_size[1], self.patch_embed.stride[1]
+        needed = 1 + torch.div((frames - pt).clamp_min(0) + st - 1, st, rounding_mode="floor")
+        return torch.where(frames > 0, needed, torch.zeros_like(needed))
+
+    def embed(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The transformer's input: ([CLS] + patch tokens + positions, token mask)."""
+        features, frame_mask = self.features(audio, mask)
+        frames = features.shape[-1]
+        if frames > self.max_frames:
+            raise ParameterError(
+                f"input has {frames} frames but max_frames={self.max_frames}: raise max_frames or crop the audio"
+            )
+        patches, (gf, gt) = self.patch_embed(features.unsqueeze(1))
+        b = patches.shape[0]
+        patches = patches.reshape(b, gf, gt, self.dim)
+        patches = patches + self.freq_pos[None, :, None, :] + self.time_pos[None, None, :gt, :]
+        patches = patches.transpose(1, 2).reshape(b, gt * gf, self.dim)  # time-major
+        time_mask = lengths_to_mask(self.time_patches(frame_mask.sum(dim=-1)).clamp_max(gt), gt)
+        patch_mask = time_mask.repeat_interleave(gf, dim=1)
+        cls = (self.cls_token + self.cls_pos).expand(b, -1, -1)
+        tokens = torch.cat([cls, patches], dim=1)
+        token_mask = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=tokens.device), patch_mask], dim=1)
+        return self.drop(tokens), token_mask
+
+    def forward(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> EncoderOutput:
+        tokens, token_mask = self.embed(audio, mask)
+        tokens = self.encoder(tokens, token_mask)
+        if self.pool == "cls":
+            pooled = tokens[:, 0]
+        else:
+            pooled = masked_mean(tokens[:, 1:], token_mask[:, 1:])
+        return EncoderOutput(tokens=tokens, mask=token_mask, pooled=pooled)
