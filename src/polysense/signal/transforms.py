@@ -6,7 +6,9 @@ bank and DCT matrix, and keeps them as **non-persistent buffers**: they move wit
 they are fully determined by the constructor arguments (a checkpoint stays independent of
 the front end's float details, and loading one with ``strict=True`` works). ``forward``
 accepts a waveform (..., time) of any float dtype on any device; buffers are cast to the
-input's device and dtype when they differ, so a float32 module also serves float64 input.
+input's device and dtype when they differ. Buffers are created in float64 (the exact values),
+so a float32 input sees exactly the float32 window/bank of the functional path and a float64
+input the float64 one; ``.to(device)`` moves them, ``.float()`` stores them in float32.
 
 Every module is exactly its functional counterpart in :mod:`polysense.signal.spectrogram`
 (same framing path, same numbers). Unlike the functional ``log_mel_spectrogram`` with the
@@ -44,7 +46,7 @@ class Spectrogram(nn.Module):
     """``|STFT(x)|^power`` (..., n_fft//2+1, frames); complex STFT for ``power=None``.
 
     Arguments as :func:`polysense.signal.spectrogram.spectrogram`. Buffer: ``window``
-    (win_length samples, float32).
+    (win_length samples, float64 until converted).
     """
 
     def __init__(
@@ -67,7 +69,7 @@ class Spectrogram(nn.Module):
         self.pad_mode = conv.pad_mode if pad_mode is None else pad_mode
         self.periodic = conv.periodic if periodic is None else bool(periodic)
         self.power = _check_power(power)
-        w = _resolve_window(window, self.win_length, self.periodic, torch.float32, None)
+        w = _resolve_window(window, self.win_length, self.periodic, torch.float64, None)
         self.register_buffer("window", w.detach().clone(), persistent=False)
 
     def _stft_kwargs(self) -> dict:
@@ -123,7 +125,7 @@ class MelSpectrogram(Spectrogram):
     Arguments as :func:`~polysense.signal.spectrogram.mel_spectrogram` (and, for ``to_db``,
     ``ref``/``amin``/``top_db``/``top_db_scope`` as :func:`~polysense.signal.spectrogram.power_to_db`,
     amin and top_db defaulting from the convention, the scope to ``"spectrogram"``).
-    Buffers: ``window`` and ``fb`` (n_mels, n_fft//2+1), both float32 until moved.
+    Buffers: ``window`` and ``fb`` (n_mels, n_fft//2+1), float64 until converted.
     """
 
     def __init__(
@@ -159,7 +161,7 @@ class MelSpectrogram(Spectrogram):
         self.f_min_hz = float(f_min_hz)
         fb = mel_filterbank(
             sample_rate=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, f_min_hz=self.f_min_hz,
-            f_max_hz=self.f_max_hz, mel_scale=self.mel_scale, norm=self.norm, dtype=torch.float32,
+            f_max_hz=self.f_max_hz, mel_scale=self.mel_scale, norm=self.norm, dtype=torch.float64,
         )
         self.register_buffer("fb", fb, persistent=False)
         self._projections: dict = {}
@@ -222,13 +224,15 @@ class MFCC(nn.Module):
         super().__init__()
         self.log_mel = LogMelSpectrogram(sample_rate, top_db=top_db, **mel_kwargs)
         self.n_mfcc = check_positive_int("n_mfcc", n_mfcc, what="number of coefficients")
-        self.register_buffer("dct", dct_matrix(n_mfcc, self.log_mel.n_mels, dct_norm), persistent=False)
+        self.register_buffer(
+            "dct", dct_matrix(n_mfcc, self.log_mel.n_mels, dct_norm, dtype=torch.float64), persistent=False
+        )
         lifter = float(lifter)
         if not lifter >= 0:
             raise ParameterError(f"lifter={lifter!r} is invalid: expected a number >= 0 (0 disables liftering)")
         n = torch.arange(1, self.n_mfcc + 1, dtype=torch.float64)
         lift = 1.0 + (lifter / 2.0) * torch.sin(torch.pi * n / lifter) if lifter > 0 else torch.ones_like(n)
-        self.register_buffer("lift", lift.float(), persistent=False)
+        self.register_buffer("lift", lift, persistent=False)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         log_mel = self.log_mel(waveform)
