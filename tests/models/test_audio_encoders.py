@@ -10,10 +10,7 @@ import math
 import pytest
 import torch
 
-# TEMPORARY until helper B commits polysense.signal.transforms (the in-model front end).
-pytest.importorskip("polysense.signal.transforms")
-
-from polysense.errors import ParameterError  # noqa: E402
+from polysense.errors import ParameterError
 from polysense.models.encoders.audio import AudioCNN, AudioSpectrogramTransformer, normalize_features
 from polysense.models.encoders.base import EncoderOutput
 from polysense.models.layers import lengths_to_mask

@@ -26,15 +26,16 @@ CORPUS = [
 ] * 3
 
 
-@pytest.fixture(scope="module")
-def tokenizer() -> TextTokenizer:
-    return train_tokenizer(CORPUS, vocab_size=120, max_length=16)
+@pytest.fixture(scope="module", params=["bpe", "wordpiece"])
+def tokenizer(request) -> TextTokenizer:
+    vocab_size = 320 if request.param == "bpe" else 120
+    return train_tokenizer(CORPUS, vocab_size=vocab_size, model=request.param, max_length=16)
 
 
 def test_special_tokens_and_vocabulary(tokenizer):
     assert [tokenizer.token_to_id(t) for t in SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
     assert (tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id) == (0, 1, 2, 3, 4)
-    assert 40 < tokenizer.vocab_size <= 120
+    assert 40 < tokenizer.vocab_size <= 320
 
 
 def test_encode_adds_cls_sep_and_word_ids(tokenizer):
@@ -49,16 +50,27 @@ def test_encode_adds_cls_sep_and_word_ids(tokenizer):
     assert tokenizer.decode(encoding.input_ids) == "the dog barks!"
 
 
-def test_word_ids_group_subword_pieces(tokenizer):
-    encoding = tokenizer.encode("unbelievably thunderous")
-    pieces = [t for t in encoding.tokens[1:-1]]
-    words = encoding.word_ids[1:-1].tolist()
+def test_wordpiece_word_ids_group_subword_pieces():
+    wordpiece = train_tokenizer(CORPUS, vocab_size=120, model="wordpiece")
+    encoding = wordpiece.encode("unbelievably thunderous")
+    pieces, words = encoding.tokens[1:-1], encoding.word_ids[1:-1].tolist()
+    assert len(pieces) > 2  # split into pieces
     for piece, word, previous in zip(pieces[1:], words[1:], words[:-1], strict=True):
         assert (word == previous) == piece.startswith("##")
+    assert wordpiece.unk_id in wordpiece.encode("ζ").input_ids.tolist()  # unseen character
 
 
-def test_unknown_characters_map_to_unk(tokenizer):
-    assert tokenizer.unk_id in tokenizer.encode("ζ").input_ids.tolist()
+def test_bpe_is_byte_level_and_deterministic():
+    first = train_tokenizer(CORPUS, vocab_size=300)
+    second = train_tokenizer(CORPUS, vocab_size=300)
+    assert first.tokenizer.get_vocab() == second.tokenizer.get_vocab()
+    encoding = first.encode("Unbelievably, ζ-rays!")
+    assert first.unk_id not in encoding.input_ids.tolist()  # any byte is in the vocabulary
+    assert first.decode(encoding.input_ids) == "unbelievably, ζ-rays!"
+    words = encoding.word_ids[1:-1].tolist()
+    assert words == sorted(words) and words[-1] == 5  # unbelievably , ζ - rays !
+    with pytest.raises(ParameterError, match="256 bytes"):
+        train_tokenizer(CORPUS, vocab_size=100)
 
 
 def test_batch_encode_pads_and_masks(tokenizer):
@@ -71,12 +83,19 @@ def test_batch_encode_pads_and_masks(tokenizer):
     assert set(batch.as_dict()) == {"input_ids", "text_mask", "word_ids"}
     assert tokenizer.batch_encode(["a dog"], pad_to=10).input_ids.shape == (1, 10)
     assert isinstance(tokenizer(["a dog"]).input_ids, torch.Tensor) and tokenizer("a dog").tokens[0] == "[CLS]"
+    with pytest.raises(ParameterError, match="pad_to"):
+        tokenizer.batch_encode(["the cat sleeps on the windowsill"], pad_to=3)
+    with pytest.raises(ParameterError, match="list of str"):
+        tokenizer.batch_encode("a dog")
 
 
 def test_truncation_keeps_sep(tokenizer):
     long = " ".join(["dog"] * 50)
     encoding = tokenizer.encode(long)
     assert len(encoding.input_ids) == 16 and encoding.tokens[-1] == "[SEP]"
+    tokenizer.set_max_length(None)
+    assert len(tokenizer.encode(long).input_ids) == 52
+    tokenizer.set_max_length(16)
 
 
 def test_save_and_load_roundtrip(tokenizer, tmp_path):
@@ -84,15 +103,15 @@ def test_save_and_load_roundtrip(tokenizer, tmp_path):
     loaded = load_tokenizer(path, max_length=16)
     text = "the dog chases a bird in the garden"
     assert loaded.encode(text).input_ids.tolist() == tokenizer.encode(text).input_ids.tolist()
+    assert loaded.encode(text).word_ids.tolist() == tokenizer.encode(text).word_ids.tolist()
     assert load_tokenizer(path.parent).vocab_size == tokenizer.vocab_size  # a folder works too
 
 
-def test_bpe_tokenizer():
-    bpe = train_tokenizer(CORPUS, vocab_size=80, model="bpe")
-    encoding = bpe.encode("the dogs barked")
-    assert encoding.tokens[0] == "[CLS]" and encoding.tokens[-1] == "[SEP]"
-    assert bpe.decode(encoding.input_ids) == "the dogs barked"
-    assert encoding.word_ids[1:-1].max() == 2
+def test_tokenizer_pickles(tokenizer):
+    import pickle
+
+    clone = pickle.loads(pickle.dumps(tokenizer))  # DataLoader workers need this
+    assert clone.encode("a dog").input_ids.tolist() == tokenizer.encode("a dog").input_ids.tolist()
 
 
 def test_tokenizer_errors(tmp_path):
@@ -109,6 +128,10 @@ def test_tokenizer_errors(tmp_path):
         load_tokenizer(tmp_path / "bad.json")
     with pytest.raises(ParameterError, match="tokenizers.Tokenizer"):
         TextTokenizer("vocab.txt")
+    from tokenizers import Tokenizer, models
+
+    with pytest.raises(ParameterError, match=r"special token\(s\) \[PAD\]"):
+        TextTokenizer(Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1}, unk_token="[UNK]")))
 
 
 # --------------------------------------------------------------------------- transformer

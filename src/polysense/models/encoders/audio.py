@@ -1,7 +1,7 @@
 """Audio encoders: a CNN over log-mel spectrograms and an audio spectrogram transformer (AST).
 
 Both hold the acoustic front end (:class:`LogMelFrontEnd`, built on
-:class:`polysense.signal.transforms.MelSpectrogram` and ``AmplitudeToDB``) as a sub-module, so
+:class:`polysense.signal.transforms.LogMelSpectrogram`) as a sub-module, so
 raw waveforms go in: ``forward(waveform (B, T), mask (B, T) bool)``. They also accept
 precomputed log-mel features ``(B, n_mels, frames)`` with a frame mask ``(B, frames)``
 (``input="log_mel"`` builds no front end at all).
@@ -63,8 +63,8 @@ def normalize_features(
 class LogMelFrontEnd(nn.Module):
     """Waveform (B, T) + mask (B, T) -> log-mel features (B, n_mels, frames) + frame mask.
 
-    Power mel spectrogram (``polysense.signal.transforms.MelSpectrogram``, ``center=True``) then
-    decibels (``AmplitudeToDB``, no ``top_db`` clipping so no item depends on another's peak).
+    ``polysense.signal.transforms.LogMelSpectrogram`` (power mel spectrogram in dB, ``center=True``,
+    no ``top_db`` clipping so no item's features depend on its loudest frame elsewhere).
     Samples past each item's valid length are zeroed and ``n_fft // 2`` zeros are appended, so the
     frames of a padded item equal those of the same item alone, whatever padding mode the STFT
     uses at the edges.
@@ -83,7 +83,7 @@ class LogMelFrontEnd(nn.Module):
         window: str = "hann",
     ) -> None:
         super().__init__()
-        from polysense.signal.transforms import AmplitudeToDB, MelSpectrogram
+        from polysense.signal.transforms import LogMelSpectrogram
 
         self.sample_rate = int(check_sample_rate(sample_rate))
         self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
@@ -93,18 +93,19 @@ class LogMelFrontEnd(nn.Module):
             raise ParameterError(
                 f"f_max_hz={f_max_hz} exceeds the Nyquist frequency {self.sample_rate / 2} Hz of sample_rate={sample_rate}"
             )
-        self.mel = MelSpectrogram(
+        self.log_mel = LogMelSpectrogram(
             sample_rate=self.sample_rate,
             n_fft=self.n_fft,
             hop_length=self.hop_length,
             win_length=win_length,
+            window=window,
+            center=True,
             n_mels=self.n_mels,
             f_min_hz=f_min_hz,
             f_max_hz=f_max_hz,
-            window=window,
             power=2.0,
+            top_db=None,
         )
-        self.to_db = AmplitudeToDB(stype="power", top_db=None)
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames of real audio for valid lengths (samples): ``1 + length // hop`` (0 for empty)."""
@@ -117,7 +118,7 @@ class LogMelFrontEnd(nn.Module):
             waveform = waveform * mask.to(waveform.dtype)
             lengths = mask.sum(dim=-1)
         waveform = F.pad(waveform, (0, self.n_fft // 2))
-        features = self.to_db(self.mel(waveform))
+        features = self.log_mel(waveform)
         frames = features.shape[-1]
         frame_mask = lengths_to_mask(self.num_frames(lengths).clamp_max(frames), frames)
         return features, frame_mask

@@ -1,7 +1,7 @@
 """Text: a tokenizer (Hugging Face ``tokenizers``), a transformer trained from scratch, and the
 pretrained all-MiniLM-L6-v2 encoder loaded offline.
 
-* :func:`train_tokenizer` trains a WordPiece (or BPE) tokenizer on a dataset's text;
+* :func:`train_tokenizer` trains a byte-level BPE (or WordPiece) tokenizer on a dataset's text;
   :func:`load_tokenizer` reads a ``tokenizer.json``. Both return a :class:`TextTokenizer`, whose
   :meth:`~TextTokenizer.batch_encode` gives padded ``input_ids``, the mask and per-token word
   ids (for whole-word masking). Special tokens: ``[PAD] [UNK] [CLS] [SEP] [MASK]``; every
@@ -192,7 +192,7 @@ class TextTokenizer:
     def decode(self, ids, *, skip_special_tokens: bool = True) -> str:
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
-        return self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+        return self._tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens).strip()
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
@@ -230,7 +230,7 @@ def train_tokenizer(
     texts: Iterable[str],
     *,
     vocab_size: int = 8000,
-    model: str = "wordpiece",
+    model: str = "bpe",
     lowercase: bool = True,
     min_frequency: int = 1,
     max_length: int | None = 128,
@@ -240,29 +240,59 @@ def train_tokenizer(
     Args:
         texts: the training text (any iterable of str, e.g. a dataset's captions).
         vocab_size: the vocabulary size to reach (special tokens and the alphabet included).
-        model: ``"wordpiece"`` (BERT's) or ``"bpe"``; both split on whitespace and punctuation
-            first (BERT pre-tokenizer), so ``word_ids`` index those words, and mark word-inner
-            pieces with ``##``.
-        lowercase: lowercase (and strip accents) before splitting.
+        model: ``"bpe"`` (byte-level BPE as GPT-2: never an unknown token, and training is
+            deterministic) or ``"wordpiece"`` (BERT's: word-inner pieces marked ``##``; note that
+            ``tokenizers`` breaks ties between equally frequent merges differently from run to
+            run (huggingface/tokenizers#1794), so save the trained tokenizer with the experiment).
+        lowercase: lowercase the text first (``wordpiece`` also strips accents).
         min_frequency: a merge must occur at least this often.
         max_length: truncation of the returned tokenizer (see :class:`TextTokenizer`).
+
+    Word ids index the pre-tokenizer's words (split on whitespace and punctuation), so all
+    pieces of one word share an id (whole-word masking).
 
     Returns:
         A :class:`TextTokenizer`; ``[PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4``.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    check_choice("model", model, ("wordpiece", "bpe"))
-    vocab_size = check_positive_int("vocab_size", vocab_size, minimum=len(SPECIAL_TOKENS) + 1)
+    check_choice("model", model, ("bpe", "wordpiece"))
     min_frequency = check_positive_int("min_frequency", min_frequency)
+    if model == "bpe":
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        minimum = len(SPECIAL_TOKENS) + len(alphabet) + 1
+        vocab_size = check_positive_int(
+            "vocab_size", vocab_size, minimum=minimum, what="byte-level BPE holds 5 special tokens and 256 bytes"
+        )
+    else:
+        vocab_size = check_positive_int("vocab_size", vocab_size, minimum=len(SPECIAL_TOKENS) + 1)
     if isinstance(texts, str):
         raise ParameterError("texts must be an iterable of str (a list of sentences), not one str")
     texts = list(texts)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ParameterError("texts must be a non-empty iterable of str to train a tokenizer on")
 
-    if model == "wordpiece":
+    if model == "bpe":
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.normalizer = (
+            normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]) if lowercase else normalizers.NFKC()
+        )
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=list(SPECIAL_TOKENS),
+            initial_alphabet=alphabet,
+            show_progress=False,
+        )
+    else:
         tokenizer = Tokenizer(models.WordPiece(unk_token=UNK, continuing_subword_prefix="##"))
+        tokenizer.normalizer = normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
+        )
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece(prefix="##")
         trainer = trainers.WordPieceTrainer(
             vocab_size=vocab_size,
             min_frequency=min_frequency,
@@ -270,20 +300,6 @@ def train_tokenizer(
             continuing_subword_prefix="##",
             show_progress=False,
         )
-    else:
-        tokenizer = Tokenizer(models.BPE(unk_token=UNK, continuing_subword_prefix="##"))
-        trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            special_tokens=list(SPECIAL_TOKENS),
-            continuing_subword_prefix="##",
-            show_progress=False,
-        )
-    tokenizer.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=lowercase, lowercase=lowercase
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece(prefix="##")
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
     cls_id, sep_id = tokenizer.token_to_id(CLS), tokenizer.token_to_id(SEP)
     tokenizer.post_processor = processors.TemplateProcessing(
