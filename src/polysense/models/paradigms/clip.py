@@ -1,0 +1,77 @@
+"""CLIP (even, disentangled): dual encoders trained with the symmetric InfoNCE loss.
+
+Two encoders of comparable capacity (hence "even"), each projected into a shared space of
+unit-length embeddings; the objective is :func:`polysense.losses.clip_loss` over similarities
+scaled by a learned inverse temperature, stored as its logarithm, initialised to 1/0.07 and
+never above 100 (Radford et al. 2021). Any pair of audio, image and text works. Zero-shot
+classification: :mod:`polysense.evaluate.zero_shot`; retrieval: :mod:`polysense.evaluate.retrieval`.
+
+Config (built by :func:`polysense.models.registry.build`)::
+
+    {"name": "clip", "embed_dim": 64,
+     "audio": {"name": "audio_cnn", "dim": 64},
+     "text": {"name": "text_transformer", "vocab_size": 1000, "dim": 64}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from polysense.losses.contrastive import DEFAULT_LOGIT_SCALE, MAX_LOGIT_SCALE, ClipLoss
+from polysense.models.paradigms.dual_encoder import DualEncoder, encoder_configs
+from polysense.models.registry import register
+
+__all__ = ["CLIP"]
+
+
+@register("model", "clip")
+class CLIP(DualEncoder):
+    """CLIP over any two of audio, image and text.
+
+    Args:
+        embed_dim: width of the shared space.
+        audio, image, text: encoder configs (or modules) of exactly two modalities.
+        projection: projection head options (see :class:`DualEncoder`).
+        logit_scale: initial inverse temperature (1/0.07).
+        max_logit_scale: the largest scale allowed (100).
+        learn_logit_scale: learn the temperature (True).
+        gather, local_loss: multi-process options of :func:`polysense.losses.clip_loss`.
+
+    ``forward(batch) -> DualEncoderOutput`` (``parts`` is a
+    :class:`~polysense.losses.ContrastiveOutput`: logits both ways, per-direction losses, scale).
+    """
+
+    def __init__(
+        self,
+        *,
+        embed_dim: int = 128,
+        audio: Mapping[str, Any] | nn.Module | None = None,
+        image: Mapping[str, Any] | nn.Module | None = None,
+        text: Mapping[str, Any] | nn.Module | None = None,
+        projection: Mapping[str, Any] | None = None,
+        logit_scale: float = DEFAULT_LOGIT_SCALE,
+        max_logit_scale: float = MAX_LOGIT_SCALE,
+        learn_logit_scale: bool = True,
+        gather: bool = True,
+        local_loss: bool = True,
+    ) -> None:
+        super().__init__(
+            embed_dim=embed_dim, encoders=encoder_configs(audio=audio, image=image, text=text), projection=projection
+        )
+        self.objective = ClipLoss(
+            logit_scale=logit_scale,
+            max_logit_scale=max_logit_scale,
+            learn_logit_scale=learn_logit_scale,
+            normalize=False,  # the projections already return unit vectors
+            gather=gather,
+            local_loss=local_loss,
+        )
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """The inverse temperature in use (clamped to ``max_logit_scale``)."""
+        return self.objective.logit_scale()
