@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,90 @@ def _call(reader: str, path: Path):
         return audio.info(path)
     return list(audio.blocks(path, block_size=256))
 
+
+
+# --- resampling on load (reference: polysense.signal.resample on the loaded signal) --------------
+
+
+def test_load_resamples_with_the_front_end_resampler(tmp_path, stereo):
+    from polysense.signal.resample import resample
+
+    audio.save(tmp_path / "s.wav", stereo, 8000)
+    native, sr = audio.load(tmp_path / "s.wav", mono=False, dtype=torch.float64)
+    up, new_sr = audio.load(tmp_path / "s.wav", mono=False, dtype=torch.float64, sample_rate=16000)
+    assert (sr, new_sr) == (8000, 16000) and up.shape == (2, 8000)
+    expected = resample(native, orig_sample_rate=8000, new_sample_rate=16000, quality="HQ")
+    torch.testing.assert_close(up, expected, rtol=0, atol=0)
+    same, _ = audio.load(tmp_path / "s.wav", mono=False, dtype=torch.float64, sample_rate=8000)
+    torch.testing.assert_close(same, native, rtol=0, atol=0)  # no-op at the file's own rate
+
+
+@pytest.mark.fsdd
+def test_blocks_resampled_on_the_fly_equal_resampling_the_whole_file(fsdd_dir):
+    path = sorted(fsdd_dir.glob("*.wav"))[3]
+    whole, _ = audio.load(path, sample_rate=16000, dtype=torch.float64)
+    parts = list(audio.blocks(path, block_size=777, sample_rate=16000, dtype=torch.float64))
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=1e-12)
+
+
+# --- streaming log-mel (reference: one-shot log_mel_spectrogram, 1e-5 relative) ------------------
+
+
+def _one_shot(path, sample_rate=None, **kwargs):
+    from polysense.signal.spectrogram import log_mel_spectrogram
+
+    x, sr = audio.load(path, sample_rate=sample_rate)
+    return log_mel_spectrogram(x, sample_rate=sr, top_db=None, **kwargs)
+
+
+@pytest.mark.parametrize("block_size", [1000, 4096, 100_000])
+def test_stream_log_mel_equals_one_shot(tmp_path, rng, block_size):
+    t = torch.arange(5 * 16000, dtype=torch.float64) / 16000
+    x = 0.4 * torch.sin(2 * math.pi * (200 + 300 * t) * t) + 0.05 * torch.randn(t.shape, generator=rng, dtype=torch.float64)
+    audio.save(tmp_path / "chirp.wav", x, 16000)
+    params = dict(n_fft=512, hop_length=128, n_mels=64)
+    streamed = torch.cat(list(audio.stream_log_mel(tmp_path / "chirp.wav", block_size=block_size, **params)), dim=-1)
+    reference = _one_shot(tmp_path / "chirp.wav", **params)
+    assert streamed.shape == reference.shape
+    torch.testing.assert_close(streamed, reference, rtol=1e-5, atol=1e-5 * float(reference.abs().max()))
+
+
+@pytest.mark.fsdd
+def test_stream_log_mel_equals_one_shot_on_a_real_recording_resampled(fsdd_dir):
+    path = sorted(fsdd_dir.glob("*.wav"))[10]
+    params = dict(n_fft=400, hop_length=160, n_mels=40)
+    streamed = torch.cat(list(audio.stream_log_mel(path, sample_rate=16000, block_size=2048, **params)), dim=-1)
+    reference = _one_shot(path, sample_rate=16000, **params)
+    torch.testing.assert_close(streamed, reference, rtol=1e-5, atol=1e-5 * float(reference.abs().max()))
+
+
+def test_stream_log_mel_memory_is_bounded_by_the_block_not_the_file(tmp_path, monkeypatch):
+    # Two minutes at 16 kHz: 1.92 M samples, 7.7 MB as int32/float32. Reading it in 8192-frame
+    # blocks must never ask libsndfile for more than a block, and the traced (numpy) memory peak
+    # must stay near a few blocks, not the file.
+    n = 16000 * 120
+    g = torch.Generator().manual_seed(1)
+    audio.save(tmp_path / "long.wav", 0.1 * torch.randn(n, generator=g).clamp(-5, 5) / 5, 16000)
+    requested: list[int] = []
+    original = sf.SoundFile.read
+
+    def spy(self, frames=-1, *args, **kwargs):
+        requested.append(frames)
+        return original(self, frames, *args, **kwargs)
+
+    params = dict(n_fft=512, hop_length=256, n_mels=40)
+    audio.save(tmp_path / "short.wav", torch.zeros(4000), 16000)
+    list(audio.stream_log_mel(tmp_path / "short.wav", **params))  # warm-up: imports are not the signal
+    monkeypatch.setattr(sf.SoundFile, "read", spy)
+    tracemalloc.start()
+    try:
+        frames = 0
+        for chunk in audio.stream_log_mel(tmp_path / "long.wav", block_size=8192, **params):
+            frames += chunk.shape[-1]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames == 1 + n // 256
+    assert max(requested) == 8192
+    # Measured: ~80 kB (one int32 block and its float copy); the whole signal would be 7.7 MB.
+    assert peak < 400_000, f"peak traced memory {peak} bytes for a {4 * n}-byte signal"

@@ -235,26 +235,25 @@ def stream_log_mel(
     block_size: int = 65536,
     sample_rate: int | None = None,
     quality: str = "HQ",
+    dtype: torch.dtype = torch.float32,
     **log_mel_kwargs,
 ) -> Iterator[torch.Tensor]:
     """Yield the log-mel spectrogram of a file in chunks of frames, reading it block by block.
 
-    Each yielded tensor has shape ``(n_mels, k)``; concatenated along the last axis they equal the
-    one-shot :func:`polysense.signal.log_mel_spectrogram` of the whole (mono) signal with the same
-    parameters (``log_mel_kwargs``: ``n_fft``, ``hop_length``, ``n_mels``, ...; ``sample_rate``
-    defaults to the file's). Memory is bounded by ``block_size`` and the STFT frame, not the file.
+    Each yielded tensor is ``(n_mels, k)`` in dB; concatenated along the last axis they equal the
+    one-shot ``log_mel_spectrogram(load(path), ..., top_db=None)`` of the whole (mono) signal with
+    the same parameters (``log_mel_kwargs``: ``n_fft``, ``hop_length``, ``n_mels``, ``convention``...,
+    as :class:`polysense.signal.streaming.StreamingLogMel`; ``top_db`` needs the whole signal and is
+    not available here). The analysis rate is ``sample_rate`` (the file is resampled on the fly) or
+    the file's own. Memory is bounded by ``block_size`` and ``n_fft``, never by the file's length:
+    a one-hour file is never held in memory, only its features as they are yielded.
     """
     from polysense.signal.streaming import StreamingLogMel
 
     rate = sample_rate if sample_rate is not None else info(path).sample_rate
-    streamer = StreamingLogMel(sample_rate=rate, **log_mel_kwargs)
-    for block in blocks(path, block_size=block_size, sample_rate=sample_rate, quality=quality, mono=True):
-        frames = streamer.push(block)
-        if frames is not None and frames.shape[-1] > 0:
-            yield frames
-    frames = streamer.flush()
-    if frames is not None and frames.shape[-1] > 0:
-        yield frames
+    streamer = StreamingLogMel(rate, **log_mel_kwargs)
+    source = blocks(path, block_size=block_size, sample_rate=sample_rate, quality=quality, mono=True, dtype=dtype)
+    yield from streamer.stream(source)
 
 
 # ----------------------------------------------------------------------------------------------
