@@ -170,3 +170,19 @@ def test_bad_inputs_raise_parameter_error(rng):
         encoder(torch.zeros(2, 1000, dtype=torch.int16))
     with pytest.raises(ParameterError, match="max_frames"):
         encoder(torch.randn(1, 64 * 200))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+def test_encoder_with_a_linear_head_overfits_a_tiny_batch(config, rng):
+    torch.manual_seed(0)
+    encoder = build("encoder", config).train()
+    head = torch.nn.Linear(encoder.dim, 3)
+    waveform, mask = _waveforms(rng)
+    labels = torch.tensor([0, 1, 2])
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(encoder(waveform, mask).pooled), labels)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1

@@ -99,3 +99,18 @@ def test_bad_inputs_raise_parameter_error():
         encoder(torch.randn(3, 16, 16))
     with pytest.raises(ParameterError, match="float"):
         build("encoder", VIT)(torch.zeros(1, 3, 16, 16, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("config", [VIT, CNN], ids=["vit", "cnn"])
+def test_encoder_with_a_linear_head_overfits_a_tiny_batch(config, images):
+    torch.manual_seed(0)
+    encoder = build("encoder", config).train()
+    head = torch.nn.Linear(encoder.dim, 3)
+    labels = torch.tensor([0, 1, 2])
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(encoder(images).pooled), labels)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1

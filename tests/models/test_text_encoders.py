@@ -210,3 +210,19 @@ def test_bad_inputs(tokenizer):
         encoder(torch.full((1, 17), 5))
     with pytest.raises(ParameterError, match="mask has shape"):
         encoder(torch.tensor([[2, 5, 3]]), torch.ones(1, 4, dtype=torch.bool))
+
+
+def test_encoder_with_a_linear_head_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    tokenizer = train_tokenizer(CORPUS, vocab_size=300, max_length=16)
+    encoder = build("encoder", _config(tokenizer, dropout=0.0)).train()
+    head = torch.nn.Linear(encoder.dim, 4)
+    batch = tokenizer.batch_encode(CORPUS[:4])
+    labels = torch.tensor([0, 1, 2, 3])
+    optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(encoder(batch.input_ids, batch.mask).pooled), labels)
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1

@@ -69,6 +69,14 @@ class TextEncoding:
     word_ids: torch.Tensor
     tokens: list[str]
 
+    @property
+    def ids(self) -> torch.Tensor:
+        """Alias of ``input_ids`` (the name ``tokenizers.Encoding`` uses)."""
+        return self.input_ids
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
 
 @dataclass
 class TextBatch:
