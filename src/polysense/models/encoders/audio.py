@@ -27,7 +27,6 @@ from polysense.models.encoders.base import EncoderOutput
 from polysense.models.layers import (
     PatchEmbed,
     TransformerEncoder,
-    _pair,
     check_dropout,
     init_weights,
     lengths_to_mask,
