@@ -59,9 +59,10 @@ def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..
 def _load_builtins() -> None:
     global _loaded
     if not _loaded:
-        _loaded = True
         for module in _BUILTIN_MODULES:
             importlib.import_module(module)
+        # Only once every import succeeded: a failed import must fail every build, not just the first.
+        _loaded = True
 
 
 def available(kind: str) -> list[str]:
