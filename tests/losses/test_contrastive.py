@@ -139,7 +139,7 @@ def test_training_cannot_push_the_scale_past_100(rng):
     opt = torch.optim.Adam(loss_fn.parameters(), lr=0.1)
     a = torch.eye(4, dtype=torch.float64) + 2.0
     seen = []
-    for _ in range(100):
+    for _ in range(40):  # Adam moves log_scale ~0.1 a step: ln 100 - ln(1/0.07) = 1.95
         out = loss_fn(a, a)
         opt.zero_grad()
         out.loss.backward()

@@ -74,6 +74,7 @@ CASES = [
 
 
 def _worker(rank: int, init_file: str) -> None:
+    torch.set_num_threads(1)  # two processes on a small machine: no OpenMP oversubscription
     dist.init_process_group(
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD,
         timeout=datetime.timedelta(seconds=30),

@@ -15,15 +15,16 @@ from polysense.models.paradigms.clip import CLIP
 from polysense.models.paradigms.dual_encoder import DualEncoderOutput
 from polysense.models.registry import build
 from tests.models._dual_encoder_doubles import (
+    ENCODERS,
+    PAIRS,
     doubles,
+    one_thread,  # noqa: F401  (autouse fixture)
     paired_batch,
     params_without_gradient,
+    real_batch,
     recall_at_1,
     train,
 )
-
-PAIRS = [("audio", "text"), ("image", "text"), ("audio", "image")]
-
 
 def _clip(pair, **kwargs) -> CLIP:
     torch.manual_seed(0)
@@ -90,35 +91,13 @@ def test_frozen_temperature_option():
     assert float(model.logit_scale.detach()) == pytest.approx(20.0)
 
 
-ENCODERS = {
-    "audio": {"name": "audio_cnn", "sample_rate": 8000, "n_fft": 128, "hop_length": 64, "n_mels": 16,
-              "channels": [4, 8], "dim": 16},
-    "image": {"name": "image_vit", "image_size": 16, "patch_size": 8, "dim": 16, "depth": 1, "heads": 2},
-    "text": {"name": "text_transformer", "vocab_size": 40, "dim": 16, "depth": 1, "heads": 2, "dropout": 0.0},
-}
-
-
-def _real_batch(pair, n=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    batch = {}
-    if "audio" in pair:
-        batch["audio"] = torch.randn(n, 1600, generator=g)
-        batch["audio_mask"] = torch.ones(n, 1600, dtype=torch.bool)
-    if "image" in pair:
-        batch["image"] = torch.randn(n, 3, 16, 16, generator=g)
-    if "text" in pair:
-        batch["input_ids"] = torch.randint(5, 40, (n, 7), generator=g)
-        batch["text_mask"] = torch.ones(n, 7, dtype=torch.bool)
-    return batch
-
-
 @pytest.mark.parametrize("pair", PAIRS)
 def test_real_encoders_from_a_config_dict(pair):
     torch.manual_seed(0)
     config = {"name": "clip", "embed_dim": 8, **{m: ENCODERS[m] for m in pair}}
     model = build("model", config)
     assert isinstance(model, CLIP) and model.modalities == pair
-    out = model(_real_batch(pair))
+    out = model(real_batch(pair))
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     out.loss.backward()
     assert params_without_gradient(model) == []
@@ -127,7 +106,7 @@ def test_real_encoders_from_a_config_dict(pair):
 def test_real_encoders_overfit_eight_pairs():
     torch.manual_seed(0)
     model = build("model", {"name": "clip", "embed_dim": 8, "audio": ENCODERS["audio"], "text": ENCODERS["text"]})
-    batch = _real_batch(("audio", "text"))
+    batch = real_batch(("audio", "text"))
     train(model, batch, steps=120, lr=3e-3)
     assert recall_at_1(model, batch) == (1.0, 1.0)
 

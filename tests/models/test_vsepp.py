@@ -11,13 +11,16 @@ from polysense.losses import RankingOutput, vsepp_loss
 from polysense.models.paradigms.vsepp import VSEPP
 from polysense.models.registry import build
 from tests.models._dual_encoder_doubles import (
+    ENCODERS,
+    PAIRS,
     doubles,
+    one_thread,  # noqa: F401  (autouse fixture)
     paired_batch,
     params_without_gradient,
+    real_batch,
     recall_at_1,
     train,
 )
-from tests.models.test_clip import ENCODERS, PAIRS, _real_batch
 
 
 def _vsepp(pair, **kwargs) -> VSEPP:
@@ -66,7 +69,7 @@ def test_real_encoders_overfit_eight_pairs():
     config = {"name": "vsepp", "embed_dim": 8, "image": ENCODERS["image"], "text": ENCODERS["text"]}
     model = build("model", config)
     assert isinstance(model, VSEPP)
-    batch = _real_batch(("image", "text"))
+    batch = real_batch(("image", "text"))
     model(batch).loss.backward()
     assert params_without_gradient(model) == []
     model.zero_grad()
