@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
 from polysense.evaluate.retrieval import retrieval_metrics
 from polysense.models.encoders.base import EncoderOutput
-
 
 PAIRS = [("audio", "text"), ("image", "text"), ("audio", "image")]
 
@@ -116,13 +114,3 @@ def params_without_gradient(model: nn.Module) -> list[str]:
         for name, p in model.named_parameters()
         if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))
     ]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and OpenMP threads fight over a busy CI machine's
-    cores (seen here: 30x slower steps at a load of 7 on 2 cores). Restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

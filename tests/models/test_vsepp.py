@@ -14,7 +14,6 @@ from tests.models._dual_encoder_doubles import (
     ENCODERS,
     PAIRS,
     doubles,
-    one_thread,  # noqa: F401  (autouse fixture)
     paired_batch,
     params_without_gradient,
     real_batch,
