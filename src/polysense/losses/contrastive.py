@@ -113,10 +113,7 @@ def info_nce(
     if targets.is_floating_point():
         targets = targets.to(logits.dtype)
     per_row = F.cross_entropy(logits, targets, reduction="none")
-    if layout is None:
-        loss = per_row.mean() if reduction == "mean" else per_row.sum()
-    else:
-        loss = share_of_global(per_row, layout, reduction)
+    loss = share_of_global(per_row, layout, reduction)
     return InfoNCEOutput(loss=loss, logits=logits, targets=targets)
 
 

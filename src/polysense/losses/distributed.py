@@ -183,14 +183,16 @@ def _collective_device(group: dist.ProcessGroup | None) -> torch.device:
     return torch.device("cpu")
 
 
-def share_of_global(per_row: torch.Tensor, layout: ProcessLayout, reduction: str) -> torch.Tensor:
+def share_of_global(per_row: torch.Tensor, layout: ProcessLayout | None, reduction: str) -> torch.Tensor:
     """This process's share of a loss summed or averaged over the global batch.
 
     ``per_row`` holds the losses of this process's rows. The share is scaled so that its mean
     over processes equals the global sum (``reduction="sum"``) or mean (``"mean"``), the
     convention under which ``DistributedDataParallel``'s gradient averaging is exact.
-    Outside torch.distributed it is simply ``per_row.sum()`` or ``per_row.mean()``.
+    With ``layout=None`` (the rows are the whole batch) it is ``per_row.sum()`` or ``.mean()``.
     """
+    if layout is None:
+        return per_row.sum() if reduction == "sum" else per_row.mean()
     total = per_row.sum()
     if reduction == "mean":
         total = total / layout.global_size

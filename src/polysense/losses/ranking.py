@@ -142,12 +142,8 @@ def _hinge(
     is_positive = torch.zeros_like(similarity, dtype=torch.bool)
     is_positive[rows, rows + offset] = True
     positive = similarity[rows, rows + offset].unsqueeze(1)
-    # Costs are >= 0, so filling the positive with 0 leaves the max and the sum unchanged.
+    # Costs are >= 0, so a zero cost on the positive leaves it out of both the max and the sum.
     cost = (margin + similarity - positive).clamp(min=0).masked_fill(is_positive, 0)
     per_row = cost.max(dim=1).values if max_violation else cost.sum(dim=1)
     hardest = similarity.masked_fill(is_positive, float("-inf")).argmax(dim=1)
-    if layout is None:
-        loss = per_row.sum() if reduction == "sum" else per_row.mean()
-    else:
-        loss = share_of_global(per_row, layout, reduction)
-    return loss, hardest
+    return share_of_global(per_row, layout, reduction), hardest
