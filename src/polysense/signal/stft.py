@@ -343,8 +343,9 @@ def istft(
     ``y(t) = Σ_m w(t − mH)·x_m(t − mH) / Σ_m w²(t − mH)``, where x_m = irfft(X[:, m], N);
     with the same window and hop as the analysis, ``istft(stft(x)) = x`` to rounding
     (< 1e-6 in float64) whenever the window/hop pair satisfies NOLA (:func:`nola_ok`).
-    Samples that no non-zero window sample covers (only possible at the ends with
-    ``center=False``) are returned as 0.
+    Samples that no window sample covers, i.e. Σ_m w²(t − mH) ≤ eps·max (machine epsilon of the
+    dtype; only possible at the ends: with ``center=False``, or when a window shorter than n_fft
+    and a long hop leave the last samples unseen), are returned as 0.
 
     Args:
         X: complex (..., N//2+1, frames). n_fft defaults to 2·(bins − 1).
@@ -400,9 +401,10 @@ def istft(
         length = total - 2 * start
     length = check_positive_int("length", length, what="output samples")
     stop = min(total, start + length)
+    # A sample counts as covered where Σ w² > eps·max Σ w²: below that, dividing by the envelope
+    # amplifies rounding (error ≈ eps/w) instead of recovering the sample.
+    covered = env[start:stop] > torch.finfo(real).eps * env.max()
     env = env[start:stop]
-    tiny = torch.finfo(real).tiny
-    covered = env > tiny
     y = y[:, start:stop] / torch.where(covered, env, torch.ones_like(env))
     y = torch.where(covered, y, torch.zeros_like(y))
     if y.shape[-1] < length:

@@ -118,26 +118,29 @@ def window_names() -> list[str]:
     return list(WINDOWS)
 
 
-def _resolve(name: Any, params: dict[str, Any]) -> tuple[str, dict[str, float]]:
-    if isinstance(name, tuple):  # scipy style: ("gaussian", 7.0) / ("tukey", 0.25)
-        if not name:
-            raise ParameterError("window=() is invalid: expected a name such as 'hann' or ('gaussian', std)")
-        head, *args = name
-        canonical, _ = _resolve(head, {})
-        spec = WINDOWS[canonical][1]
-        if len(args) > len(spec):
-            raise ParameterError(
-                f"window={name!r} has {len(args)} parameter(s): {canonical!r} takes {len(spec)} ({', '.join(spec) or 'none'})"
-            )
-        params = {**dict(zip(spec, args)), **params}
-        name = canonical
+def _canonical(name: Any) -> str:
     if not isinstance(name, str) or name.lower() not in WINDOWS.keys() | _ALIASES.keys():
         valid = ", ".join(repr(n) for n in WINDOWS)
         raise ParameterError(
             f"window={name!r} is not supported: choose one of {valid} "
             f"(aliases: {', '.join(sorted(_ALIASES))}), or pass a 1-D tensor of window values"
         )
-    canonical = _ALIASES.get(name.lower(), name.lower())
+    return _ALIASES.get(name.lower(), name.lower())
+
+
+def _resolve(name: Any, params: dict[str, Any]) -> tuple[str, dict[str, float]]:
+    if isinstance(name, tuple):  # scipy style: ("gaussian", 7.0) / ("tukey", 0.25)
+        if not name:
+            raise ParameterError("window=() is invalid: expected a name such as 'hann' or ('gaussian', std)")
+        head, *args = name
+        spec = WINDOWS[_canonical(head)][1]
+        if len(args) > len(spec):
+            raise ParameterError(
+                f"window={name!r} has {len(args)} parameter(s): {head!r} takes {len(spec)} ({', '.join(spec) or 'none'})"
+            )
+        params = {**dict(zip(spec, args)), **params}
+        name = head
+    canonical = _canonical(name)
     spec = WINDOWS[canonical][1]
     unknown = set(params) - set(spec)
     if unknown:
