@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from polysense._checks import check_positive_int
 from polysense.errors import ParameterError
+from polysense.losses.masked import check_probability
 
 
 @dataclass
@@ -186,9 +187,8 @@ def random_matching_pairs(
         ``(partner, labels)``: (batch,) long index of the partner to pair anchor i with, and
         (batch,) long labels, 1 where the partner is a positive, 0 where it was swapped.
     """
-    if not 0.0 <= float(negative_prob) <= 1.0:
-        raise ParameterError(f"negative_prob={negative_prob!r} is invalid: expected a probability in [0, 1]")
+    negative_prob = check_probability("negative_prob", negative_prob)
     negatives = random_negatives(batch_size, positive_mask=positive_mask, generator=generator, device=device)
-    swap = torch.rand(batch_size, device=negatives.device, generator=generator) < float(negative_prob)
+    swap = torch.rand(batch_size, device=negatives.device, generator=generator) < negative_prob
     partner = torch.where(swap, negatives, torch.arange(batch_size, device=negatives.device))
     return partner, (~swap).long()
