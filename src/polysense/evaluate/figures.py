@@ -1,0 +1,679 @@
+"""Figures: spectrograms of any signal and the lecture's explanatory figures, from computed data.
+
+Everything is drawn with matplotlib's object API on the Agg canvas (``matplotlib.figure.Figure``,
+no ``pyplot`` state), so it works headless, in threads and in tests. Each ``*_figure`` function
+computes its data with :mod:`polysense.signal` and returns a ``Figure``; :func:`save_figure`
+writes it as PNG.
+
+Lecture topics (:func:`explain_figure`): ``aliasing``, ``quantization``, ``dft``, ``windows``,
+``resolution``, ``stft``. :func:`frontend_demo` writes all of them plus a spectrogram and a
+mel spectrogram of a built-in example sound (:func:`example_sound`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
+from polysense.errors import ParameterError
+from polysense.signal.dft import amplitude_spectrum, dft_matrix, fft_frequencies
+from polysense.signal.quantization import quantization_step, quantize_bits, sqnr_db
+from polysense.signal.resample import resample
+from polysense.signal.resolution import preset, resolution
+from polysense.signal.sampling import alias_frequency, check_band, chirp, nyquist_frequency, sample_times, sinusoid
+
+__all__ = [
+    "SCALES",
+    "TOPICS",
+    "aliasing_figure",
+    "dft_figure",
+    "example_sound",
+    "explain_figure",
+    "frontend_demo",
+    "quantization_figure",
+    "resolution_figure",
+    "save_figure",
+    "spectrogram_figure",
+    "stft_figure",
+    "windows_figure",
+    "write_explain",
+]
+
+TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft")
+SCALES = ("linear", "log", "mel")
+_CMAP = "magma"
+_TONE = "#1f77b4"
+_SAMPLES = "#d62728"
+_ALIAS = "#2ca02c"
+_DPI = 120
+
+
+# --------------------------------------------------------------------------- helpers
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to ``path`` (PNG unless the suffix says otherwise); creates parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=_DPI)  # constrained layout already fits the labels: no second "tight" pass
+    return path
+
+
+def _np(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().to(torch.float64).numpy()
+
+
+def _hz_formatter(value: float, _pos: Any = None) -> str:
+    if abs(value) >= 1000:
+        return f"{value / 1000:g}k"
+    return f"{value:g}"
+
+
+def _frame_times(num_frames: int, *, num_samples: int, sample_rate: float, n_fft: int, hop_length: int,
+                 win_length: int, convention: Any) -> np.ndarray:
+    """Centre time in seconds of each STFT frame, for the framing of ``convention``."""
+    from polysense.signal.conventions import get_convention
+
+    conv = get_convention(convention)
+    if conv.framing == "scipy":
+        from scipy.signal import ShortTimeFFT
+
+        sft = ShortTimeFFT(np.ones(win_length), hop_length, sample_rate, mfft=n_fft)
+        times = np.asarray(sft.t(num_samples), dtype=np.float64)
+        if times.shape[0] == num_frames:
+            return times
+    if not conv.center:
+        return (np.arange(num_frames) * hop_length + n_fft / 2) / sample_rate
+    return np.arange(num_frames) * hop_length / sample_rate
+
+
+def _to_db(power: torch.Tensor, top_db: float | None = 80.0) -> torch.Tensor:
+    """Power → dB relative to the maximum (0 dB = loudest bin), floored ``top_db`` below it."""
+    from polysense.signal.spectrogram import power_to_db
+
+    ref = float(power.max())
+    if ref <= 0:
+        ref = 1.0
+    return power_to_db(power, ref=ref, top_db=top_db)
+
+
+def _draw_spectrogram(
+    fig: Figure,
+    ax: Any,
+    values: np.ndarray,
+    *,
+    times_s: np.ndarray,
+    freqs_hz: np.ndarray,
+    db: bool,
+    yscale: str = "linear",
+    label: str | None = None,
+    colorbar: bool = True,
+    vmin: float | None = None,
+    cax: Any = None,
+    f_max_hz: float | None = None,
+) -> Any:
+    mesh = ax.pcolormesh(times_s, freqs_hz, values, shading="nearest", cmap=_CMAP, rasterized=True,
+                         vmin=vmin if vmin is not None else (float(values.min()) if db else None))
+    if yscale == "log":
+        ax.set_yscale("log")
+    elif yscale == "mel":
+        from polysense.signal.filterbanks import hz_to_mel, mel_to_hz
+
+        def forward(f: np.ndarray) -> np.ndarray:
+            return np.asarray(hz_to_mel(torch.as_tensor(np.asarray(f, dtype=np.float64))), dtype=np.float64)
+
+        def inverse(m: np.ndarray) -> np.ndarray:
+            return np.asarray(mel_to_hz(torch.as_tensor(np.asarray(m, dtype=np.float64))), dtype=np.float64)
+
+        ax.set_yscale("function", functions=(forward, inverse))
+        top = float(f_max_hz if f_max_hz is not None else freqs_hz[-1])
+        ticks = [t for t in (0, 250, 500, 1000, 2000, 4000, 8000, 16000) if t <= top]
+        ax.set_yticks(ticks)
+        ax.set_ylim(0, top)
+    ax.yaxis.set_major_formatter(FuncFormatter(_hz_formatter))
+    ax.set_xlabel("Time (s)")
+    ax.set_ylabel("Frequency (Hz)" + (", mel scale" if yscale == "mel" else ""))
+    if colorbar:
+        label = label or ("Power (dB re max)" if db else "Power")
+        if cax is not None:
+            fig.colorbar(mesh, cax=cax, label=label)
+        else:
+            fig.colorbar(mesh, ax=ax, label=label, pad=0.02)
+    return mesh
+
+
+# --------------------------------------------------------------------------- spectrograms
+def spectrogram_figure(
+    waveform: torch.Tensor,
+    *,
+    sample_rate: float,
+    n_fft: int = 1024,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: str = "hann",
+    scale: str = "linear",
+    db: bool = True,
+    convention: str | None = None,
+    n_mels: int = 128,
+    top_db: float | None = 80.0,
+    title: str | None = None,
+) -> Figure:
+    """Waveform and spectrogram of a mono signal with labelled axes (s, Hz) and a colour bar.
+
+    Parameters
+    ----------
+    waveform : Tensor (time,)
+    scale : "linear" (STFT bins on a linear Hz axis), "log" (STFT bins on a logarithmic Hz axis,
+        DC dropped) or "mel" (``mel_spectrogram`` with ``n_mels`` bands, Hz axis in mel spacing).
+    db : power in dB relative to the loudest bin (floored ``top_db`` below it) or linear power.
+    convention : "librosa" (default), "torchaudio" or "scipy" (see polysense.signal.conventions).
+    """
+    from polysense.signal.filterbanks import mel_frequencies
+    from polysense.signal.spectrogram import mel_spectrogram, spectrogram
+
+    x = check_signal("waveform", waveform)
+    if x.ndim != 1:
+        raise ParameterError(f"waveform has shape {tuple(x.shape)}: expected a mono signal of shape (time,)")
+    sr = check_sample_rate(sample_rate)
+    check_choice("scale", scale, SCALES)
+    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT length")
+    hop = hop_length if hop_length is not None else n_fft // 4
+    win = win_length if win_length is not None else n_fft
+    res = resolution(sample_rate=sr, n_fft=n_fft, hop_length=hop, win_length=win)
+
+    if scale == "mel":
+        power = mel_spectrogram(x, sample_rate=sr, n_fft=n_fft, hop_length=hop, win_length=win, window=window,
+                                n_mels=n_mels, power=2.0, convention=convention)
+        from polysense.signal.conventions import get_convention
+
+        htk = get_convention(convention).mel_scale == "htk"
+        freqs = _np(mel_frequencies(n_mels + 2, f_min_hz=0.0, f_max_hz=sr / 2, htk=htk))[1:-1]
+    else:
+        power = spectrogram(x, n_fft=n_fft, hop_length=hop, win_length=win, window=window, power=2.0,
+                            convention=convention)
+        freqs = _np(fft_frequencies(n_fft=n_fft, sample_rate=sr))
+    values = _to_db(power, top_db) if db else power
+    values = _np(values)
+    if scale == "log":
+        values, freqs = values[1:], freqs[1:]
+    times = _frame_times(values.shape[-1], num_samples=x.shape[-1], sample_rate=sr, n_fft=n_fft,
+                         hop_length=hop, win_length=win, convention=convention)
+
+    fig = Figure(figsize=(10, 6.2), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 3.2), width_ratios=(1, 0.025))
+    ax_wave = fig.add_subplot(grid[0, 0])
+    ax_spec = fig.add_subplot(grid[1, 0], sharex=ax_wave)
+    cax = fig.add_subplot(grid[1, 1])
+    t = np.arange(x.shape[-1]) / sr
+    ax_wave.plot(t, _np(x), color=_TONE, linewidth=0.6)
+    ax_wave.set_xlim(0, x.shape[-1] / sr)
+    ax_wave.set_ylabel("Amplitude")
+    ax_wave.tick_params(labelbottom=False)
+    ax_wave.grid(alpha=0.3)
+    kind = {"linear": "linear frequency", "log": "log frequency", "mel": f"{n_mels} mel bands"}[scale]
+    _draw_spectrogram(fig, ax_spec, values, times_s=times, freqs_hz=freqs, db=db, yscale=scale, cax=cax,
+                      f_max_hz=sr / 2)
+    ax_spec.set_xlim(0, x.shape[-1] / sr)
+    ax_spec.set_title(
+        f"{window} window, n_fft={n_fft} (Δt={res.delta_t_s * 1000:.4g} ms, Δf={res.delta_f_hz:.4g} Hz), "
+        f"hop={hop} ({res.hop_s * 1000:.4g} ms), {kind}",
+        fontsize=10,
+    )
+    fig.suptitle(title or f"Spectrogram ({sr:g} Hz, {x.shape[-1] / sr:.2f} s)")
+    return fig
+
+
+# --------------------------------------------------------------------------- lecture figures
+def aliasing_figure(*, freq_hz: float = 7000.0, sample_rate: float = 8000.0, duration_s: float = 0.004) -> Figure:
+    """A tone above Nyquist, its samples, and the lower-frequency alias that passes through them.
+
+    Top: the continuous tone (drawn at 64× the sample rate), the samples ``x(n) = f(n/F_s)`` and
+    the alias ``f_alias = |f − F_s·round(f/F_s)|`` (:func:`alias_frequency`) through the same
+    samples. Bottom: the amplitude spectrum of the samples (1 s), whose only peak sits at the
+    alias, below the Nyquist frequency.
+    """
+    sr = check_sample_rate(sample_rate)
+    f = float(freq_hz)
+    fa = alias_frequency(f, sr)
+    folded = f - sr * round(f / sr)  # signed: a negative value flips the alias's sign
+    fine_rate = sr * 64
+    n_fine = int(round(duration_s * fine_rate)) + 1
+    t_fine = _np(sample_times(sample_rate=fine_rate, num_samples=n_fine))
+    tone = _np(sinusoid(freq_hz=f, sample_rate=fine_rate, num_samples=n_fine))
+    n = int(round(duration_s * sr)) + 1
+    t_n = _np(sample_times(sample_rate=sr, num_samples=n))
+    samples = _np(sinusoid(freq_hz=f, sample_rate=sr, num_samples=n))
+    alias = math.copysign(1.0, folded) * _np(sinusoid(freq_hz=fa, sample_rate=fine_rate, num_samples=n_fine))
+
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    ax, ax_spec = fig.subplots(2, 1, height_ratios=(1.6, 1))
+    ax.plot(t_fine * 1000, tone, color=_TONE, linewidth=0.8, label=f"tone f = {f:g} Hz (continuous)")
+    ax.plot(t_fine * 1000, alias, color=_ALIAS, linewidth=2.0, linestyle="--",
+            label=f"alias through the samples: {fa:g} Hz")
+    ax.plot(t_n * 1000, samples, "o", color=_SAMPLES, markersize=6, label=f"samples at F_s = {sr:g} Hz", zorder=3)
+    ax.set_xlabel("Time (ms)")
+    ax.set_ylabel("Amplitude")
+    ax.set_xlim(0, t_fine[-1] * 1000)
+    ax.set_ylim(-1.25, 1.6)
+    ax.legend(loc="upper right", ncols=3, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Undersampling: {f:g} Hz > Nyquist {nyquist_frequency(sr):g} Hz appears at {fa:g} Hz")
+
+    long = sinusoid(freq_hz=f, sample_rate=sr, duration_s=1.0, phase=0.05)
+    spectrum = _np(amplitude_spectrum(long))
+    freqs = _np(fft_frequencies(n_fft=long.shape[-1], sample_rate=sr))
+    ax_spec.plot(freqs, spectrum, color=_SAMPLES)
+    ax_spec.axvline(nyquist_frequency(sr), color="k", linestyle=":", label=f"Nyquist F_s/2 = {sr / 2:g} Hz")
+    ax_spec.annotate(f"peak at {fa:g} Hz\n(the tone is at {f:g} Hz)", xy=(fa, 1.0),
+                     xytext=(fa + sr * 0.08, 0.65), arrowprops={"arrowstyle": "->"}, fontsize=9)
+    ax_spec.set_xlim(0, sr / 2 * 1.02)
+    ax_spec.set_ylim(0, 1.15)
+    ax_spec.xaxis.set_major_formatter(FuncFormatter(_hz_formatter))
+    ax_spec.set_xlabel("Frequency (Hz)")
+    ax_spec.set_ylabel("Amplitude")
+    ax_spec.set_title("Amplitude spectrum of the sampled tone (1 s)", fontsize=10)
+    ax_spec.legend(loc="upper right", fontsize=9)
+    ax_spec.grid(alpha=0.3)
+    return fig
+
+
+def quantization_figure(*, bits: int = 3, freq_hz: float = 2.0, amplitude: float | None = None) -> Figure:
+    """The staircase ``Q(a)`` of a ``bits``-bit quantizer, its error bounded by ±Δ/2, and SQNR vs bits.
+
+    ``amplitude`` defaults to ``1 − 0.55·Δ``, just inside ``1 − Δ/2``, the largest sine that does not
+    overload the quantizer (a larger one is clipped at the top level and its error there exceeds
+    Δ/2); staying off the exact half-step keeps the picture free of rounding ties.
+    """
+    bits = check_positive_int("bits", bits, what="bits per sample")
+    if amplitude is None:
+        amplitude = 1.0 - 0.55 * quantization_step(bits)
+    rate = 2000.0
+    x = sinusoid(freq_hz=freq_hz, sample_rate=rate, duration_s=1.0 / freq_hz, amplitude=amplitude)
+    t = _np(sample_times(sample_rate=rate, num_samples=x.shape[-1]))
+    q = quantize_bits(x, bits)
+    delta = quantization_step(bits)
+    err = _np(x - q)
+
+    fig = Figure(figsize=(11, 6.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(2.2, 1), height_ratios=(1.6, 1))
+    ax = fig.add_subplot(grid[0, 0])
+    ax_err = fig.add_subplot(grid[1, 0], sharex=ax)
+    ax_sqnr = fig.add_subplot(grid[:, 1])
+
+    levels = np.arange(-(2 ** (bits - 1)), 2 ** (bits - 1)) * delta
+    if len(levels) <= 32:
+        for level in levels:
+            ax.axhline(level, color="0.85", linewidth=0.6, zorder=0)
+    ax.plot(t, _np(x), color=_TONE, label="analog amplitude a")
+    ax.step(t, _np(q), where="mid", color=_SAMPLES, label=f"Q(a), {bits} bits ({2 ** bits} levels, Δ = {delta:g})")
+    ax.set_ylabel("Amplitude")
+    ax.legend(loc="upper right", fontsize=9)
+    ax.set_title("Q(a) = sgn(a)·Δ·⌊|a|/Δ + 1/2⌋", fontsize=11)
+    ax.tick_params(labelbottom=False)
+    ax.grid(alpha=0.2)
+
+    ax_err.plot(t, err, color=_ALIAS, linewidth=1.0, label="error n = a − Q(a)")
+    for sign in (-1, 1):
+        ax_err.axhline(sign * delta / 2, color="k", linestyle=":", linewidth=1)
+    ax_err.set_yticks([-delta / 2, 0.0, delta / 2], [f"−Δ/2 = −{delta / 2:g}", "0", f"+Δ/2 = {delta / 2:g}"])
+    ax_err.set_ylim(-delta * 0.8, delta * 0.8)
+    ax_err.set_xlabel("Time (s)")
+    ax_err.set_ylabel("Error")
+    ax_err.legend(loc="upper right", fontsize=9)
+    ax_err.grid(alpha=0.2)
+
+    all_bits = np.arange(2, 17)
+    tone = sinusoid(freq_hz=997.0, sample_rate=48000, duration_s=0.5)
+    measured = []
+    for b in all_bits:
+        a = 1.0 - quantization_step(int(b)) / 2  # the largest sine that never overloads
+        measured.append(float(sqnr_db(tone * a, quantize_bits(tone * a, int(b)))))
+    ax_sqnr.plot(all_bits, 6.02 * all_bits + 1.76, color="k", linestyle="--", label="6.02·b + 1.76 dB")
+    ax_sqnr.plot(all_bits, measured, "o", color=_SAMPLES, label="measured (full-scale sine)")
+    ax_sqnr.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_sqnr.set_xlabel("Bits b")
+    ax_sqnr.set_ylabel("SQNR (dB)")
+    ax_sqnr.set_title("Each bit adds ≈ 6 dB", fontsize=11)
+    ax_sqnr.legend(loc="upper left", fontsize=9)
+    ax_sqnr.grid(alpha=0.3)
+    fig.suptitle(f"Quantization with {bits} bits: SQNR of this signal {float(sqnr_db(x, q)):.1f} dB")
+    return fig
+
+
+def dft_figure(*, sample_rate: float = 2000.0, duration_s: float = 1.0, matrix_size: int = 16) -> Figure:
+    """The lecture's ``sin(2π·50t) + sin(2π·100t) + sin(2π·400t)``, its amplitude spectrum (three
+    peaks of height 1, computed by :func:`~polysense.signal.dft.amplitude_spectrum`), and the real
+    part of the DFT matrix ``W_N^{nk}`` (row k: a cosine of k cycles per N samples)."""
+    sr = check_sample_rate(sample_rate)
+    freqs_in = [50.0, 100.0, 400.0]
+    check_band(max(freqs_in), sr, name="400 Hz component")
+    matrix_size = check_positive_int("matrix_size", matrix_size, minimum=2)
+    x = sinusoid(freq_hz=freqs_in, sample_rate=sr, duration_s=duration_s)
+    t = _np(sample_times(sample_rate=sr, num_samples=x.shape[-1]))
+    a = _np(amplitude_spectrum(x))
+    f = _np(fft_frequencies(n_fft=x.shape[-1], sample_rate=sr))
+    show_s = 0.05
+    fine_rate = sr * 16
+    n_fine = int(round(show_s * fine_rate)) + 1
+    t_fine = _np(sample_times(sample_rate=fine_rate, num_samples=n_fine))
+    analog = _np(sinusoid(freq_hz=freqs_in, sample_rate=fine_rate, num_samples=n_fine))
+
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
+    grid = fig.add_gridspec(2, 2, width_ratios=(2, 1))
+    ax_wave = fig.add_subplot(grid[0, 0])
+    ax_spec = fig.add_subplot(grid[1, 0])
+    ax_mat = fig.add_subplot(grid[:, 1])
+    show = t <= show_s + 1e-12
+    ax_wave.plot(t_fine * 1000, analog, color=_TONE, linewidth=1, label="f(t)")
+    ax_wave.plot(t[show] * 1000, _np(x)[show], "o", color=_SAMPLES, markersize=2.5,
+                 label=f"samples x(n), F_s = {sr:g} Hz")
+    ax_wave.set_xlim(0, show_s * 1000)
+    ax_wave.set_xlabel("Time (ms)")
+    ax_wave.set_ylabel("Amplitude")
+    ax_wave.set_title(f"(a) f(t) = sin(2π·50t) + sin(2π·100t) + sin(2π·400t), first {show_s * 1000:g} ms",
+                      fontsize=11)
+    ax_wave.set_ylim(-3.3, 4.4)
+    ax_wave.legend(loc="upper right", fontsize=8, ncols=2)
+    ax_wave.grid(alpha=0.3)
+
+    ax_spec.vlines(f, 0, a, color=_SAMPLES, linewidth=1.2)
+    for i, f0 in enumerate(freqs_in):
+        k = int(np.argmin(np.abs(f - f0)))
+        ax_spec.annotate(f"{f[k]:g} Hz: {a[k]:.3f}", xy=(f[k], a[k]), xytext=(f[k] + sr * 0.006, 1.04 + 0.1 * i),
+                         fontsize=9)
+    ax_spec.set_xlim(0, sr / 2)
+    ax_spec.set_ylim(0, 1.4)
+    ax_spec.set_xlabel("Frequency (Hz)")
+    ax_spec.set_ylabel("Amplitude")
+    ax_spec.set_title(f"(b) amplitude spectrum, N = {x.shape[-1]} (Δf = {sr / x.shape[-1]:g} Hz, one-sided "
+                      f"⌊N/2⌋+1 = {x.shape[-1] // 2 + 1} bins up to F_s/2)", fontsize=11)
+    ax_spec.grid(alpha=0.3)
+
+    w = dft_matrix(matrix_size)
+    image = ax_mat.imshow(_np(w.real), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    ax_mat.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_mat.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_mat.set_xlabel("sample n")
+    ax_mat.set_ylabel("frequency bin k")
+    ax_mat.set_title(f"(c) Re W_N^(nk) = cos(2πnk/N), N = {matrix_size}\nrow k: k cycles per N samples",
+                     fontsize=11)
+    fig.colorbar(image, ax=ax_mat, shrink=0.6, label="Re W_N^(nk)")
+    fig.suptitle("DFT: X[k] = Σ_n x[n]·W_N^(nk), W_N = e^(−2πi/N)")
+    return fig
+
+
+_WINDOW_PARAMS: dict[str, dict[str, float]] = {"gaussian": {"std": 0.4 * 31.5}, "tukey": {"alpha": 0.5}}
+
+
+def _side_lobe_db(db: np.ndarray) -> float:
+    """Highest level outside the main lobe of a centred (fftshifted) window spectrum in dB."""
+    centre = db.shape[0] // 2
+    j = centre
+    while j + 1 < db.shape[0] and db[j + 1] <= db[j]:
+        j += 1
+    return float(db[j:].max())
+
+
+def windows_figure(*, length: int = 64, n_fft: int = 4096) -> Figure:
+    """The eight window shapes (symmetric form) and their spectra in dB (zero-padded DFT).
+
+    Gaussian std = 0.4·(length−1)/2 samples, Tukey alpha = 0.5. The spectrum axis is in bins of
+    the unpadded length (mainlobe widths: rectangular ±1, Hann ±2, Blackman ±3 bins).
+    """
+    from polysense.signal.windows import get_window
+
+    length = check_positive_int("length", length, minimum=4)
+    names = ["hann", "hamming", "gaussian", "blackman", "cosine", "bartlett", "tukey", "rectangular"]
+    fig = Figure(figsize=(14, 10), layout="constrained")
+    axes = fig.subplots(4, 4)
+    for i, name in enumerate(names):
+        params = dict(_WINDOW_PARAMS.get(name, {}))
+        if name == "gaussian":
+            params["std"] = 0.4 * (length - 1) / 2
+        w = get_window(name, length, periodic=False, **params)
+        spectrum = torch.fft.fftshift(torch.abs(torch.fft.fft(w, n=n_fft)))
+        db = 20 * torch.log10(torch.clamp(spectrum / spectrum.max(), min=1e-12))
+        bins = (np.arange(n_fft) - n_fft // 2) * length / n_fft
+        ax_w = axes[i // 2, (i % 2) * 2]
+        ax_s = axes[i // 2, (i % 2) * 2 + 1]
+        ax_w.plot(np.arange(length), _np(w), color=_TONE)
+        ax_w.fill_between(np.arange(length), 0, _np(w), color=_TONE, alpha=0.15)
+        ax_w.set_ylim(-0.05, 1.1)
+        ax_w.set_xlim(0, length - 1)
+        label = name + "".join(f", {k}={v:g}" for k, v in params.items())
+        ax_w.set_title(label, fontsize=10)
+        ax_w.set_xlabel("n (samples)", fontsize=8)
+        ax_w.set_ylabel("w(n)", fontsize=8)
+        ax_w.grid(alpha=0.3)
+        ax_s.plot(bins, _np(db), color=_SAMPLES, linewidth=0.9)
+        ax_s.set_xlim(-12, 12)
+        ax_s.set_ylim(-120, 5)
+        ax_s.set_title(f"{name}: spectrum, highest side lobe {_side_lobe_db(_np(db)):.0f} dB", fontsize=10)
+        ax_s.set_xlabel("frequency (bins)", fontsize=8)
+        ax_s.set_ylabel("dB", fontsize=8)
+        ax_s.grid(alpha=0.3)
+    fig.suptitle(f"Window functions (M = {length}) and their spectra: mainlobe width vs side-lobe level")
+    return fig
+
+
+def _vowel(sample_rate: float, duration_s: float, *, f0_start: float = 110.0, f0_end: float = 150.0,
+           formants: tuple[tuple[float, float], ...] = ((700.0, 110.0), (1220.0, 120.0), (2600.0, 160.0)),
+           max_hz: float | None = None) -> torch.Tensor:
+    """A speech-like vowel: harmonics of a gliding pitch f0(t), shaped by formant resonances.
+
+    ``x(t) = Σ_k A(k·f0(t)) · cos(2π·k·Φ(t))`` with ``Φ = ∫f0`` (zero-phase harmonics, so each
+    pitch period is a sharp pulse) and ``A(f) = Σ_i 1 / (1 + ((f − F_i)/B_i)²) + 0.02`` per
+    formant (centre F_i, half-width B_i), harmonics up to ``max_hz`` (default Nyquist).
+    Normalised to a 0.5 peak.
+    """
+    sr = float(sample_rate)
+    top = sr / 2 if max_hz is None else min(float(max_hz), sr / 2)
+    n = int(round(duration_s * sr))
+    t = torch.arange(n, dtype=torch.float64) / sr
+    f0 = f0_start + (f0_end - f0_start) * t / duration_s
+    cycles = f0_start * t + 0.5 * (f0_end - f0_start) / duration_s * t**2
+    k_max = max(1, int(top // min(f0_start, f0_end)))
+    k = torch.arange(1, k_max + 1, dtype=torch.float64)[:, None]
+    fk = k * f0[None, :]
+    envelope = torch.full_like(fk, 0.02)
+    for centre, width in formants:
+        envelope = envelope + 1.0 / (1.0 + ((fk - centre) / width) ** 2)
+    phase = torch.remainder(k * cycles[None, :], 1.0)
+    x = (envelope * torch.cos(2 * math.pi * phase) * (fk < top)).sum(0)
+    return 0.5 * x / x.abs().max()
+
+
+def resolution_figure(*, sample_rate: float = 16000.0, duration_s: float = 0.6) -> Figure:
+    """The same vowel-like sound as a wideband (≈4 ms) and a narrowband (≈32 ms) spectrogram.
+
+    Wideband: few wide bins, each pitch pulse a vertical striation, formants as broad bands.
+    Narrowband: many narrow bins, the individual harmonics of the pitch as rising lines.
+    """
+    from polysense.signal.spectrogram import spectrogram
+
+    sr = check_sample_rate(sample_rate)
+    x = _vowel(sr, duration_s)
+    fig = Figure(figsize=(12, 5.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, name in zip(axes, ("wideband", "narrowband")):
+        p = preset(name, sr)
+        res = resolution(sample_rate=sr, n_fft=p["n_fft"], hop_length=p["hop_length"], num_samples=x.shape[-1])
+        power = spectrogram(x, n_fft=p["n_fft"], hop_length=p["hop_length"], win_length=p["win_length"],
+                            window="hann", power=2.0)
+        values = _np(_to_db(power, 70.0))
+        times = _frame_times(values.shape[-1], num_samples=x.shape[-1], sample_rate=sr, n_fft=p["n_fft"],
+                             hop_length=p["hop_length"], win_length=p["win_length"], convention=None)
+        _draw_spectrogram(fig, ax, values, times_s=times, freqs_hz=_np(res.bin_frequencies_hz), db=True,
+                          colorbar=ax is axes[-1])
+        ax.set_ylim(0, 4000)
+        ax.set_xlim(0, x.shape[-1] / sr)
+        ax.set_title(
+            f"{name}: N = {p['n_fft']} → Δt = {res.delta_t_s * 1000:.3g} ms, Δf = {res.delta_f_hz:.4g} Hz",
+            fontsize=11,
+        )
+    axes[1].set_ylabel("")
+    fig.suptitle("Time vs frequency resolution (Δt·Δf = 1): a vowel with pitch gliding 110 → 150 Hz")
+    return fig
+
+
+def stft_figure(*, sample_rate: float = 8000.0, segment_s: float = 0.25,
+                freqs_hz: tuple[float, ...] = (500.0, 1000.0, 2000.0)) -> Figure:
+    """Why the STFT: two sounds with the same tones in opposite order.
+
+    The DFT of each whole signal has the same magnitude (time reversal only changes the phase),
+    so it cannot tell them apart; the spectrogram shows when each frequency occurs.
+    """
+    from polysense.signal.spectrogram import spectrogram
+
+    sr = check_sample_rate(sample_rate)
+    n_seg = int(round(segment_s * sr))
+    ramp = _fade(n_seg, int(0.01 * sr))  # 10 ms fades: no clicks at the joins
+    parts = [sinusoid(freq_hz=f, sample_rate=sr, num_samples=n_seg, amplitude=0.8) * ramp for f in freqs_hz]
+    rising = torch.cat(parts)
+    falling = torch.flip(rising, dims=(-1,))
+    spectra = [amplitude_spectrum(s) for s in (rising, falling)]
+    difference = float((spectra[0] - spectra[1]).abs().max())
+    f = _np(fft_frequencies(n_fft=rising.shape[-1], sample_rate=sr))
+    t = np.arange(rising.shape[-1]) / sr
+    n_fft, hop = 256, 64
+
+    fig = Figure(figsize=(12, 9), layout="constrained")
+    axes = fig.subplots(3, 2)
+    order = " → ".join(f"{v:g}" for v in freqs_hz)
+    reverse = " → ".join(f"{v:g}" for v in reversed(freqs_hz))
+    for col, (signal, spectrum, name) in enumerate(
+        zip((rising, falling), spectra, (f"A: {order} Hz", f"B: {reverse} Hz (A reversed)"))
+    ):
+        ax_w, ax_f, ax_s = axes[:, col]
+        ax_w.plot(t, _np(signal), color=_TONE, linewidth=0.4)
+        seg_freqs = freqs_hz if col == 0 else tuple(reversed(freqs_hz))
+        for i, fseg in enumerate(seg_freqs):
+            ax_w.text((i + 0.5) * segment_s, 0.9, f"{fseg:g} Hz", ha="center", va="bottom", fontsize=10,
+                      bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        ax_w.set_ylim(-1.0, 1.15)
+        ax_w.set_title(f"{name}", fontsize=11)
+        ax_w.set_xlabel("Time (s)")
+        ax_w.set_ylabel("Amplitude")
+        ax_w.set_xlim(0, t[-1])
+        ax_f.plot(f, _np(spectrum), color=_SAMPLES)
+        ax_f.set_xlim(0, sr / 2)
+        ax_f.xaxis.set_major_formatter(FuncFormatter(_hz_formatter))
+        ax_f.set_xlabel("Frequency (Hz)")
+        ax_f.set_ylabel("Amplitude")
+        ax_f.set_title("Amplitude spectrum of the whole signal: which frequencies, not when\n"
+                       f"(each tone fills 1/{len(freqs_hz)} of the signal, so it peaks near 0.8/{len(freqs_hz)})",
+                       fontsize=10)
+        ax_f.grid(alpha=0.3)
+        power = spectrogram(signal, n_fft=n_fft, hop_length=hop, window="hann", power=2.0)
+        values = _np(_to_db(power, 80.0))
+        times = _frame_times(values.shape[-1], num_samples=signal.shape[-1], sample_rate=sr, n_fft=n_fft,
+                             hop_length=hop, win_length=n_fft, convention=None)
+        _draw_spectrogram(fig, ax_s, values, times_s=times, freqs_hz=f_bins(n_fft, sr), db=True)
+        ax_s.set_xlim(0, t[-1])
+        ax_s.set_title(f"Spectrogram (STFT, Hann, N = {n_fft}, H = {hop}): when each frequency occurs",
+                       fontsize=10)
+    fig.suptitle(
+        "Same DFT magnitude for both signals (largest difference "
+        f"{difference:.1e}), different spectrograms"
+    )
+    return fig
+
+
+def f_bins(n_fft: int, sample_rate: float) -> np.ndarray:
+    """Bin frequencies in Hz as numpy (for plotting)."""
+    return _np(fft_frequencies(n_fft=n_fft, sample_rate=sample_rate))
+
+
+_EXPLAIN: dict[str, Callable[..., Figure]] = {
+    "aliasing": aliasing_figure,
+    "quantization": quantization_figure,
+    "dft": dft_figure,
+    "windows": windows_figure,
+    "resolution": resolution_figure,
+    "stft": stft_figure,
+}
+
+_DESCRIPTIONS = {
+    "aliasing": "a tone above Nyquist, its samples and the alias they trace",
+    "quantization": "quantizer staircase, error within ±Δ/2, SQNR vs bits",
+    "dft": "50/100/400 Hz sum: three peaks of height 1; the DFT matrix",
+    "windows": "eight window shapes and their spectra",
+    "resolution": "the same sound as wideband and narrowband spectrograms",
+    "stft": "whole-signal DFT vs spectrogram for a sound that changes over time",
+}
+
+
+def explain_figure(topic: str, **kwargs: Any) -> Figure:
+    """The lecture figure for ``topic`` (one of :data:`TOPICS`); keyword arguments go to its function."""
+    check_choice("topic", topic, TOPICS)
+    return _EXPLAIN[topic](**kwargs)
+
+
+def write_explain(topic: str, path: str | os.PathLike, **kwargs: Any) -> Path:
+    """Draw :func:`explain_figure` for ``topic`` and save it to ``path``."""
+    return save_figure(explain_figure(topic, **kwargs), path)
+
+
+# --------------------------------------------------------------------------- the demo sound and run
+def _fade(n: int, ramp: int) -> torch.Tensor:
+    """Envelope rising linearly over ``ramp`` samples, flat, then falling over the last ``ramp``."""
+    edge = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float64)
+    return torch.clamp(edge / max(ramp, 1), max=1.0)
+
+
+def example_sound(*, sample_rate: int = 16000, duration_s: float = 2.0, bits: int = 16,
+                  analog_rate: int = 48000) -> tuple[torch.Tensor, int]:
+    """A built-in test sound, synthesised in code and passed through the A/D path.
+
+    "Analog" signal at ``analog_rate`` (a fine stand-in for continuous time): a 440 Hz tone with
+    its octave, a linear chirp 200 Hz → 6 kHz, a vowel with gliding pitch (second half) and a
+    10 kHz tone that lies above the target Nyquist. The A/D path then resamples to
+    ``sample_rate`` with soxr (HQ, the anti-aliasing low-pass removes the 10 kHz tone instead of
+    letting it alias to 6 kHz) and quantizes to ``bits`` bits (PCM levels, Δ = 2/2^bits).
+
+    Returns ``(waveform (time,) float32, sample_rate)``.
+    """
+    sr_in = float(analog_rate)
+    n = int(round(duration_s * sr_in))
+    tone = sinusoid(freq_hz=[440.0, 880.0], amplitude=[0.15, 0.06], sample_rate=sr_in, num_samples=n)
+    sweep = chirp(f0_hz=200.0, f1_hz=6000.0, sample_rate=sr_in, num_samples=n, amplitude=0.2)
+    half = n // 2
+    vowel = torch.zeros(n, dtype=torch.float64)
+    vowel[half:] = 0.8 * _vowel(sr_in, (n - half) / sr_in, max_hz=7500.0) * _fade(n - half, int(0.05 * sr_in))
+    above = sinusoid(freq_hz=10000.0, sample_rate=sr_in, num_samples=n, amplitude=0.1)
+    analog = (tone + sweep + above) * _fade(n, int(0.05 * sr_in)) + vowel
+    digital = resample(analog, orig_sample_rate=sr_in, new_sample_rate=sample_rate, quality="HQ")
+    digital = quantize_bits(digital, bits)
+    return digital.to(torch.float32), int(sample_rate)
+
+
+def frontend_demo(out_dir: str | os.PathLike, *, sample_rate: int = 16000) -> list[dict[str, str]]:
+    """Run the front end on :func:`example_sound` and write every lecture figure to ``out_dir``.
+
+    Writes ``example-spectrogram.png`` (linear STFT, dB), ``example-mel.png`` (128-band
+    log-mel) and ``explain-<topic>.png`` for each topic. Returns one row per file:
+    ``{"file", "what"}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    x, sr = example_sound(sample_rate=sample_rate)
+    rows: list[dict[str, str]] = []
+    path = save_figure(
+        spectrogram_figure(x, sample_rate=sr, n_fft=512, hop_length=128, scale="linear",
+                           title="Example sound after A/D (16 kHz, 16 bit): STFT power"), out / "example-spectrogram.png")
+    rows.append({"file": str(path), "what": "example sound: waveform + linear STFT spectrogram (dB)"})
+    path = save_figure(
+        spectrogram_figure(x, sample_rate=sr, n_fft=1024, hop_length=256, scale="mel", n_mels=128,
+                           title="Example sound after A/D: 128-band mel spectrogram"), out / "example-mel.png")
+    rows.append({"file": str(path), "what": "example sound: 128-band mel spectrogram (dB)"})
+    for topic in TOPICS:
+        path = write_explain(topic, out / f"explain-{topic}.png")
+        rows.append({"file": str(path), "what": _DESCRIPTIONS[topic]})
+    return rows
