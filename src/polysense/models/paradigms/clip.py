@@ -15,14 +15,12 @@ Config (built by :func:`polysense.models.registry.build`)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import nn
 
 from polysense.losses.contrastive import DEFAULT_LOGIT_SCALE, MAX_LOGIT_SCALE, ClipLoss
-from polysense.models.paradigms.dual_encoder import DualEncoder, encoder_configs
+from polysense.models.paradigms.dual_encoder import DualEncoder
 from polysense.models.registry import register
 
 __all__ = ["CLIP"]
@@ -33,9 +31,7 @@ class CLIP(DualEncoder):
     """CLIP over any two of audio, image and text.
 
     Args:
-        embed_dim: width of the shared space.
-        audio, image, text: encoder configs (or modules) of exactly two modalities.
-        projection: projection head options (see :class:`DualEncoder`).
+        embed_dim, audio, image, text, projection: the dual encoder (see :class:`DualEncoder`).
         logit_scale: initial inverse temperature (1/0.07).
         max_logit_scale: the largest scale allowed (100).
         learn_logit_scale: learn the temperature (True).
@@ -48,20 +44,14 @@ class CLIP(DualEncoder):
     def __init__(
         self,
         *,
-        embed_dim: int = 128,
-        audio: Mapping[str, Any] | nn.Module | None = None,
-        image: Mapping[str, Any] | nn.Module | None = None,
-        text: Mapping[str, Any] | nn.Module | None = None,
-        projection: Mapping[str, Any] | None = None,
         logit_scale: float = DEFAULT_LOGIT_SCALE,
         max_logit_scale: float = MAX_LOGIT_SCALE,
         learn_logit_scale: bool = True,
         gather: bool = True,
         local_loss: bool = True,
+        **dual_encoder: Any,
     ) -> None:
-        super().__init__(
-            embed_dim=embed_dim, encoders=encoder_configs(audio=audio, image=image, text=text), projection=projection
-        )
+        super().__init__(**dual_encoder)
         self.objective = ClipLoss(
             logit_scale=logit_scale,
             max_logit_scale=max_logit_scale,

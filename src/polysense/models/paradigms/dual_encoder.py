@@ -30,6 +30,9 @@ from polysense.models.registry import build
 #: The modalities a dual encoder can pair, in the order that names the pair's sides a and b.
 MODALITIES = ("audio", "image", "text")
 
+#: An encoder given as a config dict (``{"name": "audio_cnn", ...}``) or as a module.
+EncoderSpec = Mapping[str, Any] | nn.Module
+
 
 @dataclass
 class DualEncoderOutput:
@@ -52,8 +55,8 @@ class DualEncoder(nn.Module):
 
     Args:
         embed_dim: width of the shared embedding space.
-        encoders: ``{modality: encoder config dict or nn.Module}`` for exactly two of
-            "audio", "image", "text". A module must have a ``dim`` attribute (the width of its
+        audio, image, text: encoder configs (dicts naming a registered encoder) or modules, for
+            exactly two of the three. A module must have a ``dim`` attribute (the width of its
             pooled output) and return an :class:`~polysense.models.encoders.base.EncoderOutput`.
         projection: options of the projection head (kind "head", default ``"projection"``:
             one Linear unless ``hidden_dims`` is given); ``in_dim``/``out_dim`` are set here.
@@ -73,16 +76,16 @@ class DualEncoder(nn.Module):
     def __init__(
         self,
         *,
-        embed_dim: int,
-        encoders: Mapping[str, Mapping[str, Any] | nn.Module],
+        embed_dim: int = 128,
+        audio: EncoderSpec | None = None,
+        image: EncoderSpec | None = None,
+        text: EncoderSpec | None = None,
         projection: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.embed_dim = check_positive_int("embed_dim", embed_dim, what="width of the shared embedding space")
-        unknown = sorted(set(encoders) - set(MODALITIES))
-        if unknown:
-            raise ParameterError(f"unknown modality {unknown[0]!r}: choose two of {', '.join(MODALITIES)}")
-        self.modalities = tuple(m for m in MODALITIES if encoders.get(m) is not None)
+        encoders = {"audio": audio, "image": image, "text": text}
+        self.modalities = tuple(m for m in MODALITIES if encoders[m] is not None)
         if len(self.modalities) != 2:
             raise ParameterError(
                 f"a dual encoder needs exactly two modalities among {', '.join(MODALITIES)}, "
@@ -136,12 +139,7 @@ class DualEncoder(nn.Module):
         return {m: self.encode(m, batch) for m in present}
 
 
-def encoder_configs(**modalities: Mapping[str, Any] | nn.Module | None) -> dict[str, Any]:
-    """The encoders given as keyword arguments (``audio=..., text=...``), Nones dropped."""
-    return {m: config for m, config in modalities.items() if config is not None}
-
-
-def _encoder(modality: str, config: Mapping[str, Any] | nn.Module) -> nn.Module:
+def _encoder(modality: str, config: EncoderSpec) -> nn.Module:
     if isinstance(config, nn.Module):
         encoder = config
     elif isinstance(config, Mapping):

@@ -15,13 +15,10 @@ Config (built by :func:`polysense.models.registry.build`)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from torch import nn
-
 from polysense.losses.ranking import DEFAULT_MARGIN, VSEPPLoss
-from polysense.models.paradigms.dual_encoder import DualEncoder, encoder_configs
+from polysense.models.paradigms.dual_encoder import DualEncoder
 from polysense.models.registry import register
 
 __all__ = ["VSEPP"]
@@ -32,9 +29,7 @@ class VSEPP(DualEncoder):
     """VSE++ over any two of audio, image and text.
 
     Args:
-        embed_dim: width of the joint space.
-        audio, image, text: encoder configs (or modules) of exactly two modalities.
-        projection: projection head options (see :class:`DualEncoder`).
+        embed_dim, audio, image, text, projection: the dual encoder (see :class:`DualEncoder`).
         margin: hinge margin (0.2).
         max_violation: hardest negative only (True, VSE++); False sums over all negatives
             (VSE0, sometimes used to warm up).
@@ -47,20 +42,14 @@ class VSEPP(DualEncoder):
     def __init__(
         self,
         *,
-        embed_dim: int = 128,
-        audio: Mapping[str, Any] | nn.Module | None = None,
-        image: Mapping[str, Any] | nn.Module | None = None,
-        text: Mapping[str, Any] | nn.Module | None = None,
-        projection: Mapping[str, Any] | None = None,
         margin: float = DEFAULT_MARGIN,
         max_violation: bool = True,
         reduction: str = "sum",
         gather: bool = True,
         local_loss: bool = True,
+        **dual_encoder: Any,
     ) -> None:
-        super().__init__(
-            embed_dim=embed_dim, encoders=encoder_configs(audio=audio, image=image, text=text), projection=projection
-        )
+        super().__init__(**dual_encoder)
         self.objective = VSEPPLoss(
             margin=margin, max_violation=max_violation, reduction=reduction, gather=gather, local_loss=local_loss
         )
