@@ -196,6 +196,14 @@ def _masked_average(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor
     return (weights * values).sum(dim=1) / total
 
 
+def _mean_over_present(values: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Per sample, the mean of ``values[m]`` (B, D) over the modalities ``m`` present for it."""
+    names = list(values)
+    return _masked_average(
+        torch.stack([values[m] for m in names], dim=1), torch.stack([present[m] for m in names], dim=1)
+    )
+
+
 # --------------------------------------------------------------------------- fusions
 
 
@@ -567,9 +575,7 @@ class CrossModalFusion(Fusion):
         for m in self.modalities:
             sources = [s for s in self.modalities if (s, m) in translations]
             if sources:
-                stacked = torch.stack([translations[(s, m)] for s in sources], dim=1)
-                weights = torch.stack([present[s] for s in sources], dim=1)
-                substitute = _masked_average(stacked, weights)
+                substitute = _mean_over_present({s: translations[(s, m)] for s in sources}, present)
             else:
                 substitute = reference.new_zeros(reference.shape[0], self.dims[m])
             embeddings[m] = substitute if m not in pooled else torch.where(present[m][:, None], pooled[m], substitute)
@@ -607,11 +613,7 @@ class JointFusion(Fusion):
         self._check_inputs(features, present)
         available = self._available(features)
         embeddings = {m: self.projections[m](features[m].pooled) for m in available}
-        z = _masked_average(
-            torch.stack([embeddings[m] for m in available], dim=1),
-            torch.stack([present[m] for m in available], dim=1),
-        )
-        fused = self.shared(self.norm(z))
+        fused = self.shared(self.norm(_mean_over_present(embeddings, present)))
         return FusionOutput(fused=fused, aux_loss=self._zero(fused), embeddings=embeddings)
 
 
@@ -674,10 +676,7 @@ class CoordinatedFusion(Fusion):
             elif bool(both.any()):
                 cosine = (embeddings[a] * embeddings[b]).sum(dim=-1)
                 losses.append(masked_mean(1.0 - cosine, both, dim=0))
-        fused = _masked_average(
-            torch.stack([embeddings[m] for m in available], dim=1),
-            torch.stack([present[m] for m in available], dim=1),
-        )
+        fused = _mean_over_present(embeddings, present)
         aux = self.constraint_weight * torch.stack(losses).mean() if losses else self._zero(fused)
         return FusionOutput(fused=fused, aux_loss=aux, embeddings=embeddings)
 
