@@ -53,6 +53,38 @@ def test_stft_equals_direct_formula(n_fft, hop, win_length, window, center, rng)
     np.testing.assert_allclose(ours.numpy(), ref, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("pad_mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    ("shape", "n_fft", "hop", "win_length", "center"),
+    [
+        ((3, 2, 5000), 256, 64, 256, True),  # long items: several blocks per item
+        ((40, 300), 128, 32, 100, True),  # short items: several items per block
+        ((2, 200), 128, 50, 128, True),  # head and tail frames only, no interior frame
+        ((2, 1000), 100, 130, 60, True),  # hop longer than the window
+        ((2, 1000), 128, 40, 128, False),
+    ],
+)
+def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length, center, pad_mode, rng, monkeypatch):
+    """The CPU blocks (frames cut from the signal itself) equal pad → unfold → rfft, and the autograd path."""
+    import polysense.signal.stft as stft_module
+    from polysense.signal.spectrogram import mel_spectrogram, spectrogram
+
+    monkeypatch.setattr(stft_module, "CPU_BLOCK_ELEMENTS", 4 * max(n_fft, 1))  # 4 frames per block
+    x = torch.randn(*shape, generator=rng, dtype=torch.float64)
+    kw = dict(n_fft=n_fft, hop_length=hop, win_length=win_length, center=center, pad_mode=pad_mode)
+    X = stft(x, **kw)
+    pad = n_fft // 2 if center else 0
+    flat = x.reshape(-1, shape[-1])
+    padded = torch.nn.functional.pad(flat.unsqueeze(1), (pad, pad), mode=pad_mode).squeeze(1) if pad else flat
+    w = torch.nn.functional.pad(get_window("hann", win_length), ((n_fft - win_length) // 2, n_fft - win_length - (n_fft - win_length) // 2))
+    ref = torch.fft.rfft(padded.unfold(-1, n_fft, hop) * w).transpose(-1, -2).reshape(X.shape)
+    np.testing.assert_allclose(X.numpy(), ref.numpy(), rtol=0, atol=1e-10)
+    for fn in (lambda x: spectrogram(x, **kw), lambda x: mel_spectrogram(x, sample_rate=16000, n_mels=16, **kw)):
+        fast = fn(x)
+        slow = fn(x.clone().requires_grad_()).detach()
+        np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-10, atol=1e-10)
+
+
 def test_frame_count_and_dtypes(rng):
     x = torch.randn(1000, generator=rng)
     X = stft(x, n_fft=256, hop_length=100)

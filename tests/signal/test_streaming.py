@@ -43,6 +43,17 @@ def test_stream_equals_one_shot(sizes, pad_mode, n_fft, hop, center, length):
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize(("n_fft", "hop"), [(256, 300), (256, 256), (400, 100)])
+@pytest.mark.parametrize("block", [1, 97, 1000])
+def test_stream_equals_one_shot_for_fixed_blocks(n_fft, hop, block, rng):
+    """Deterministic cases, including a hop longer than the frame (samples between frames are skipped)."""
+    x = torch.randn(3001, generator=rng, dtype=torch.float64)
+    kw = dict(n_fft=n_fft, hop_length=hop, n_mels=24, pad_mode="reflect")
+    ref = log_mel_spectrogram(x, sample_rate=SR, top_db=None, **kw)
+    out = torch.cat(list(StreamingLogMel(SR, **kw).stream(x.split(block))), dim=-1)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-9)
+
+
 def test_float32_multichannel_and_reuse(rng):
     x = torch.randn(2, 30000, generator=rng)
     kw = dict(n_fft=1024, hop_length=256, n_mels=64)

@@ -9,13 +9,15 @@ All spectrograms are (..., freq_or_band, frames), like librosa and ``torch.stft`
 function shares :func:`polysense.signal.stft._framewise`, the single framing path, so a
 power or mel spectrogram is exactly the STFT of :func:`~polysense.signal.stft.stft` reduced
 frame block by frame block: |X|² is taken as re² + im² of ``view_as_real`` (no complex
-``abs``) and the mel projection touches only the non-zero bins of each band group
-(:class:`BandedProjection`), without materialising the full spectrogram.
+``abs``), the mel projection uses the filter bank's sparsity (:class:`SparseProjection`) and
+the log is taken on each block while it is in cache, without materialising the full
+spectrogram.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -25,10 +27,10 @@ from polysense._checks import check_choice, check_positive_float, check_positive
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
 from polysense.signal.filterbanks import _band_limits, dct_matrix, mel_filterbank
-from polysense.signal.stft import _analysis_setup, _framewise, _setup_frames
+from polysense.signal.stft import _analysis_setup, _framewise, _needs_grad, _setup_frames
 
 __all__ = [
-    "BandedProjection",
+    "SparseProjection",
     "amplitude_to_db",
     "log_mel_spectrogram",
     "mel_spectrogram",
@@ -76,70 +78,32 @@ def _check_power(power) -> float | None:
 
 
 # ----------------------------------------------------------------------------- projection
-class BandedProjection:
-    """``S @ Wᵀ`` for a non-negative filter bank W (bands, bins) that is mostly zeros.
+class SparseProjection:
+    """``W @ S`` for a filter bank W (bands, bins) that is mostly zeros, S (..., bins, frames).
 
-    Each band is non-zero on one contiguous run of bins. Consecutive bands are grouped and
-    each group multiplies only its bins ``lo:hi``: ``out[:, g0:g1] = S[:, lo:hi] @ W[g0:g1, lo:hi]ᵀ``.
-    The grouping minimises Σ_groups (bands·bins + overhead) by dynamic programming; with the
-    128-band Slaney bank at n_fft 1024 (1.5 % non-zero) it does about 1/7 of the dense work.
-    Exact: identical to the dense product up to float summation order.
+    Mel banks are sparse (the 128-band Slaney bank at n_fft 1024 is 1.5 % non-zero, at most 24
+    bins per band). On the CPU without autograd the product uses W in CSR form (MKL's sparse
+    × dense kernel), about 12× less work than the dense product and, for a (bins, frames)
+    block stored frame-contiguous, 4× faster than a banded product of dense slices
+    (measured: 25 µs vs 100-160 µs banded vs 300 µs dense for 256 frames, 128 bands, 1 thread).
+    With autograd, on accelerators, or for batched (3-D) input it is the dense
+    ``torch.matmul`` (cuBLAS is faster than cuSPARSE at these sizes). Both give the same
+    values up to float summation order.
     """
 
-    #: cost of one extra matrix product, in multiply-adds per row (measured, CPU).
-    GROUP_OVERHEAD = 600
-
-    def __init__(self, bank: torch.Tensor, overhead: int | None = None):
+    def __init__(self, bank: torch.Tensor):
         self.bank = bank
         self.n_bands, self.n_bins = bank.shape
-        nz = (bank != 0)
-        idx = torch.arange(self.n_bins)
-        has = nz.any(dim=1).cpu()
-        lo = torch.where(nz.cpu(), idx, self.n_bins).min(dim=1).values
-        hi = torch.where(nz.cpu(), idx + 1, 0).max(dim=1).values
-        lo = torch.where(has, lo, 0).tolist()
-        hi = torch.where(has, hi, 0).tolist()
-        self.bin_range = (min((lo[b] for b in range(self.n_bands) if has[b]), default=0),
-                          max(hi, default=0))
-        self.groups = self._plan(lo, hi, [bool(h) for h in has], self.GROUP_OVERHEAD if overhead is None else overhead)
-        self.weights = [bank[g0:g1, a:b].t().contiguous() for g0, g1, a, b in self.groups]
+        self.csr = None
+        if bank.device.type == "cpu":
+            with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is stable
+                warnings.simplefilter("ignore", UserWarning)
+                self.csr = bank.to_sparse_csr()
 
-    def _plan(self, lo, hi, has, overhead):
-        n = self.n_bands
-        best = [0.0] + [math.inf] * n
-        choice = [0] * (n + 1)
-        for end in range(1, n + 1):
-            a, b = self.n_bins, 0
-            for start in range(end - 1, -1, -1):
-                if has[start]:
-                    a, b = min(a, lo[start]), max(b, hi[start])
-                cost = best[start] + overhead + (end - start) * max(0, b - a)
-                if cost < best[end]:
-                    best[end], choice[end] = cost, start
-        groups, end = [], n
-        while end > 0:
-            start = choice[end]
-            a = min((lo[i] for i in range(start, end) if has[i]), default=0)
-            b = max((hi[i] for i in range(start, end) if has[i]), default=0)
-            groups.append((start, end, a, max(a, b)))
-            end = start
-        return groups[::-1]
-
-    def to(self, device=None, dtype=None) -> BandedProjection:
-        new = object.__new__(BandedProjection)
-        new.__dict__.update(self.__dict__)
-        new.bank = self.bank.to(device=device, dtype=dtype)
-        new.weights = [w.to(device=device, dtype=dtype) for w in self.weights]
-        return new
-
-    def __call__(self, spec: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """(rows, bins) → (rows, bands); writes into ``out`` (rows, bands) when given."""
-        if out is None:
-            parts = [spec[:, a:b] @ w for (g0, g1, a, b), w in zip(self.groups, self.weights)]
-            return torch.cat(parts, dim=1)
-        for (g0, g1, a, b), w in zip(self.groups, self.weights):
-            torch.mm(spec[:, a:b], w, out=out[:, g0:g1])
-        return out
+    def __call__(self, spec: torch.Tensor) -> torch.Tensor:
+        if self.csr is not None and spec.ndim == 2 and spec.device.type == "cpu" and not _needs_grad(spec):
+            return self.csr @ spec
+        return torch.matmul(self.bank.to(spec.device), spec)
 
 
 @lru_cache(maxsize=32)
@@ -148,43 +112,69 @@ def _cached_mel_projection(sample_rate, n_fft, n_mels, f_min_hz, f_max_hz, mel_s
         sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,
         mel_scale=mel_scale, norm=norm, dtype=dtype, device=device,
     )
-    return BandedProjection(bank)
+    return SparseProjection(bank)
+
+
+# ----------------------------------------------------------------------------- dB
+def _to_db(S: torch.Tensor, amin: float, ref_db, inplace: bool = False) -> torch.Tensor:
+    """``10·log10(max(S, amin)) − ref_db`` (dB); in place on S when ``inplace``."""
+    if inplace:
+        return S.clamp_min_(amin).log10_().mul_(10.0).sub_(ref_db)
+    return 10.0 * torch.log10(torch.clamp(S, min=amin)) - ref_db
+
+
+def _clip_top_db(db: torch.Tensor, top_db: float | None, scope: str, inplace: bool = False) -> torch.Tensor:
+    """``max(db, peak − top_db)`` with the peak over everything or per (freq, frames) matrix."""
+    if top_db is None:
+        return db
+    if scope == "global" or db.ndim < 2:
+        peak = db.max()
+    else:
+        peak = db.amax(dim=(-2, -1), keepdim=True)
+    floor = peak - top_db
+    if inplace:
+        return torch.maximum(db, floor, out=db)
+    return torch.maximum(db, floor)
 
 
 # ----------------------------------------------------------------------------- reducers
-def _power_reducer(power: float, projection: BandedProjection | None, n_bins: int):
-    """reducer(X, out=None) for _framewise: |X|^power, then the projection if any."""
-    lo, hi = projection.bin_range if projection is not None else (0, n_bins)
+def _power_reducer(power: float, projection: SparseProjection | None, db: tuple[float, float] | None):
+    """reducer(spec, fast) for _framewise: |X|^power, then the projection, then dB if asked.
 
-    def reduce(spec: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        ri = torch.view_as_real(spec[:, lo:hi] if (lo, hi) != (0, n_bins) else spec)
-        re, im = ri[..., 0], ri[..., 1]
-        if out is None:  # differentiable path
-            p = _magnitude_power(re * re + im * im, power)
-            if projection is None:
-                return p
-            if (lo, hi) != (0, n_bins):
-                p = torch.nn.functional.pad(p, (lo, n_bins - hi))
-            return projection(p)
-        target = out if projection is None else torch.empty(re.shape, dtype=re.dtype, device=re.device)
-        torch.mul(re, re, out=target)
-        target.addcmul_(im, im)
-        if power == 1.0:
-            target.sqrt_()
-        elif power != 2.0:
-            target.pow_(power / 2.0)
+    ``fast`` (CPU, no autograd): spec is a (rows, bins) block it may overwrite. |X|² is
+    re² + im² of ``view_as_real`` (complex ``abs()`` costs more than the FFT): the squares are
+    taken in place on the contiguous interleaved buffer, and the pair sum is written
+    frame-contiguous, (bins, rows), the layout the sparse product reads fastest.
+    """
+
+    def reduce(spec: torch.Tensor, fast: bool) -> torch.Tensor:
+        ri = torch.view_as_real(spec)
+        if fast:
+            ri.mul_(ri)
+            p = torch.empty(spec.shape[-1], spec.shape[0], dtype=ri.dtype)
+            torch.add(ri[..., 0], ri[..., 1], out=p.t())
+            if power == 1.0:
+                p.sqrt_()
+            elif power != 2.0:
+                p.pow_(power / 2.0)
+        else:
+            re, im = ri[..., 0], ri[..., 1]
+            p = _magnitude_power(re * re + im * im, power).transpose(-1, -2)
         if projection is not None:
-            if (lo, hi) != (0, n_bins):
-                target = torch.nn.functional.pad(target, (lo, n_bins - hi))
-            projection(target, out=out)
-        return out
+            p = projection(p)
+        if db is not None:
+            p = _to_db(p, db[0], db[1], inplace=fast)
+        return p
 
     return reduce
 
 
 def _spectral(x, *, n_fft, hop_length, win_length, window, center, pad_mode, periodic, convention, power,
-              projection_factory=None):
-    """Shared body: validate, frame once, reduce to |X|^power (or its projection). (..., width, frames)."""
+              projection_factory=None, db=None):
+    """Shared body: validate, frame once, reduce. (..., width, frames), complex for power=None.
+
+    ``db=(amin, ref_db)`` converts each value to dB on the fly (no top_db).
+    """
     conv, x, n_fft, hop, win_length, w, center, pad_mode = _analysis_setup(
         x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
         center=center, pad_mode=pad_mode, periodic=periodic, convention=convention,
@@ -196,14 +186,13 @@ def _spectral(x, *, n_fft, hop_length, win_length, window, center, pad_mode, per
         ctype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
         reducer, width, out_dtype = None, n_bins, ctype
     else:
-        reducer = _power_reducer(power, projection, n_bins)
+        reducer = _power_reducer(power, projection, db)
         width = projection.n_bands if projection is not None else n_bins
         out_dtype = x.dtype
-    out = _framewise(
+    return _framewise(
         x, n_fft=n_fft, hop_length=hop, window=frame_window, left_pad=left, right_pad=right,
         pad_mode=pad_mode, reducer=reducer, width=width, out_dtype=out_dtype, phase=phase,
     )
-    return out.transpose(-1, -2)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -272,20 +261,16 @@ def power_to_db(
         raise ParameterError("S contains NaN or Inf values: expected finite powers")
     if S.numel() == 0:
         raise ParameterError(f"S has shape {tuple(S.shape)}: expected a non-empty spectrogram")
+    return _clip_top_db(_to_db(S, amin, _ref_db(ref, S, amin)), top_db, top_db_scope)
+
+
+def _ref_db(ref, S: torch.Tensor | None, amin: float):
+    """10·log10(max(ref, amin)): a float for a numeric ref, a tensor for a callable one."""
     ref_value = ref(S) if callable(ref) else ref
     if isinstance(ref_value, torch.Tensor):
-        ref_db = 10.0 * torch.log10(torch.clamp(ref_value.to(S.dtype), min=amin))
-    else:
-        ref_value = check_positive_float("ref", ref_value, what="reference power for 0 dB")
-        ref_db = 10.0 * math.log10(max(amin, ref_value))
-    db = 10.0 * torch.log10(torch.clamp(S, min=amin)) - ref_db
-    if top_db is not None:
-        if top_db_scope == "global" or db.ndim < 2:
-            peak = db.max()
-        else:
-            peak = db.amax(dim=(-2, -1), keepdim=True)
-        db = torch.maximum(db, peak - top_db)
-    return db
+        return 10.0 * torch.log10(torch.clamp(ref_value.to(S.dtype), min=amin))
+    ref_value = check_positive_float("ref", ref_value, what="reference power for 0 dB")
+    return 10.0 * math.log10(max(amin, ref_value))
 
 
 def amplitude_to_db(
@@ -360,6 +345,7 @@ def mel_spectrogram(
     norm=FROM_CONVENTION,
     periodic: bool | None = None,
     convention: str | Convention | None = None,
+    _db: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Mel spectrogram ``M = W_mel @ |X|^power`` (..., n_mels, frames), in u² per band for power 2.
 
@@ -378,7 +364,7 @@ def mel_spectrogram(
     return _spectral(
         x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=center,
         pad_mode=pad_mode, periodic=periodic, convention=conv, power=power,
-        projection_factory=_mel_factory(sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm),
+        projection_factory=_mel_factory(sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm), db=_db,
     )
 
 
@@ -408,9 +394,12 @@ def log_mel_spectrogram(
     """
     conv = get_convention(convention)
     amin, top_db, top_db_scope = _db_defaults(conv, amin, top_db, top_db_scope)
-    _check_db_args(amin, top_db, top_db_scope)
-    mel = mel_spectrogram(x, sample_rate=sample_rate, convention=conv, **mel_kwargs)
-    return power_to_db(mel, ref=ref, amin=amin, top_db=top_db, top_db_scope=top_db_scope)
+    amin, top_db = _check_db_args(amin, top_db, top_db_scope)
+    if callable(ref):  # the reference needs the whole mel spectrogram first
+        mel = mel_spectrogram(x, sample_rate=sample_rate, convention=conv, **mel_kwargs)
+        return power_to_db(mel, ref=ref, amin=amin, top_db=top_db, top_db_scope=top_db_scope)
+    db = mel_spectrogram(x, sample_rate=sample_rate, convention=conv, _db=(amin, _ref_db(ref, None, amin)), **mel_kwargs)
+    return _clip_top_db(db, top_db, top_db_scope, inplace=not db.requires_grad)
 
 
 def mfcc(

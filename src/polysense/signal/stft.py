@@ -12,10 +12,12 @@ ends, so frame m is centred on sample mH and there are 1 + ⌊(T + 2⌊N/2⌋ �
 
 This module holds polysense's one framing path: :func:`stft`, and the power and mel
 spectrograms in :mod:`polysense.signal.spectrogram`, all go through :func:`_framewise`,
-which frames the padded signal with ``unfold`` (a strided view, no copy), multiplies the
-frames by the window, takes ``torch.fft.rfft`` and hands each block of frames to a reducer
-(identity, |X|², mel projection). On the CPU the frames are processed in blocks of about
-256 K samples so every temporary stays in cache and is reused by the allocator.
+which frames the signal with ``unfold`` (a strided view, no copy), multiplies the frames by
+the window, takes ``torch.fft.rfft`` and hands the spectra to a reducer (identity, |X|², mel
+projection, dB). On the CPU without autograd the frames are processed in blocks of about
+256 K samples, taken straight from the signal (only the frames reaching into the padding
+are cut from small padded copies), so every temporary stays in cache, the allocator reuses
+the same few blocks, and no copy of the whole padded signal is made.
 """
 
 from __future__ import annotations
@@ -37,8 +39,6 @@ PAD_MODES = ("constant", "reflect", "replicate", "circular")
 # Elements (frames × frame length) handled per block on the CPU: ~1 MiB of float32, so the
 # windowed frames, their spectrum and |X|² stay in L2 and the allocator reuses the blocks.
 CPU_BLOCK_ELEMENTS = 1 << 18
-# On accelerators a block is as large as memory allows: kernel launches, not caches, dominate.
-DEVICE_BLOCK_ELEMENTS = 1 << 27
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -111,8 +111,44 @@ def frame(x: torch.Tensor, *, frame_length: int, hop_length: int) -> torch.Tenso
     return x.unfold(-1, frame_length, hop_length)
 
 
-def _needs_grad(*tensors: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+def _needs_grad(*tensors: torch.Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _pad_signal(x2: torch.Tensor, left: int, right: int, pad_mode: str) -> torch.Tensor:
+    if left == 0 and right == 0:
+        return x2
+    if pad_mode == "constant":
+        return F.pad(x2, (left, right))
+    return F.pad(x2.unsqueeze(1), (left, right), mode=pad_mode).squeeze(1)
+
+
+def _frame_pieces(x2, *, frame_length, hop, left_pad, right_pad, pad_mode, n_frames):
+    """The frames of the padded signal as up to three (B, n, L) views: [(first frame index, frames)].
+
+    Frames lying wholly inside the signal are a strided view of ``x2`` itself (no copy); only
+    the few frames that reach into the padding are cut from small padded copies of the two
+    ends. Every piece has exactly the values of ``pad(x2).unfold(-1, L, hop)``.
+    """
+    n = x2.shape[-1]
+    first_inner = -(-left_pad // hop)  # first frame starting at or after sample 0
+    last_inner = (n + left_pad - frame_length) // hop  # last frame ending inside the signal
+    if pad_mode == "circular" or last_inner < first_inner:
+        return [(0, _pad_signal(x2, left_pad, right_pad, pad_mode).unfold(-1, frame_length, hop)[:, :n_frames])]
+    pieces = []
+    if first_inner > 0:
+        need = (first_inner - 1) * hop + frame_length - left_pad
+        head = _pad_signal(x2[:, : max(need, left_pad + 1)], left_pad, 0, pad_mode)
+        pieces.append((0, head.unfold(-1, frame_length, hop)[:, :first_inner]))
+    start = first_inner * hop - left_pad
+    pieces.append((first_inner, x2[:, start:].unfold(-1, frame_length, hop)[:, : last_inner - first_inner + 1]))
+    if n_frames > last_inner + 1:
+        first = last_inner + 1
+        begin = first * hop - left_pad  # in signal samples
+        cut = max(0, min(begin, n - right_pad - 1))
+        tail = _pad_signal(x2[:, cut:], 0, right_pad, pad_mode)
+        pieces.append((first, tail[:, begin - cut :].unfold(-1, frame_length, hop)[:, : n_frames - first]))
+    return pieces
 
 
 def _framewise(
@@ -124,19 +160,26 @@ def _framewise(
     left_pad: int,
     right_pad: int,
     pad_mode: str,
-    reducer: Callable[..., torch.Tensor] | None,
+    reducer: Callable[[torch.Tensor, bool], torch.Tensor] | None,
     width: int,
     out_dtype: torch.dtype,
     phase: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Apply ``reducer(rfft(frame · window, n=n_fft))`` to every frame; returns (..., frames, width).
+    """``reducer(rfft(frame · window, n=n_fft))`` for every frame: (..., width, frames).
 
     The signal (..., T) is padded with ``left_pad``/``right_pad`` samples (``pad_mode``) and
-    cut into frames of ``L = window.numel()`` samples every ``hop_length``. All items of the
-    batch are laid end to end in one flat buffer whose rows are a multiple of the hop long,
-    so one ``unfold`` frames the whole batch; the few frames that straddle two items are
-    computed and dropped. ``reducer(X, out=None)`` maps a block of spectra (rows, n_fft//2+1)
-    to (rows, width), writing into ``out`` when given. ``phase`` (bins,) multiplies X first.
+    cut into frames of ``L = window.numel()`` samples every ``hop_length``; ``phase`` (bins,)
+    multiplies each spectrum. ``reducer(spec, fast)`` maps spectra (..., frames, bins) to
+    (..., width, frames); with ``reducer=None`` the complex spectra themselves are returned.
+
+    Two schedules compute the same numbers:
+
+    * differentiable inputs, or an accelerator: the whole padded batch at once
+      (``reducer(spec, fast=False)`` must be out-of-place and differentiable);
+    * CPU without autograd: blocks of about :data:`CPU_BLOCK_ELEMENTS` samples, frames taken
+      as views of the signal itself (no padded copy), each block's temporaries staying in
+      cache; ``reducer(spec, fast=True)`` gets a 2-D (rows, bins) block it may overwrite and
+      its (width, rows) result is written straight into the output.
     """
     lead, n = x.shape[:-1], x.shape[-1]
     x2 = x.reshape(-1, n)
@@ -148,48 +191,49 @@ def _framewise(
             f"x has {n} samples: expected at least {frame_length - left_pad - right_pad} for frames of "
             f"{frame_length} samples (pad it, use center=True, or a smaller n_fft)"
         )
+    if pad_mode == "reflect" and max(left_pad, right_pad) >= n:
+        raise ParameterError(
+            f"pad_mode='reflect' needs more than {max(left_pad, right_pad)} samples, x has {n}: "
+            "use pad_mode='constant' or a longer signal"
+        )
     n_frames = 1 + (padded - frame_length) // hop
-    row = -(-padded // hop) * hop  # samples per item in the flat buffer, a multiple of hop
-    if pad_mode == "constant" or (left_pad == 0 and right_pad == 0):
-        xp = F.pad(x2, (left_pad, right_pad + row - padded))
-    else:
-        if pad_mode == "reflect" and max(left_pad, right_pad) >= n:
-            raise ParameterError(
-                f"pad_mode='reflect' needs more than {max(left_pad, right_pad)} samples, x has {n}: "
-                "use pad_mode='constant' or a longer signal"
-            )
-        xp = F.pad(F.pad(x2.unsqueeze(1), (left_pad, right_pad), mode=pad_mode).squeeze(1), (0, row - padded))
-    flat = xp.reshape(-1)
-    frames = flat.unfold(0, frame_length, hop)  # (rows_total, L) view
-    rows_total = frames.shape[0]
-    per_item = row // hop
     n_bins = n_fft // 2 + 1
 
-    big = DEVICE_BLOCK_ELEMENTS if x.device.type != "cpu" else CPU_BLOCK_ELEMENTS
-    block = max(1, big // max(frame_length, n_fft))
-    grad = _needs_grad(x, window) or (phase is not None and _needs_grad(phase))
+    if x.device.type != "cpu" or _needs_grad(x, window, phase):
+        frames = _pad_signal(x2, left_pad, right_pad, pad_mode).unfold(-1, frame_length, hop)[:, :n_frames]
+        spec = torch.fft.rfft(frames * window, n=n_fft)
+        if phase is not None:
+            spec = spec * phase
+        out = spec.transpose(-1, -2) if reducer is None else reducer(spec, False)
+        return out.reshape(*lead, *out.shape[-2:])
 
-    def spectra(rows: torch.Tensor) -> torch.Tensor:
-        spec = torch.fft.rfft(rows * window, n=n_fft)
-        return spec if phase is None else spec * phase
-
-    if grad:
-        pieces = []
-        for start in range(0, rows_total, block):
-            spec = spectra(frames[start : start + block])
-            pieces.append(spec if reducer is None else reducer(spec))
-        pieces.append(pieces[-1].new_zeros(batch * per_item - rows_total, width))
-        out = torch.cat(pieces)
+    x2 = x2.contiguous()
+    block = max(1, CPU_BLOCK_ELEMENTS // max(frame_length, n_fft))
+    if reducer is None:
+        out = torch.empty(batch, n_frames, n_bins, dtype=out_dtype)
     else:
-        out = torch.empty(batch * per_item, width, dtype=out_dtype, device=x.device)
-        for start in range(0, rows_total, block):
-            stop = min(start + block, rows_total)
-            spec = spectra(frames[start:stop])
+        out = torch.empty(batch, width, n_frames, dtype=out_dtype)
+    pieces = _frame_pieces(x2, frame_length=frame_length, hop=hop, left_pad=left_pad, right_pad=right_pad,
+                           pad_mode=pad_mode, n_frames=n_frames)
+    for offset, frames in pieces:
+        count = frames.shape[1]
+        if count >= block:  # long items: blocks of frames within one item
+            blocks = [(b, b + 1, g, min(g + block, count)) for b in range(batch) for g in range(0, count, block)]
+        else:  # short items: several whole items per block
+            step = max(1, block // count)
+            blocks = [(b, min(b + step, batch), 0, count) for b in range(0, batch, step)]
+        for b0, b1, g0, g1 in blocks:
+            spec = torch.fft.rfft(frames[b0:b1, g0:g1] * window, n=n_fft)
+            if phase is not None:
+                spec.mul_(phase)
             if reducer is None:
-                out[start:stop] = spec
+                out[b0:b1, offset + g0 : offset + g1] = spec
             else:
-                reducer(spec, out=out[start:stop])
-    return out.view(*lead, per_item, width)[..., :n_frames, :] if lead else out.view(per_item, width)[:n_frames]
+                res = reducer(spec.view(-1, n_bins), True)
+                out[b0:b1, :, offset + g0 : offset + g1] = res.view(width, b1 - b0, g1 - g0).transpose(0, 1)
+    if reducer is None:
+        out = out.transpose(-1, -2)
+    return out.reshape(*lead, *out.shape[-2:])
 
 
 def _scipy_layout(window: torch.Tensor, n: int, hop: int) -> tuple[int, int, int]:
@@ -302,11 +346,10 @@ def stft(
             w = w / torch.sqrt((w * w).sum() * check_sample_rate(sample_rate))
     frame_window, left, right, phase = _setup_frames(conv, x.shape[-1], n_fft, hop, w, center)
     ctype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
-    spec = _framewise(
+    return _framewise(
         x, n_fft=n_fft, hop_length=hop, window=frame_window, left_pad=left, right_pad=right,
         pad_mode=pad_mode, reducer=None, width=n_fft // 2 + 1, out_dtype=ctype, phase=phase,
     )
-    return spec.transpose(-1, -2)
 
 
 def nola_ok(window: torch.Tensor, hop_length: int, n_fft: int | None = None, *, tol: float = 1e-10) -> bool:

@@ -118,6 +118,7 @@ class StreamingLogMel:
         self._buffer: torch.Tensor | None = None  # padded samples from the next frame's start
         self._tail: torch.Tensor | None = None  # last p+1 input samples (end padding)
         self._started = False  # front padding emitted
+        self._skip = 0  # samples still to drop before the next frame's start (hop > n_fft)
         self.samples_in = 0
         self.frames_out = 0
         if not hasattr(self, "max_db"):
@@ -166,11 +167,19 @@ class StreamingLogMel:
             return buf.new_empty(*lead, self.n_mels, 0)
         used = (k - 1) * self.hop_length + self.n_fft
         mel = self.mel(buf[..., :used])
+        # with hop > n_fft the next frame starts after samples not yet received: skip them
+        self._skip = max(0, k * self.hop_length - n)
         self._buffer = buf[..., k * self.hop_length :].clone()
         self.frames_out += k
         db = power_to_db(mel, ref=self.ref, amin=self.amin, top_db=None)
         self.max_db = max(self.max_db, float(db.max()))
         return db
+
+    def _append(self, samples: torch.Tensor) -> None:
+        if self._skip:
+            drop = min(self._skip, samples.shape[-1])
+            samples, self._skip = samples[..., drop:], self._skip - drop
+        self._buffer = torch.cat([self._buffer, samples], dim=-1)
 
     # ------------------------------------------------------------------ API
     def push(self, block: torch.Tensor) -> torch.Tensor:
@@ -179,12 +188,14 @@ class StreamingLogMel:
         if self.samples_in == 0:
             self.max_db = float("-inf")
         self.samples_in += block.shape[-1]
-        if self._buffer is None:
-            self._buffer = block.detach().clone()
-        else:
-            self._buffer = torch.cat([self._buffer, block.detach()], dim=-1)
         tail = block.detach() if self._tail is None else torch.cat([self._tail, block.detach()], dim=-1)
         self._tail = tail[..., -(self._pad + 1) :].clone()
+        if self._buffer is None:
+            self._buffer = block.detach().clone()
+        elif self._started:
+            self._append(block.detach())
+        else:
+            self._buffer = torch.cat([self._buffer, block.detach()], dim=-1)
         if not self._started:
             needs = self._pad + 1 if (self.center and self.pad_mode == "reflect") else 1
             if self._buffer.shape[-1] < needs:
@@ -215,7 +226,7 @@ class StreamingLogMel:
                 end = tail[..., -1:].expand(*tail.shape[:-1], p)
             else:
                 end = tail[..., -p - 1 : -1].flip(-1)  # reflect: x[T-2] … x[T-1-p]
-            self._buffer = torch.cat([self._buffer, end], dim=-1)
+            self._append(end)
         total_frames = self.frames_out
         if total_frames == 0 and self._buffer.shape[-1] < self.n_fft:
             n = self.samples_in

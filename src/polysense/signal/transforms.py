@@ -28,11 +28,13 @@ from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
 from polysense.signal.filterbanks import dct_matrix, mel_filterbank
 from polysense.signal.spectrogram import (
-    BandedProjection,
+    SparseProjection,
     _check_db_args,
     _check_power,
+    _clip_top_db,
     _db_defaults,
     _mel_args,
+    _ref_db,
     _spectral,
     amplitude_to_db,
     power_to_db,
@@ -170,21 +172,25 @@ class MelSpectrogram(Spectrogram):
         self.amin, self.top_db, self.top_db_scope = _db_defaults(conv, amin, top_db, top_db_scope)
         _check_db_args(self.amin, self.top_db, self.top_db_scope)
 
-    def _projection(self, n_fft: int, dtype: torch.dtype, device: torch.device) -> BandedProjection:
-        # The banded plan depends only on fb's zero pattern; cached per device/dtype and rebuilt
-        # when fb is replaced (e.g. by .to()).
+    def _projection(self, n_fft: int, dtype: torch.dtype, device: torch.device) -> SparseProjection:
+        # Built from the fb buffer in the input's dtype/device (its CSR form included); cached
+        # and rebuilt when fb is replaced (e.g. by .to()) or the input's dtype/device changes.
         key = (self.fb.data_ptr(), self.fb.device, self.fb.dtype, torch.device(device), dtype)
-        plan = self._projections.get(key)
-        if plan is None:
-            self._projections = {key: BandedProjection(self.fb.to(device=device, dtype=dtype))}
-            plan = self._projections[key]
-        return plan
+        projection = self._projections.get(key)
+        if projection is None:
+            projection = SparseProjection(self.fb.to(device=device, dtype=dtype))
+            self._projections = {key: projection}
+        return projection
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        mel = _spectral(waveform, power=self.power, projection_factory=self._projection, **self._stft_kwargs())
+        kwargs = dict(power=self.power, projection_factory=self._projection, **self._stft_kwargs())
         if not self.to_db:
-            return mel
-        return power_to_db(mel, ref=self.ref, amin=self.amin, top_db=self.top_db, top_db_scope=self.top_db_scope)
+            return _spectral(waveform, **kwargs)
+        if callable(self.ref):
+            mel = _spectral(waveform, **kwargs)
+            return power_to_db(mel, ref=self.ref, amin=self.amin, top_db=self.top_db, top_db_scope=self.top_db_scope)
+        db = _spectral(waveform, db=(self.amin, _ref_db(self.ref, None, self.amin)), **kwargs)
+        return _clip_top_db(db, self.top_db, self.top_db_scope, inplace=not db.requires_grad)
 
     def extra_repr(self) -> str:
         return (f"sample_rate={self.sample_rate:g}, {super().extra_repr()}, n_mels={self.n_mels}, "
