@@ -1,0 +1,283 @@
+"""A torch Dataset over any manifest: decoded, resampled audio (or its features), images, text, labels.
+
+Each item is a dict with the keys the manifest provides (see ``INTERFACES``):
+
+``id`` (str), ``audio`` (float32 waveform ``(time,)`` at ``sample_rate``, or ``features(waveform)``
+such as a ``(n_mels, frames)`` log-mel), ``sample_rate`` (int), ``image`` (float32 ``(3, H, W)``,
+resized and normalised), ``text`` (str) and ``input_ids`` (LongTensor, when a tokenizer is given),
+``label`` (int), ``labels`` (dict task -> int, from ``label:TASK`` columns), ``group`` (str).
+
+Errors: a file that cannot be loaded raises :class:`~polysense.errors.ManifestError` naming the
+manifest, the row, the id and the file (``on_error="raise"``, the default), or, with
+``on_error="skip"``, the item comes back as ``None`` (which :func:`polysense.data.collate.collate`
+drops) and the row is recorded in :attr:`ManifestDataset.skipped`, a report that also collects the
+rows skipped inside DataLoader worker processes. Nothing is skipped silently: each skip also warns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from polysense import audio as audio_io
+from polysense._checks import check_choice, check_positive_int, check_sample_rate
+from polysense.data.cache import FeatureCache
+from polysense.data.cache import feature_params as fingerprint_features
+from polysense.data.manifest import Manifest, Row, read_manifest
+from polysense.errors import AudioError, ParameterError, PolysenseError
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageError", "ManifestDataset", "SkippedRow", "load_image"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Tokenizer = Callable[[str], Any]
+
+
+@dataclass(frozen=True, order=True)
+class SkippedRow:
+    """A row left out with ``on_error="skip"``: where it is, which file failed, and why."""
+
+    row: int
+    id: str
+    file: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, id {self.id!r}: {self.file}: {self.reason}"
+
+
+class ManifestDataset(Dataset):
+    """Samples of a manifest, loaded lazily.
+
+    Parameters
+    ----------
+    manifest: a :class:`~polysense.data.manifest.Manifest` or the path of one.
+    split: keep only the rows whose ``split`` is this name (an error if none are).
+    sample_rate: audio is resampled on load to this rate (Hz) with :func:`polysense.signal.resample`
+        and mixed to mono.
+    image_size: ``(height, width)`` or one int for a square; images are converted to RGB, resized
+        (bilinear) and normalised as ``(x / 255 - mean) / std`` per channel.
+    image_mean, image_std: the normalisation, ImageNet's by default.
+    tokenizer: the model's tokenizer, a callable ``str -> list[int]`` (an object with ``.ids``, such as
+        a ``tokenizers.Encoding``, or a tensor also works). No tokenizer: only ``text`` is returned.
+    max_text_length: truncate ``input_ids`` to this many tokens.
+    features: a callable or ``nn.Module`` turning the waveform into features (e.g. a
+        ``LogMelSpectrogram``); its output becomes ``sample["audio"]``.
+    cache: a :class:`FeatureCache` (or a folder for one) storing ``features`` per file content and
+        parameter set; needs ``features``.
+    feature_params: the features' settings for the cache key, when they cannot be read from the
+        object itself (see :func:`polysense.data.cache.feature_params`).
+    on_error: ``"raise"`` or ``"skip"`` (see the module docstring).
+    allow_outside: passed to :func:`read_manifest` when ``manifest`` is a path.
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest | str | os.PathLike,
+        *,
+        split: str | None = None,
+        sample_rate: int = 16000,
+        image_size: int | Sequence[int] = 224,
+        image_mean: Sequence[float] = IMAGENET_MEAN,
+        image_std: Sequence[float] = IMAGENET_STD,
+        tokenizer: Tokenizer | None = None,
+        max_text_length: int | None = None,
+        features: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        cache: FeatureCache | str | os.PathLike | None = None,
+        feature_params: Any = None,
+        on_error: str = "raise",
+        quality: str = "HQ",
+        allow_outside: bool = False,
+    ) -> None:
+        if not isinstance(manifest, Manifest):
+            manifest = read_manifest(manifest, allow_outside=allow_outside)
+        if split is not None:
+            if not manifest.has_splits:
+                raise manifest.error(None, f"split={split!r} was requested but the manifest has no 'split' column",
+                                     "add a split column, or make splits with polysense.data.splits.split_manifest")
+            manifest = manifest.select(i for i, r in enumerate(manifest.rows) if r.split == split)
+            if len(manifest) == 0:
+                raise manifest.error(None, f"split {split!r} is empty: no row has split={split}",
+                                     f"add rows with split={split} or choose another split")
+        self.manifest = manifest
+        self.split = split
+        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.image_size = _image_size(image_size)
+        self.image_mean = torch.tensor(image_mean, dtype=torch.float32).view(3, 1, 1)
+        self.image_std = torch.tensor(image_std, dtype=torch.float32).view(3, 1, 1)
+        if self.image_mean.numel() != 3 or self.image_std.numel() != 3 or bool((self.image_std <= 0).any()):
+            raise ParameterError(f"image_mean={image_mean} and image_std={image_std} need 3 values each (std > 0)")
+        if tokenizer is not None and not callable(tokenizer):
+            raise ParameterError(f"tokenizer={tokenizer!r} is not callable: pass a function str -> list[int]")
+        self.tokenizer = tokenizer
+        self.max_text_length = None if max_text_length is None else check_positive_int("max_text_length", max_text_length)
+        self.features = features
+        if cache is not None and features is None:
+            raise ParameterError("cache= needs features=: the cache stores computed features, not waveforms")
+        self.cache = cache if (cache is None or isinstance(cache, FeatureCache)) else FeatureCache(cache)
+        self.on_error = check_choice("on_error", on_error, ("raise", "skip"))
+        self.quality = quality
+        self._cache_params = None
+        if self.cache is not None:
+            fp = feature_params if feature_params is not None else fingerprint_features(features)
+            self._cache_params = {"sample_rate": self.sample_rate, "mono": True, "quality": quality, "features": fp}
+        self._skip_log: str | None = None
+        if self.on_error == "skip":
+            fd, self._skip_log = tempfile.mkstemp(prefix="polysense-skipped-", suffix=".jsonl")
+            os.close(fd)
+            weakref.finalize(self, _remove, self._skip_log)
+        self._warned: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        row = self.manifest.rows[index]
+        sample: dict[str, Any] = {"id": row.id}
+        current = None
+        try:
+            if row.audio is not None:
+                current = row.audio
+                sample["audio"] = self._audio(row.audio)
+                sample["sample_rate"] = self.sample_rate
+            if row.image is not None:
+                current = row.image
+                sample["image"] = self._image(row.image)
+            current = None
+            if row.text is not None:
+                sample["text"] = row.text
+                if self.tokenizer is not None:
+                    sample["input_ids"] = self._tokenize(row.text)
+        except (AudioError, ImageError) as exc:
+            return self._fail(row, current, exc)
+        if row.label is not None:
+            sample["label"] = row.label
+        if row.labels:
+            sample["labels"] = dict(row.labels)
+        if row.group is not None:
+            sample["group"] = row.group
+        return sample
+
+    @property
+    def skipped(self) -> list[SkippedRow]:
+        """Rows skipped so far (in this process and in DataLoader workers), each listed once."""
+        if self._skip_log is None or not os.path.exists(self._skip_log):
+            return []
+        with open(self._skip_log, encoding="utf-8") as fh:
+            entries = {SkippedRow(**json.loads(line)) for line in fh if line.strip()}
+        return sorted(entries)
+
+    def skip_report(self) -> str:
+        """A readable list of the skipped rows (empty string when none were)."""
+        rows = self.skipped
+        if not rows:
+            return ""
+        lines = [f"{self.manifest.path}: skipped {len(rows)} row(s):"] + [f"  {r}" for r in rows]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------------------
+
+    def _audio(self, path: Path) -> torch.Tensor:
+        if self.features is None:
+            return self._waveform(path)
+        if self.cache is None:
+            return self._compute_features(path)
+        try:
+            return self.cache.get_or_compute(path, self._cache_params, lambda: self._compute_features(path))
+        except FileNotFoundError as exc:
+            raise AudioError(f"{path}: file not found") from exc
+
+    def _waveform(self, path: Path) -> torch.Tensor:
+        waveform, _ = audio_io.load(path, sample_rate=self.sample_rate, mono=True, dtype=torch.float32, quality=self.quality)
+        return waveform
+
+    def _compute_features(self, path: Path) -> torch.Tensor:
+        with torch.no_grad():
+            return self.features(self._waveform(path))
+
+    def _image(self, path: Path) -> torch.Tensor:
+        image = load_image(path, size=self.image_size)
+        return (image - self.image_mean) / self.image_std
+
+    def _tokenize(self, text: str) -> torch.Tensor:
+        ids = self.tokenizer(text)
+        ids = getattr(ids, "ids", ids)
+        tensor = torch.as_tensor(ids, dtype=torch.long).flatten()
+        if self.max_text_length is not None:
+            tensor = tensor[: self.max_text_length]
+        return tensor
+
+    def _fail(self, row: Row, file: Path | None, exc: Exception) -> None:
+        reason = str(exc)
+        if file is not None and reason.startswith(f"{file}: "):
+            reason = reason[len(f"{file}: "):]
+        if self.on_error == "raise":
+            raise self.manifest.error(
+                row, f"cannot load {file}: {reason}",
+                "fix or replace the file, remove the row, or pass on_error='skip' to skip such rows "
+                "(they are listed in dataset.skipped)",
+            ) from exc
+        entry = SkippedRow(row=row.number, id=row.id, file=str(file), reason=reason)
+        with open(self._skip_log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry.__dict__) + "\n")
+        if row.number not in self._warned:
+            self._warned.add(row.number)
+            warnings.warn(f"{self.manifest.path}: skipping {entry}", stacklevel=2)
+        return None
+
+
+class ImageError(PolysenseError, ValueError):
+    """An image file is missing, empty or cannot be decoded. The message names the file."""
+
+
+def load_image(path: str | os.PathLike, *, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Decode an image with Pillow as float32 RGB ``(3, H, W)`` in [0, 1], resized to ``size=(H, W)``.
+
+    Raises :class:`ImageError` naming the file and the cause.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: file not found" if not path.exists() else f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if size is not None and im.size != (size[1], size[0]):
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(im, dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image (Pillow cannot identify it)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{path}: corrupt or truncated image ({exc})") from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def _image_size(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        size = (size, size)
+    size = tuple(size)
+    if len(size) != 2:
+        raise ParameterError(f"image_size={size!r} is invalid: give one int or (height, width)")
+    return (check_positive_int("image_size[0]", size[0]), check_positive_int("image_size[1]", size[1]))
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -1,0 +1,507 @@
+"""Dataset manifests: one row per sample, in CSV or JSON Lines.
+
+Columns (any subset; at least one modality column):
+
+============== ==================================================================================
+``id``          unique name of the sample; when the column is absent, rows are named ``row<N>``
+``audio``       path to an audio file (WAV, FLAC, OGG, ...)
+``image``       path to an image file (anything Pillow decodes)
+``text``        a caption or transcript
+``label``       integer class id >= 0 (``"3"`` and ``3.0`` are accepted, ``"cat"`` is not)
+``label:TASK``  an integer label for a named task (e.g. ``label:audio``, ``label:both``); these go
+                to ``Row.labels`` / the sample's ``"labels"`` dict
+``split``       ``train``, ``val`` or ``test``
+``group``       what a fair split keeps together (a speaker, a recording site)
+``meta:NAME``   free-form metadata, kept in ``Row.meta`` and never interpreted
+============== ==================================================================================
+
+Any other column is refused (it is most likely a misspelt column or a modality polysense does not
+read). An empty cell (CSV) or a missing key / ``null`` (JSONL) means "absent"; a row must have at
+least one modality, and when the manifest has a label column every row needs a label.
+
+Relative paths resolve against the manifest's folder. A path that ends up outside that folder (via
+``..``, an absolute path elsewhere, or a symbolic link pointing out) is refused unless
+``allow_outside=True``: a manifest is data, and data should not make a program read arbitrary files.
+
+Rows are numbered from 1 in file order; errors name the manifest, the row (and for CSV the line)
+and the sample id, and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from polysense.errors import ManifestError
+
+__all__ = [
+    "COLUMNS",
+    "MODALITIES",
+    "SPLITS",
+    "Manifest",
+    "Problem",
+    "Row",
+    "check_manifest",
+    "parse_manifest",
+    "read_manifest",
+    "write_manifest",
+]
+
+MODALITIES = ("audio", "image", "text")
+FILE_MODALITIES = ("audio", "image")
+COLUMNS = ("id", *MODALITIES, "label", "split", "group")
+SPLITS = ("train", "val", "test")
+LABEL_PREFIX = "label:"
+META_PREFIX = "meta:"
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One sample of a manifest. Paths are resolved (absolute); absent values are ``None``."""
+
+    number: int
+    id: str
+    line: int | None = None
+    audio: Path | None = None
+    image: Path | None = None
+    text: str | None = None
+    label: int | None = None
+    labels: dict[str, int] = field(default_factory=dict)
+    split: str | None = None
+    group: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """``row 3 (line 4), id 'x'``: how messages point at this row."""
+        line = f" (line {self.line})" if self.line is not None else ""
+        return f"row {self.number}{line}, id {self.id!r}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong (``severity="error"``) or worth a look (``"warning"``) in a manifest."""
+
+    message: str
+    fix: str = ""
+    severity: str = "error"
+    row: int | None = None
+    line: int | None = None
+    id: str | None = None
+    column: str | None = None
+    file: str | None = None
+
+    @property
+    def where(self) -> str:
+        if self.row is None:
+            return "manifest"
+        line = f" (line {self.line})" if self.line is not None else ""
+        ident = f", id {self.id!r}" if self.id is not None else ""
+        return f"row {self.row}{line}{ident}"
+
+    def __str__(self) -> str:
+        fix = f" Fix: {self.fix}" if self.fix else ""
+        return f"{self.where}: {self.message}.{fix}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed manifest: its file, the folder paths resolve against, its columns and rows."""
+
+    path: Path
+    root: Path
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __getitem__(self, index: int) -> Row:
+        return self.rows[index]
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modality columns this manifest has, in the order audio, image, text."""
+        return tuple(m for m in MODALITIES if m in self.columns)
+
+    @property
+    def label_tasks(self) -> tuple[str, ...]:
+        return tuple(c[len(LABEL_PREFIX):] for c in self.columns if c.startswith(LABEL_PREFIX))
+
+    @property
+    def has_splits(self) -> bool:
+        return "split" in self.columns
+
+    @property
+    def labels(self) -> list[int | None]:
+        return [r.label for r in self.rows]
+
+    @property
+    def groups(self) -> list[str | None]:
+        return [r.group for r in self.rows]
+
+    def select(self, indices: Iterable[int]) -> Manifest:
+        """A manifest holding the rows at ``indices`` (row numbers are kept)."""
+        return replace(self, rows=tuple(self.rows[i] for i in indices))
+
+    def with_splits(self, assignment: Sequence[str]) -> Manifest:
+        """A copy whose rows carry the split names in ``assignment`` (one per row)."""
+        if len(assignment) != len(self.rows):
+            raise ManifestError(f"{self.path}: {len(assignment)} split names given for {len(self.rows)} rows")
+        columns = self.columns if "split" in self.columns else (*self.columns, "split")
+        rows = tuple(replace(r, split=s) for r, s in zip(self.rows, assignment, strict=True))
+        return replace(self, columns=columns, rows=rows)
+
+    def error(self, row: Row | None, message: str, fix: str = "") -> ManifestError:
+        """A ManifestError naming this manifest, the row and the fix."""
+        where = f"{row.where}: " if row is not None else ""
+        fix = f" Fix: {fix}" if fix else ""
+        return ManifestError(f"{self.path}: {where}{message}.{fix}")
+
+
+def read_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> Manifest:
+    """Parse and validate a manifest; raise :class:`ManifestError` listing every problem found.
+
+    This checks structure and values (columns, types, ids, paths), not the files themselves:
+    :func:`check_manifest` also opens every file, and the dataset reports unreadable files when it
+    loads them.
+    """
+    manifest, problems = parse_manifest(path, allow_outside=allow_outside)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        shown = "\n  ".join(str(p) for p in errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more (run `polysense data check {path}`)" if len(errors) > 20 else ""
+        raise ManifestError(f"{path}: {len(errors)} problem(s):\n  {shown}{more}")
+    assert manifest is not None
+    return manifest
+
+
+def write_manifest(path: str | os.PathLike, manifest: Manifest) -> Path:
+    """Write ``manifest`` as CSV or JSONL (by ``path``'s extension); file paths relative to its folder.
+
+    Returns the path written. Reading it back with :func:`read_manifest` gives the same rows.
+    """
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ManifestError(f"{path}: unknown manifest format {path.suffix!r}. Fix: name it .csv or .jsonl")
+    folder = path.resolve().parent
+    columns = list(manifest.columns)
+    if "id" not in columns:
+        columns.insert(0, "id")
+    records = []
+    for row in manifest.rows:
+        record: dict[str, Any] = {}
+        for column in columns:
+            if column in FILE_MODALITIES:
+                value = getattr(row, column)
+                value = None if value is None else Path(os.path.relpath(value, folder)).as_posix()
+            elif column.startswith(LABEL_PREFIX):
+                value = row.labels.get(column[len(LABEL_PREFIX):])
+            elif column.startswith(META_PREFIX):
+                value = row.meta.get(column[len(META_PREFIX):])
+            else:
+                value = getattr(row, column)
+            record[column] = value
+        records.append(record)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        if kind == "csv":
+            writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({k: ("" if v is None else v) for k, v in r.items()} for r in records)
+        else:
+            for r in records:
+                fh.write(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def check_manifest(path: str | os.PathLike, **kwargs):
+    """Open every file a manifest names and report all problems; see :mod:`polysense.data.check`."""
+    from polysense.data.check import check_manifest as _check
+
+    return _check(path, **kwargs)
+
+
+def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> tuple[Manifest | None, list[Problem]]:
+    """Parse as much of a manifest as possible, collecting problems instead of stopping at the first.
+
+    Returns the manifest of the rows that parsed (``None`` when the file itself is unusable) and
+    the problems found.
+    """
+    path = Path(path)
+    problems: list[Problem] = []
+    kind = SUFFIXES.get(path.suffix.lower())
+    if not path.is_file():
+        what = "not found" if not path.exists() else "not a regular file"
+        return None, [Problem(f"manifest {what}", "check the path")]
+    if kind is None:
+        return None, [
+            Problem(
+                f"unknown manifest format {path.suffix!r}",
+                "use a .csv file with a header row, or a .jsonl file with one JSON object per line",
+            )
+        ]
+    try:
+        columns, records = _read_csv(path, problems) if kind == "csv" else _read_jsonl(path, problems)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return None, [Problem(f"cannot read the manifest ({exc})", "save it as UTF-8 text")]
+    root = path.resolve().parent
+
+    unknown = [c for c in columns if not _known_column(c)]
+    for column in unknown:
+        problems.append(
+            Problem(
+                f"unknown column {column!r}",
+                f"polysense reads the modalities {', '.join(MODALITIES)} and the columns "
+                f"{', '.join(COLUMNS)}; name extra labels 'label:TASK' and metadata 'meta:NAME', "
+                "or remove the column",
+                column=column,
+            )
+        )
+    if not any(m in columns for m in MODALITIES):
+        problems.append(
+            Problem(
+                f"missing column: the manifest has none of the modality columns {', '.join(MODALITIES)}",
+                "add an 'audio', 'image' or 'text' column",
+            )
+        )
+    if not records:
+        problems.append(Problem("the manifest has no rows", "add one row per sample below the header"))
+
+    rows: list[Row] = []
+    for number, line, record in records:
+        row = _parse_row(number, line, record, columns, root, allow_outside, problems)
+        if row is not None:
+            rows.append(row)
+
+    seen: dict[str, int] = {}
+    for row in rows:
+        if row.id in seen:
+            problems.append(
+                Problem(
+                    f"duplicate id: row {seen[row.id]} has the same id",
+                    "give every row a unique id",
+                    row=row.number,
+                    line=row.line,
+                    id=row.id,
+                    column="id",
+                )
+            )
+        else:
+            seen[row.id] = row.number
+
+    known = tuple(c for c in columns if _known_column(c))
+    return Manifest(path=path, root=root, columns=known, rows=tuple(rows)), problems
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+
+
+def _known_column(column: str) -> bool:
+    if column in COLUMNS:
+        return True
+    for prefix in (LABEL_PREFIX, META_PREFIX):
+        if column.startswith(prefix) and len(column) > len(prefix):
+            return True
+    return False
+
+
+def _read_csv(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], list[tuple[int, int, dict]]]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            problems.append(Problem("the CSV file is empty: no header row", f"start with a header such as {','.join(COLUMNS)}"))
+            return (), []
+        columns = tuple(h.strip() for h in header)
+        counts = Counter(columns)
+        for column, n in counts.items():
+            if n > 1:
+                problems.append(Problem(f"column {column!r} appears {n} times in the header", "keep one", column=column))
+            if column == "":
+                problems.append(Problem("the header has an empty column name", "name every column or remove it"))
+        records = []
+        number = 0
+        while True:
+            line = reader.line_num + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            if not any(v.strip() for v in values):
+                continue  # blank line
+            number += 1
+            if len(values) != len(columns):
+                problems.append(
+                    Problem(
+                        f"has {len(values)} fields but the header has {len(columns)}",
+                        "quote fields that contain commas, and give every row one value per column "
+                        "(an empty value is allowed)",
+                        row=number,
+                        line=line,
+                    )
+                )
+                continue
+            records.append((number, line, {c: (v if v.strip() else None) for c, v in zip(columns, values)}))
+    return columns, records
+
+
+def _read_jsonl(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], list[tuple[int, int, dict]]]:
+    columns: dict[str, None] = {}
+    records = []
+    number = 0
+    with open(path, encoding="utf-8-sig") as fh:
+        for line, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            number += 1
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.append(Problem(f"is not valid JSON ({exc.msg} at column {exc.colno})", "write one JSON object per line", row=number, line=line))
+                continue
+            if not isinstance(record, dict):
+                problems.append(Problem(f"is a JSON {type(record).__name__}, not an object", 'write {"audio": "...", "label": 3} per line', row=number, line=line))
+                continue
+            for key in record:
+                columns.setdefault(key, None)
+            records.append((number, line, record))
+    return tuple(columns), records
+
+
+def _parse_row(number, line, record, columns, root, allow_outside, problems) -> Row | None:
+    start = len(problems)
+
+    def bad(column: str, message: str, fix: str, file: str | None = None) -> None:
+        problems.append(Problem(message, fix, row=number, line=line, id=ident, column=column, file=file))
+
+    raw_id = record.get("id")
+    ident = _as_text(raw_id) if raw_id is not None else None
+    if "id" in columns and not ident:
+        ident = None
+        bad("id", "empty id", "give every row a unique, non-empty id (or drop the id column to number rows)")
+    if ident is None:
+        ident = f"row{number}"
+
+    values: dict[str, Any] = {}
+    for column in FILE_MODALITIES:
+        value = record.get(column)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            bad(column, f"{column} must be a file path, got {type(value).__name__} {value!r}", "write the path as a string")
+            continue
+        resolved = _resolve(value, root)
+        if not allow_outside and not resolved.is_relative_to(root):
+            bad(
+                column,
+                f"{column} path {value!r} resolves to {resolved}, outside the manifest's folder {root}",
+                "move the file under the manifest's folder, or allow it explicitly "
+                "(allow_outside=True; on the command line --allow-outside) if you trust this manifest",
+                file=value,
+            )
+            continue
+        values[column] = resolved
+
+    text = record.get("text")
+    if text is not None:
+        if isinstance(text, (dict, list)):
+            bad("text", f"text must be a string, got {type(text).__name__}", "write the caption as a string")
+        else:
+            values["text"] = _as_text(text)
+
+    labels: dict[str, int] = {}
+    for column in columns:
+        if column != "label" and not column.startswith(LABEL_PREFIX):
+            continue
+        value = record.get(column)
+        if value is None:
+            bad(column, f"missing {column}: the manifest has a {column!r} column but this row leaves it empty",
+                "give every row an integer class id, or remove the row")
+            continue
+        parsed = _as_label(value)
+        if parsed is None:
+            bad(column, f"{column} {value!r} is not an integer class id >= 0",
+                "write labels as integers 0..K-1 (map class names to ids first)")
+            continue
+        if column == "label":
+            values["label"] = parsed
+        else:
+            labels[column[len(LABEL_PREFIX):]] = parsed
+
+    split = record.get("split")
+    if "split" in columns:
+        split_text = _as_text(split) if split is not None else ""
+        if split_text not in SPLITS:
+            bad("split", f"split {split!r} is not one of {', '.join(SPLITS)}", "write train, val or test (or drop the split column to make splits from a seed)")
+        else:
+            values["split"] = split_text
+
+    group = record.get("group")
+    if group is not None:
+        values["group"] = _as_text(group)
+    elif "group" in columns:
+        bad("group", "empty group", "name the group (speaker, site) of every row, or drop the group column")
+
+    meta = {k[len(META_PREFIX):]: v for k, v in record.items() if k.startswith(META_PREFIX) and len(k) > len(META_PREFIX)}
+
+    if not any(m in values for m in MODALITIES) and len(problems) == start:
+        bad("", f"has no {', '.join(MODALITIES)} value", "fill in at least one modality or remove the row")
+    if len(problems) > start:
+        return None
+    return Row(number=number, id=ident, line=line, labels=labels, meta=meta, **values)
+
+
+def _resolve(value: str, root: Path) -> Path:
+    """Resolve ``value`` against ``root``, following symbolic links (so a link out is seen as out)."""
+    return (root / Path(value).expanduser()).resolve()
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _as_label(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            return None
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if _INT_RE.match(text):
+            number = int(text)
+        else:
+            try:
+                as_float = float(text)
+            except ValueError:
+                return None
+            if not math.isfinite(as_float) or not as_float.is_integer():
+                return None
+            number = int(as_float)
+    else:
+        return None
+    return number if number >= 0 else None

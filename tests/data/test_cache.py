@@ -1,0 +1,236 @@
+"""FeatureCache: hits and misses by content and parameters, damage detection, concurrent writers."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+
+from polysense.data.cache import FeatureCache, feature_params, file_sha256
+from polysense.data.collate import collate
+from polysense.data.dataset import ManifestDataset
+from polysense.errors import ParameterError
+from polysense.signal.transforms import LogMelSpectrogram
+from tests.data.manifest_helpers import make_manifest, write_wav
+
+PARAMS = {"n_fft": 512, "hop_length": 128, "n_mels": 40, "f_max_hz": 4000.0}
+
+
+class Counting:
+    """A compute function that counts its calls."""
+
+    def __init__(self, value: torch.Tensor):
+        self.value, self.calls = value, 0
+
+    def __call__(self) -> torch.Tensor:
+        self.calls += 1
+        return self.value.clone()
+
+
+@pytest.fixture
+def wav(tmp_path):
+    return write_wav(tmp_path / "a.wav", seed=1)
+
+
+def test_computed_once_then_read_back(tmp_path, wav):
+    cache = FeatureCache(tmp_path / "cache")
+    compute = Counting(torch.randn(40, 9))
+    first = cache.get_or_compute(wav, PARAMS, compute)
+    second = cache.get_or_compute(wav, PARAMS, compute)
+    assert compute.calls == 1
+    torch.testing.assert_close(second, first, rtol=0, atol=0)
+    assert (cache.stats.hits, cache.stats.misses, cache.stats.writes) == (1, 1, 1)
+    entries = list((tmp_path / "cache").rglob("*.safetensors"))
+    assert len(entries) == 1 and entries[0].stem == cache.key(wav, PARAMS)
+    # Stored as safetensors (no pickle): readable by the plain safetensors loader.
+    torch.testing.assert_close(load_file(entries[0])["features"], first)
+
+
+@pytest.mark.parametrize("change", list(PARAMS) + ["new_key"])
+def test_any_parameter_change_misses(tmp_path, wav, change):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put(wav, PARAMS, torch.zeros(2))
+    changed = dict(PARAMS)
+    changed[change] = (changed.get(change) or 0) + 1 if change != "f_max_hz" else 3999.0
+    assert cache.get(wav, changed) is None
+    assert cache.get(wav, PARAMS) is not None
+
+
+def test_float_and_int_parameters_are_distinct_and_exact(tmp_path, wav):
+    cache = FeatureCache(tmp_path / "cache")
+    assert cache.key(wav, {"x": 1}) != cache.key(wav, {"x": 1.0})
+    assert cache.key(wav, {"x": 0.1}) != cache.key(wav, {"x": 0.1 + 1e-17 * 10})
+    assert cache.key(wav, {"a": 1, "b": 2}) == cache.key(wav, {"b": 2, "a": 1})
+
+
+def test_key_follows_content_not_name(tmp_path, wav):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put(wav, PARAMS, torch.ones(3))
+    copy = shutil.copy(wav, tmp_path / "renamed.wav")
+    assert cache.get(copy, PARAMS) is not None  # same bytes, same entry
+    other = write_wav(tmp_path / "other.wav", seed=2)
+    assert cache.get(other, PARAMS) is None
+    # Rewriting the file with new content misses (the content hash is not trusted past a change).
+    shutil.copy(other, wav)
+    os.utime(wav, ns=(1, 1))
+    assert cache.get(wav, PARAMS) is None
+    assert file_sha256(wav) == file_sha256(other)
+
+
+@pytest.mark.parametrize("keep", [0, 8, 100, -1])
+def test_truncated_entry_is_detected_and_recomputed(tmp_path, wav, keep):
+    cache = FeatureCache(tmp_path / "cache")
+    compute = Counting(torch.randn(40, 50))
+    first = cache.get_or_compute(wav, PARAMS, compute)
+    entry = cache.entry_path(cache.key(wav, PARAMS))
+    data = entry.read_bytes()
+    entry.write_bytes(data[:keep])
+    again = cache.get_or_compute(wav, PARAMS, compute)
+    assert compute.calls == 2 and cache.stats.corrupt == 1
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
+    assert len(entry.read_bytes()) == len(data)  # rewritten whole
+    assert cache.get(wav, PARAMS) is not None and cache.stats.corrupt == 1
+
+
+def test_damaged_values_fail_the_checksum(tmp_path, wav):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put(wav, PARAMS, torch.zeros(1000))
+    entry = cache.entry_path(cache.key(wav, PARAMS))
+    data = bytearray(entry.read_bytes())
+    data[-10] ^= 0xFF  # flip bits inside the tensor data; the header stays valid
+    entry.write_bytes(bytes(data))
+    assert cache.get(wav, PARAMS) is None and cache.stats.corrupt == 1
+
+
+def test_no_temporary_files_left_and_failed_writes_clean_up(tmp_path, wav, monkeypatch):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put(wav, PARAMS, torch.zeros(3))
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("polysense.data.cache.save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        cache.put(wav, {"other": 1}, torch.zeros(3))
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix == ".tmp"] == []
+
+
+def _hammer(root: str, wav: str, seed: int, rounds: int) -> int:
+    cache = FeatureCache(root)
+    value = torch.arange(200_000, dtype=torch.float32)
+    for _ in range(rounds):
+        cache.put(wav, PARAMS, value)  # every process writes the same key at once
+        got = cache.get(wav, PARAMS)
+        if got is not None and not torch.equal(got, value):
+            return 1
+    return cache.stats.corrupt
+
+
+def test_a_reader_never_sees_a_half_written_entry(tmp_path, wav, monkeypatch):
+    """Pause a writer halfway through its file: a concurrent reader must see the old whole entry
+    (or none), never the partial bytes. Writing in place instead of temp file + os.replace fails."""
+    import threading
+
+    from polysense.data import cache as cache_module
+
+    cache = FeatureCache(tmp_path / "cache")
+    old, new = torch.zeros(50_000), torch.ones(50_000)
+    cache.put(wav, PARAMS, old)
+    halfway, resume = threading.Event(), threading.Event()
+    real_save = cache_module.save_file
+
+    def slow_save(tensors, filename, metadata=None):
+        real_save(tensors, filename, metadata=metadata)
+        data = open(filename, "rb").read()
+        with open(filename, "wb") as fh:  # rewrite it in two halves with a pause between
+            fh.write(data[: len(data) // 2])
+            fh.flush()
+            halfway.set()
+            resume.wait(10)
+            fh.write(data[len(data) // 2 :])
+
+    monkeypatch.setattr(cache_module, "save_file", slow_save)
+    writer = threading.Thread(target=cache.put, args=(wav, PARAMS, new))
+    writer.start()
+    assert halfway.wait(10)
+    reader = FeatureCache(tmp_path / "cache")
+    seen = reader.get(wav, PARAMS)
+    resume.set()
+    writer.join()
+    assert seen is not None and torch.equal(seen, old) and reader.stats.corrupt == 0
+    assert torch.equal(reader.get(wav, PARAMS), new)
+
+
+def test_concurrent_writers_never_expose_a_partial_entry(tmp_path, wav):
+    ctx = mp.get_context("spawn")  # fork after threads ran torch ops can deadlock
+    with ctx.Pool(4) as pool:
+        results = pool.starmap(_hammer, [(str(tmp_path / "cache"), str(wav), s, 15) for s in range(4)])
+    assert results == [0, 0, 0, 0]  # no reader ever saw a damaged or partial entry
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+# --- with the dataset and the real front end ------------------------------------------------------
+
+
+def test_dataloader_workers_fill_the_cache_together(tmp_path):
+    path = make_manifest(tmp_path, 8)
+    front = LogMelSpectrogram(16000, **PARAMS)
+    cache_dir = tmp_path / "cache"
+    ds = ManifestDataset(path, sample_rate=16000, features=front, cache=cache_dir)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate)
+    first = {i: a[..., : n] for b in loader for i, a, n in zip(b["id"], b["audio"], b["audio_lengths"], strict=True)}
+    entries = sorted(cache_dir.rglob("*.safetensors"))
+    assert len(entries) == 8 and not list(cache_dir.rglob("*.tmp"))
+    # Epoch 2 reads what the workers wrote, and it equals computing afresh.
+    ds2 = ManifestDataset(path, sample_rate=16000, features=front, cache=cache_dir)
+    fresh = ManifestDataset(path, sample_rate=16000, features=front)
+    for i in range(8):
+        cached = ds2[i]["audio"]
+        torch.testing.assert_close(cached, first[f"s{i}"], rtol=0, atol=0)
+        # Workers run single-threaded, so float sums may differ in the last bit from this process.
+        torch.testing.assert_close(cached, fresh[i]["audio"], rtol=1e-6, atol=1e-5)
+    assert ds2.cache.stats.hits == 8 and ds2.cache.stats.misses == 0
+
+
+def test_changing_the_front_end_or_rate_misses(tmp_path):
+    path = make_manifest(tmp_path, 2)
+    cache_dir = tmp_path / "cache"
+
+    def run(front, rate=16000):
+        ds = ManifestDataset(path, sample_rate=rate, features=front, cache=cache_dir)
+        ds[0]
+        return ds.cache.stats.misses
+
+    assert run(LogMelSpectrogram(16000, **PARAMS)) == 1
+    assert run(LogMelSpectrogram(16000, **PARAMS)) == 0
+    assert run(LogMelSpectrogram(16000, **{**PARAMS, "hop_length": 160})) == 1
+    assert run(LogMelSpectrogram(16000, **PARAMS, window="hamming")) == 1  # only in a non-persistent buffer
+    assert run(LogMelSpectrogram(16000, **PARAMS, top_db=60.0)) == 1
+    assert run(LogMelSpectrogram(16000, **PARAMS), rate=22050) == 1
+
+
+def test_feature_params_of_functions_and_partials():
+    def mel(x, n=3):
+        return x * n
+
+    assert feature_params(functools.partial(mel, n=4)) != feature_params(functools.partial(mel, n=5))
+    assert feature_params(mel)["function"].endswith("mel")
+
+    class Opaque:
+        def __call__(self, x):
+            return x
+
+    with pytest.raises(ParameterError, match="cache_params"):
+        feature_params(Opaque())
+
+    class Declared(Opaque):
+        def cache_params(self):
+            return {"n": 3}
+
+    assert feature_params(Declared()) == {"n": 3}
