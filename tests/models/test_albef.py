@@ -5,8 +5,14 @@ gradients, audio-text, and bad configs."""
 
 from __future__ import annotations
 
+import datetime
+import time
+from pathlib import Path
+
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from polysense.errors import ParameterError
@@ -218,3 +224,60 @@ def test_audio_text_trains_without_queue():
 def test_bad_config_raises_parameter_error(overrides, match):
     with pytest.raises(ParameterError, match=match):
         build("model", {**albef_config(), **overrides})
+
+
+# --------------------------------------------------------------------------- two processes
+
+WORLD, SIZES = 2, (3, 5)
+
+
+def _itc_model_and_batch() -> tuple[ALBEF, dict]:
+    """The same model (eval: no EMA step, no queue update) and global batch in every process,
+    in float64 so that the comparison can be tight."""
+    torch.manual_seed(0)
+    model = build("model", albef_config(queue_size=6)).eval().double()
+    gen = torch.Generator().manual_seed(1)
+    model.visual_queue.enqueue(F.normalize(torch.randn(4, 16, generator=gen), dim=1))
+    model.text_queue.enqueue(F.normalize(torch.randn(4, 16, generator=gen), dim=1))
+    batch = image_text_batch(sum(SIZES))
+    return model, dict(batch, image=batch["image"].double())
+
+
+def _itc_and_grads(model: ALBEF, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    model.zero_grad()
+    itc = model(batch).losses["itc"]
+    itc.backward()
+    return itc.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _itc_worker(rank: int, init_file: str, reference_loss: torch.Tensor, reference_grads: dict) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=60))
+    try:
+        model, batch = _itc_model_and_batch()
+        start, stop = sum(SIZES[:rank]), sum(SIZES[: rank + 1])
+        loss, grads = _itc_and_grads(model, {k: v[start:stop] for k, v in batch.items()})
+        dist.all_reduce(loss)
+        torch.testing.assert_close(loss / WORLD, reference_loss, rtol=1e-10, atol=1e-12)
+        assert grads.keys() == reference_grads.keys()
+        for name, grad in grads.items():
+            dist.all_reduce(grad)  # DistributedDataParallel averages the gradients over processes
+            torch.testing.assert_close(grad / WORLD, reference_grads[name], rtol=1e-8, atol=1e-12, msg=name)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_itc_over_two_processes_equals_one_process_on_the_global_batch(tmp_path: Path):
+    """Momentum keys gathered from both processes, targets offset by rank: the mean of the two
+    local losses (and of their gradients) equals the loss of one process on all 8 pairs."""
+    model, batch = _itc_model_and_batch()
+    reference_loss, reference_grads = _itc_and_grads(model, batch)
+    context = mp.spawn(_itc_worker, args=(str(tmp_path / "store"), reference_loss, reference_grads),
+                       nprocs=WORLD, join=False)
+    deadline = time.monotonic() + 120
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the 2-process ALBEF test did not finish within 120 s (a collective is hanging)")

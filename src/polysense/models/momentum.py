@@ -29,8 +29,12 @@ def momentum_copy(module: nn.Module) -> nn.Module:
     return twin
 
 
-def _check_momentum(momentum: float) -> float:
-    momentum = float(momentum)
+def check_momentum(momentum: float) -> float:
+    """Return ``momentum`` as float if it is in [0, 1], else raise ParameterError."""
+    try:
+        momentum = float(momentum)
+    except (TypeError, ValueError):
+        raise ParameterError(f"momentum={momentum!r} is invalid: expected a number in [0, 1]") from None
     if not 0.0 <= momentum <= 1.0:
         raise ParameterError(f"momentum={momentum!r} is invalid: expected a number in [0, 1] (ALBEF uses 0.995)")
     return momentum
@@ -45,7 +49,7 @@ def ema_update(momentum_module: nn.Module, online_module: nn.Module, *, momentum
     Raises:
         ParameterError: if the two modules do not have the same parameter names and shapes.
     """
-    momentum = _check_momentum(momentum)
+    momentum = check_momentum(momentum)
     online = dict(online_module.named_parameters())
     twin = dict(momentum_module.named_parameters())
     if online.keys() != twin.keys() or any(online[k].shape != twin[k].shape for k in online):

@@ -200,6 +200,12 @@ class EntangledModel(nn.Module):
         visual = [batch[visual_key]] + ([batch[visual_mask_key]] if batch.get(visual_mask_key) is not None else [])
         return same_text | duplicate_mask(*visual)
 
+    def content_mask(self, visual_mask: Tensor) -> Tensor:
+        """(B, N) bool: the real visual tokens that are patches or frames (the [CLS] excluded)."""
+        content = visual_mask.clone()
+        content[:, : self.visual_cls] = False
+        return content
+
     def maskable(self, input_ids: Tensor, mask: Tensor, word_ids: Tensor | None = None) -> Tensor:
         """(B, L) bool: real tokens that are not special tokens (and belong to a word, when given)."""
         specials = torch.tensor(self.special_token_ids, device=input_ids.device, dtype=input_ids.dtype)

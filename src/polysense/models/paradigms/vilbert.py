@@ -144,9 +144,7 @@ class ViLBERT(EntangledModel):
             batch_size, negative_prob=self.itm_negative_prob, positive_mask=self.positives(batch)
         )
         features, visual_mask = visual.tokens[partner], visual.mask[partner]
-        maskable = visual_mask.clone()
-        maskable[:, : self.visual_cls] = False
-        regions = mask_features(features, maskable=maskable, mask_prob=self.region_mask_prob)
+        regions = mask_features(features, maskable=self.content_mask(visual_mask), mask_prob=self.region_mask_prob)
         masked_text = self.mask_text(batch)
         text_tokens = self.encode_text(masked_text.input_ids, text_mask).tokens
         visual_stream, text_stream = self.streams(regions.features, visual_mask, text_tokens, text_mask)

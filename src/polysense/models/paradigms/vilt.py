@@ -151,8 +151,7 @@ class ViLT(EntangledModel):
         )
         itm = self.itm(self.pooler(text_part[:, 0]), labels)
         word_mask = self.maskable(input_ids, text_mask, batch.get("word_ids"))
-        patch_mask = visual_mask.clone()
-        patch_mask[:, : self.visual_cls] = False
+        patch_mask = self.content_mask(visual_mask)
         usable = word_mask.any(dim=1) & patch_mask.any(dim=1)  # a caption of specials only has no words
         if bool(usable.any()):
             wpa = self.wpa(
