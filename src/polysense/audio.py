@@ -36,10 +36,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 
 from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
 from polysense.errors import AudioError
+from polysense.signal.resample import QUALITIES, resample
 
 __all__ = ["AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
 
@@ -48,7 +50,6 @@ PathLike = str | os.PathLike
 # libsndfile subtypes holding two's-complement integer codes, and their bit depth.
 _INTEGER_SUBTYPES = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}
 _FLOAT_SUBTYPES = {"FLOAT": 32, "DOUBLE": 64}
-_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 # Placeholder data-chunk sizes written by streaming encoders that never went back to fix the header.
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 
@@ -121,13 +122,13 @@ def load(
     """
     path = Path(path)
     dtype = _check_dtype(dtype)
-    check_choice("quality", quality, _QUALITIES)
+    check_choice("quality", quality, QUALITIES)
     if sample_rate is not None:
         sample_rate = int(check_sample_rate(sample_rate))
     raw = _open_info(path)
     try:
         with sf.SoundFile(path) as f:
-            waveform = _read(f, f.frames, dtype, path)
+            waveform = _read(f, f.frames, dtype)
     except sf.LibsndfileError as exc:
         raise AudioError(f"{path}: corrupt or truncated audio data ({exc})") from None
     _check_complete(path, waveform.shape[-1], raw.frames)
@@ -135,8 +136,6 @@ def load(
         waveform = waveform.mean(dim=0)
     file_rate = int(raw.samplerate)
     if sample_rate is not None and sample_rate != file_rate:
-        from polysense.signal.resample import resample
-
         waveform = resample(waveform, orig_sample_rate=file_rate, new_sample_rate=sample_rate, quality=quality)
         return waveform, sample_rate
     return waveform, file_rate
@@ -194,7 +193,7 @@ def blocks(
     path = Path(path)
     block_size = check_positive_int("block_size", block_size, what="frames per block")
     dtype = _check_dtype(dtype)
-    check_choice("quality", quality, _QUALITIES)
+    check_choice("quality", quality, QUALITIES)
     if sample_rate is not None:
         sample_rate = int(check_sample_rate(sample_rate))
     raw = _open_info(path)
@@ -204,14 +203,12 @@ def blocks(
 def _iter_blocks(path, raw, block_size, mono, dtype, sample_rate, quality) -> Iterator[torch.Tensor]:
     stream = None
     if sample_rate is not None and sample_rate != raw.samplerate:
-        import soxr
-
         stream = soxr.ResampleStream(raw.samplerate, sample_rate, 1 if mono else raw.channels, dtype="float64", quality=quality)
     total = 0
     try:
         with sf.SoundFile(path) as f:
             while True:
-                block = _read(f, block_size, torch.float64 if stream else dtype, path)
+                block = _read(f, block_size, torch.float64 if stream else dtype)
                 n = block.shape[-1]
                 total += n
                 last = n < block_size or total >= raw.frames
@@ -268,7 +265,7 @@ def _format_from_suffix(path: Path) -> str:
     suffix = path.suffix.lower().lstrip(".")
     if not suffix:
         raise ValueError("no extension")
-    formats = {"oga": "OGG", "opus": "OGG", "aif": "AIFF", "aiff": "AIFF"}
+    formats = {"oga": "OGG", "aif": "AIFF"}
     fmt = formats.get(suffix, suffix.upper())
     if fmt not in sf.available_formats():
         raise ValueError(f"not one of {', '.join(sorted(sf.available_formats()))}")
@@ -330,15 +327,13 @@ def _check_complete(path: Path, got: int, expected: int) -> None:
         )
 
 
-def _read(f: sf.SoundFile, frames: int, dtype: torch.dtype, path: Path) -> torch.Tensor:
+def _read(f: sf.SoundFile, frames: int, dtype: torch.dtype) -> torch.Tensor:
     """Read up to ``frames`` frames as (channels, n) with the documented integer mapping."""
     bits = _INTEGER_SUBTYPES.get(f.subtype)
     if bits is not None:
         # libsndfile left-justifies every integer code into int32 (q << (32 - bits)), so dividing
         # by 2**31 is q / 2**(bits-1) exactly; the power-of-two scale adds no rounding.
         codes = f.read(frames, dtype="int32", always_2d=True)
-        out = torch.from_numpy(codes.T.copy()).to(dtype).mul_(math.ldexp(1.0, -31))
-    else:
-        np_dtype = "float32" if dtype == torch.float32 else "float64"
-        out = torch.from_numpy(f.read(frames, dtype=np_dtype, always_2d=True).T.copy())
-    return out
+        return torch.from_numpy(codes.T.copy()).to(dtype).mul_(math.ldexp(1.0, -31))
+    np_dtype = "float32" if dtype == torch.float32 else "float64"
+    return torch.from_numpy(f.read(frames, dtype=np_dtype, always_2d=True).T.copy())

@@ -115,10 +115,45 @@ def test_no_temporary_files_left_and_failed_writes_clean_up(tmp_path, wav, monke
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("polysense.data.cache.save_file", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         cache.put(wav, {"other": 1}, torch.zeros(3))
-    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.suffix == ".tmp"] == []
+    monkeypatch.undo()
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [cache.entry_path(cache.key(wav, PARAMS)).name]
+
+
+def test_a_reader_never_sees_a_half_written_entry(tmp_path, wav, monkeypatch):
+    """Pause a writer halfway through writing its bytes: a concurrent reader must see the old whole
+    entry, never the partial bytes (writing the entry in place instead of a temp file + os.replace
+    fails this)."""
+    import threading
+
+    cache = FeatureCache(tmp_path / "cache")
+    old, new = torch.zeros(50_000), torch.ones(50_000)
+    cache.put(wav, PARAMS, old)
+    halfway, resume = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def slow_write(fd, data):
+        if threading.current_thread() is not writer or halfway.is_set():
+            return real_write(fd, data)
+        half = len(data) // 2
+        written = real_write(fd, data[:half])
+        halfway.set()
+        resume.wait(10)
+        return written
+
+    writer = threading.Thread(target=cache.put, args=(wav, PARAMS, new))
+    monkeypatch.setattr(os, "write", slow_write)
+    writer.start()
+    assert halfway.wait(10)
+    reader = FeatureCache(tmp_path / "cache")
+    seen = reader.get(wav, PARAMS)
+    resume.set()
+    writer.join()
+    monkeypatch.undo()
+    assert seen is not None and torch.equal(seen, old) and reader.stats.corrupt == 0
+    assert torch.equal(reader.get(wav, PARAMS), new)
 
 
 def _hammer(root: str, wav: str, seed: int, rounds: int) -> int:
@@ -130,41 +165,6 @@ def _hammer(root: str, wav: str, seed: int, rounds: int) -> int:
         if got is not None and not torch.equal(got, value):
             return 1
     return cache.stats.corrupt
-
-
-def test_a_reader_never_sees_a_half_written_entry(tmp_path, wav, monkeypatch):
-    """Pause a writer halfway through its file: a concurrent reader must see the old whole entry
-    (or none), never the partial bytes. Writing in place instead of temp file + os.replace fails."""
-    import threading
-
-    from polysense.data import cache as cache_module
-
-    cache = FeatureCache(tmp_path / "cache")
-    old, new = torch.zeros(50_000), torch.ones(50_000)
-    cache.put(wav, PARAMS, old)
-    halfway, resume = threading.Event(), threading.Event()
-    real_save = cache_module.save_file
-
-    def slow_save(tensors, filename, metadata=None):
-        real_save(tensors, filename, metadata=metadata)
-        data = open(filename, "rb").read()
-        with open(filename, "wb") as fh:  # rewrite it in two halves with a pause between
-            fh.write(data[: len(data) // 2])
-            fh.flush()
-            halfway.set()
-            resume.wait(10)
-            fh.write(data[len(data) // 2 :])
-
-    monkeypatch.setattr(cache_module, "save_file", slow_save)
-    writer = threading.Thread(target=cache.put, args=(wav, PARAMS, new))
-    writer.start()
-    assert halfway.wait(10)
-    reader = FeatureCache(tmp_path / "cache")
-    seen = reader.get(wav, PARAMS)
-    resume.set()
-    writer.join()
-    assert seen is not None and torch.equal(seen, old) and reader.stats.corrupt == 0
-    assert torch.equal(reader.get(wav, PARAMS), new)
 
 
 def test_concurrent_writers_never_expose_a_partial_entry(tmp_path, wav):

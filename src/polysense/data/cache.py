@@ -21,7 +21,7 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 import threading
 import types
 from collections.abc import Callable, Mapping
@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from polysense.errors import ParameterError
 
@@ -165,13 +165,21 @@ class FeatureCache:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tensor = tensor.detach().cpu().contiguous()
         metadata = {"key": key, "sha256": _tensor_sha256(tensor), "version": str(_VERSION)}
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=entry.parent)
-        os.close(fd)
+        data = save({_TENSOR: tensor}, metadata=metadata)  # safetensors bytes, serialised in memory
+        # A name no other writer uses (pid, thread, random), created exclusively, then renamed over
+        # the entry: one file creation per write, and readers never see a partial file.
+        tmp = entry.parent / f".{key[:16]}.{os.getpid()}.{threading.get_ident()}.{secrets.token_hex(4)}.tmp"
         try:
-            save_file({_TENSOR: tensor}, tmp, metadata=metadata)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
             os.replace(tmp, entry)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         self.stats.writes += 1
         return entry

@@ -36,6 +36,7 @@ from polysense.data.cache import FeatureCache
 from polysense.data.cache import feature_params as fingerprint_features
 from polysense.data.manifest import Manifest, Row, read_manifest
 from polysense.errors import AudioError, ParameterError, PolysenseError
+from polysense.signal.resample import QUALITIES
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageError", "ManifestDataset", "SkippedRow", "load_image"]
 
@@ -128,7 +129,7 @@ class ManifestDataset(Dataset):
             raise ParameterError("cache= needs features=: the cache stores computed features, not waveforms")
         self.cache = cache if (cache is None or isinstance(cache, FeatureCache)) else FeatureCache(cache)
         self.on_error = check_choice("on_error", on_error, ("raise", "skip"))
-        self.quality = quality
+        self.quality = check_choice("quality", quality, QUALITIES)
         self._cache_params = None
         if self.cache is not None:
             fp = feature_params if feature_params is not None else fingerprint_features(features)
@@ -196,8 +197,10 @@ class ManifestDataset(Dataset):
             return self._compute_features(path)
         try:
             return self.cache.get_or_compute(path, self._cache_params, lambda: self._compute_features(path))
-        except FileNotFoundError as exc:
-            raise AudioError(f"{path}: file not found") from exc
+        except FileNotFoundError:
+            raise AudioError(f"{path}: file not found") from None
+        except OSError as exc:  # hashing the file for the cache key failed
+            raise AudioError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
     def _waveform(self, path: Path) -> torch.Tensor:
         waveform, _ = audio_io.load(path, sample_rate=self.sample_rate, mono=True, dtype=torch.float32, quality=self.quality)
