@@ -44,6 +44,17 @@ def check_positive_float(name: str, value: Any, *, allow_zero: bool = False, wha
     return number
 
 
+def check_unit_interval(name: str, value: Any, *, what: str = "a probability") -> float:
+    """Return ``value`` as float if it lies in [0, 1] (a probability, a momentum, a share)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} is invalid: expected {what} in [0, 1]") from None
+    if not 0.0 <= number <= 1.0:
+        raise ParameterError(f"{name}={value!r} is invalid: expected {what} in [0, 1]")
+    return number
+
+
 def check_sample_rate(sample_rate: Any, name: str = "sample_rate") -> float:
     """A sample rate in Hz: finite and positive."""
     return check_positive_float(name, sample_rate, what=" (samples per second, Hz)")

@@ -29,9 +29,13 @@ from polysense.losses.distributed import (
     share_of_global,
 )
 from polysense.losses.masked import (
+    IGNORE_INDEX,
     MaskedFeatureRegressionLoss,
     MaskedLanguageModelingLoss,
+    MaskedFeatures,
     MaskedLossOutput,
+    MaskedTokens,
+    MLMHead,
     mask_features,
     mask_tokens,
     masked_feature_loss,
@@ -39,12 +43,23 @@ from polysense.losses.masked import (
 )
 from polysense.losses.matching import (
     ImageTextMatchingLoss,
+    ITMHead,
     MatchingOutput,
+    duplicate_mask,
     itm_loss,
+    random_matching_pairs,
     random_negatives,
     sample_hard_negatives,
 )
-from polysense.losses.ot import OTOutput, WordPatchAlignmentLoss, WPAOutput, ipot, word_patch_alignment_loss
+from polysense.losses.ot import (
+    OTOutput,
+    WordPatchAlignmentLoss,
+    WPAOutput,
+    cosine_cost,
+    ipot,
+    ot_distance,
+    word_patch_alignment_loss,
+)
 from polysense.losses.ranking import DEFAULT_MARGIN, RankingOutput, VSEPPLoss, vsepp_loss
 
 __all__ = [
@@ -53,13 +68,18 @@ __all__ = [
     "DEFAULT_LOGIT_SCALE",
     "DEFAULT_MARGIN",
     "GatheredPairs",
+    "IGNORE_INDEX",
+    "ITMHead",
     "ImageTextMatchingLoss",
     "InfoNCEOutput",
     "LogitScale",
     "MAX_LOGIT_SCALE",
+    "MLMHead",
     "MaskedFeatureRegressionLoss",
+    "MaskedFeatures",
     "MaskedLanguageModelingLoss",
     "MaskedLossOutput",
+    "MaskedTokens",
     "MatchingOutput",
     "OTOutput",
     "ProcessLayout",
@@ -68,7 +88,9 @@ __all__ = [
     "WPAOutput",
     "WordPatchAlignmentLoss",
     "clip_loss",
+    "cosine_cost",
     "cosine_similarity",
+    "duplicate_mask",
     "gather_pairs",
     "gather_with_grad",
     "info_nce",
@@ -79,7 +101,9 @@ __all__ = [
     "mask_tokens",
     "masked_feature_loss",
     "mlm_loss",
+    "ot_distance",
     "process_layout",
+    "random_matching_pairs",
     "random_negatives",
     "sample_hard_negatives",
     "share_of_global",

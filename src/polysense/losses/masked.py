@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_int
+from polysense._checks import check_positive_int, check_unit_interval
 from polysense.errors import ParameterError
 
 IGNORE_INDEX = -100
@@ -69,17 +69,6 @@ class MaskedLossOutput:
     loss: Tensor
     accuracy: Tensor
     num_picked: int
-
-
-def check_probability(name: str, value: float) -> float:
-    """Return ``value`` as float if it is a probability in [0, 1], else raise ParameterError."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} is invalid: expected a probability in [0, 1]") from None
-    if not 0.0 <= value <= 1.0:
-        raise ParameterError(f"{name}={value!r} is invalid: expected a probability in [0, 1]")
-    return value
 
 
 def _rand(shape: tuple[int, ...], *, device: torch.device, generator: torch.Generator | None) -> Tensor:
@@ -133,9 +122,9 @@ def mask_tokens(
     vocab_size = check_positive_int("vocab_size", vocab_size, what="size of the token vocabulary")
     if not 0 <= int(mask_token_id) < vocab_size:
         raise ParameterError(f"mask_token_id={mask_token_id!r} is invalid: expected an id in [0, {vocab_size})")
-    mask_prob = check_probability("mask_prob", mask_prob)
-    replace_prob = check_probability("replace_prob", replace_prob)
-    random_prob = check_probability("random_prob", random_prob)
+    mask_prob = check_unit_interval("mask_prob", mask_prob)
+    replace_prob = check_unit_interval("replace_prob", replace_prob)
+    random_prob = check_unit_interval("random_prob", random_prob)
     if replace_prob + random_prob > 1.0 + 1e-12:
         raise ParameterError(
             f"replace_prob + random_prob = {replace_prob + random_prob} exceeds 1: the share kept "
@@ -199,8 +188,8 @@ def mask_features(
             f"features has shape {tuple(features.shape)} and dtype {features.dtype}: "
             "expected floating point (batch, tokens, dim)"
         )
-    mask_prob = check_probability("mask_prob", mask_prob)
-    replace_prob = check_probability("replace_prob", replace_prob)
+    mask_prob = check_unit_interval("mask_prob", mask_prob)
+    replace_prob = check_unit_interval("replace_prob", replace_prob)
     shape, device = tuple(features.shape[:2]), features.device
     if maskable is None:
         maskable = torch.ones(shape, dtype=torch.bool, device=device)

@@ -23,9 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_int
+from polysense._checks import check_positive_int, check_unit_interval
 from polysense.errors import ParameterError
-from polysense.losses.masked import check_probability
 
 
 @dataclass
@@ -187,7 +186,7 @@ def random_matching_pairs(
         ``(partner, labels)``: (batch,) long index of the partner to pair anchor i with, and
         (batch,) long labels, 1 where the partner is a positive, 0 where it was swapped.
     """
-    negative_prob = check_probability("negative_prob", negative_prob)
+    negative_prob = check_unit_interval("negative_prob", negative_prob)
     negatives = random_negatives(batch_size, positive_mask=positive_mask, generator=generator, device=device)
     swap = torch.rand(batch_size, device=negatives.device, generator=generator) < negative_prob
     partner = torch.where(swap, negatives, torch.arange(batch_size, device=negatives.device))

@@ -58,7 +58,7 @@ from torch import nn
 from polysense._checks import check_choice, check_positive_float, check_positive_int
 from polysense.errors import ParameterError
 from polysense.losses.contrastive import DEFAULT_LOGIT_SCALE, ClipLoss
-from polysense.models.encoders.base import EncoderOutput
+from polysense.models.encoders.base import EncoderOutput, build_encoder
 from polysense.models.heads import ProjectionHead
 from polysense.models.layers import MLP, TransformerEncoder, check_dropout, masked_mean
 from polysense.models.registry import build, register
@@ -793,11 +793,7 @@ class FusionClassifier(nn.Module):
     def _build_encoder(modality: str, config: Mapping[str, Any] | nn.Module) -> nn.Module:
         if not isinstance(modality, str) or not modality.isidentifier():
             raise ParameterError(f"modality name {modality!r} is invalid: expected an identifier such as 'audio'")
-        encoder = config if isinstance(config, nn.Module) else build("encoder", dict(config))
-        dim = getattr(encoder, "dim", None)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ParameterError(f"the {modality!r} encoder has no positive integer attribute 'dim' (got {dim!r})")
-        return encoder
+        return build_encoder(modality, config)
 
     def _build_fusion(self, fusion: Mapping[str, Any] | Fusion, dims: dict[str, int]) -> Fusion:
         if isinstance(fusion, Fusion):

@@ -18,7 +18,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_int
+from polysense._checks import check_positive_int, check_unit_interval
 from polysense.errors import ParameterError
 
 
@@ -27,17 +27,6 @@ def momentum_copy(module: nn.Module) -> nn.Module:
     twin = copy.deepcopy(module)
     twin.requires_grad_(False)
     return twin
-
-
-def check_momentum(momentum: float) -> float:
-    """Return ``momentum`` as float if it is in [0, 1], else raise ParameterError."""
-    try:
-        momentum = float(momentum)
-    except (TypeError, ValueError):
-        raise ParameterError(f"momentum={momentum!r} is invalid: expected a number in [0, 1]") from None
-    if not 0.0 <= momentum <= 1.0:
-        raise ParameterError(f"momentum={momentum!r} is invalid: expected a number in [0, 1] (ALBEF uses 0.995)")
-    return momentum
 
 
 @torch.no_grad()
@@ -49,7 +38,7 @@ def ema_update(momentum_module: nn.Module, online_module: nn.Module, *, momentum
     Raises:
         ParameterError: if the two modules do not have the same parameter names and shapes.
     """
-    momentum = check_momentum(momentum)
+    momentum = check_unit_interval("momentum", momentum, what="an EMA momentum (ALBEF uses 0.995)")
     online = dict(online_module.named_parameters())
     twin = dict(momentum_module.named_parameters())
     if online.keys() != twin.keys() or any(online[k].shape != twin[k].shape for k in online):

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torch import nn
+
+from polysense.errors import ParameterError
+from polysense.models.registry import build
 
 
 @dataclass
@@ -20,3 +26,27 @@ class EncoderOutput:
     tokens: torch.Tensor
     mask: torch.Tensor
     pooled: torch.Tensor
+
+
+def build_encoder(modality: str, spec: Mapping[str, Any] | nn.Module) -> nn.Module:
+    """An encoder for ``modality`` from a config dict (``{"name": "audio_cnn", ...}``) or a ready module.
+
+    Every model that composes encoders builds them here, so every one checks the same contract:
+    the encoder must expose a positive integer ``dim`` (the width of its pooled output).
+    """
+    if isinstance(spec, nn.Module):
+        encoder = spec
+    elif isinstance(spec, Mapping):
+        encoder = build("encoder", dict(spec))
+    else:
+        raise ParameterError(
+            f"{modality}={spec!r} is invalid: expected an encoder config dict such as "
+            "{'name': 'audio_cnn', ...} or an nn.Module"
+        )
+    dim = getattr(encoder, "dim", None)
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ParameterError(
+            f"the {modality} encoder {type(encoder).__name__} has no positive integer attribute 'dim' "
+            f"(the width of its pooled output), got {dim!r}"
+        )
+    return encoder

@@ -41,14 +41,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_float, check_positive_int
+from polysense._checks import check_positive_float, check_positive_int, check_unit_interval
 from polysense.losses.contrastive import MAX_LOGIT_SCALE, LogitScale, info_nce
 from polysense.losses.distributed import gather_with_grad, process_layout
-from polysense.losses.masked import MaskedLanguageModelingLoss, check_probability
+from polysense.losses.masked import MaskedLanguageModelingLoss
 from polysense.losses.matching import ImageTextMatchingLoss, sample_hard_negatives
 from polysense.models.attention import CrossAttentionBlock
 from polysense.models.heads import ProjectionHead
-from polysense.models.momentum import FeatureQueue, alpha_ramp, check_momentum, ema_update, momentum_copy
+from polysense.models.momentum import FeatureQueue, alpha_ramp, ema_update, momentum_copy
 from polysense.models.paradigms.entangled import EntangledModel, PretrainingOutput
 from polysense.models.registry import register
 
@@ -112,8 +112,8 @@ class ALBEF(EntangledModel):
             loss_weights=loss_weights,
         )
         self.embed_dim = check_positive_int("embed_dim", embed_dim, what="width of the contrastive space")
-        self.momentum = check_momentum(momentum)
-        self.alpha_final = check_probability("alpha", alpha)
+        self.momentum = check_unit_interval("momentum", momentum, what="an EMA momentum (ALBEF uses 0.995)")
+        self.alpha_final = check_unit_interval("alpha", alpha)
         self.alpha_warmup_steps = check_positive_int("alpha_warmup_steps", alpha_warmup_steps)
         queue_size = check_positive_int("queue_size", queue_size, minimum=0, what="queued momentum features")
         self.visual_proj = ProjectionHead(self.visual.dim, self.embed_dim, normalize=True)

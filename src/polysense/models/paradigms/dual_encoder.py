@@ -24,6 +24,7 @@ from torch import nn
 
 from polysense._checks import check_positive_int
 from polysense.errors import ParameterError
+from polysense.models.encoders.base import build_encoder
 from polysense.models.fusion import encode_modality, modality_keys
 from polysense.models.registry import build
 
@@ -102,7 +103,7 @@ class DualEncoder(nn.Module):
         self.encoders = nn.ModuleDict()
         self.projections = nn.ModuleDict()
         for modality in self.modalities:
-            encoder = _encoder(modality, encoders[modality])
+            encoder = build_encoder(modality, encoders[modality])
             self.encoders[modality] = encoder
             self.projections[modality] = build(
                 "head", {**projection, "in_dim": encoder.dim, "out_dim": self.embed_dim, "normalize": True}
@@ -137,22 +138,3 @@ class DualEncoder(nn.Module):
                 f"{[modality_keys(m)[0] for m in self.modalities]} (found {sorted(batch)})"
             )
         return {m: self.encode(m, batch) for m in present}
-
-
-def _encoder(modality: str, config: EncoderSpec) -> nn.Module:
-    if isinstance(config, nn.Module):
-        encoder = config
-    elif isinstance(config, Mapping):
-        encoder = build("encoder", dict(config))
-    else:
-        raise ParameterError(
-            f"{modality}={config!r} is invalid: expected an encoder config dict such as "
-            "{'name': 'audio_cnn', ...} or an nn.Module"
-        )
-    dim = getattr(encoder, "dim", None)
-    if not isinstance(dim, int) or dim < 1:
-        raise ParameterError(
-            f"the {modality} encoder {type(encoder).__name__} has no positive integer attribute 'dim' "
-            "(the width of its pooled output)"
-        )
-    return encoder

@@ -24,13 +24,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from polysense._checks import check_unit_interval
 from polysense.errors import ParameterError
-from polysense.losses.masked import MaskedTokens, check_probability, mask_tokens
+from polysense.losses.masked import MaskedTokens, mask_tokens
 from polysense.losses.matching import duplicate_mask
 from polysense.models.encoders.base import EncoderOutput
 from polysense.models.encoders.text import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, load_tokenizer
 from polysense.models.fusion import encode_modality, modality_keys
-from polysense.models.paradigms.dual_encoder import _encoder
+from polysense.models.encoders.base import build_encoder
 
 __all__ = ["VISUAL_MODALITIES", "EntangledModel", "PretrainingOutput"]
 
@@ -120,8 +121,8 @@ class EntangledModel(nn.Module):
                 "audio={'name': 'audio_spectrogram_transformer', ...}"
             )
         (self.modality, visual_config), = given.items()
-        self.visual = _encoder(self.modality, visual_config)
-        self.text = _encoder("text", text)
+        self.visual = build_encoder(self.modality, visual_config)
+        self.text = build_encoder("text", text)
         vocab_size = getattr(self.text, "vocab_size", None)
         if not isinstance(vocab_size, int) or vocab_size < 2:
             raise ParameterError(
@@ -130,7 +131,7 @@ class EntangledModel(nn.Module):
             )
         self.vocab_size = vocab_size
         self.visual_cls = int(getattr(self.visual, "cls_token", None) is not None)
-        self.mask_prob = check_probability("mask_prob", mask_prob)
+        self.mask_prob = check_unit_interval("mask_prob", mask_prob)
         self.mask_token_id, self.special_token_ids = self._special_ids(mask_token_id, special_token_ids, tokenizer)
         if not 0 <= self.mask_token_id < vocab_size:
             raise ParameterError(

@@ -37,12 +37,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_int
+from polysense._checks import check_positive_int, check_unit_interval
 from polysense.losses.masked import (
     IGNORE_INDEX,
     MaskedFeatureRegressionLoss,
     MaskedLanguageModelingLoss,
-    check_probability,
     mask_features,
 )
 from polysense.losses.matching import ITMHead, itm_loss, random_matching_pairs
@@ -104,8 +103,8 @@ class ViLBERT(EntangledModel):
         )
         visual_dim = self.visual.dim if visual_dim is None else check_positive_int("visual_dim", visual_dim)
         pooled_dim = self.text.dim if pooled_dim is None else check_positive_int("pooled_dim", pooled_dim)
-        self.region_mask_prob = check_probability("region_mask_prob", region_mask_prob)
-        self.itm_negative_prob = check_probability("itm_negative_prob", itm_negative_prob)
+        self.region_mask_prob = check_unit_interval("region_mask_prob", region_mask_prob)
+        self.itm_negative_prob = check_unit_interval("itm_negative_prob", itm_negative_prob)
         self.visual_embed = nn.Sequential(nn.Linear(self.visual.dim, visual_dim), nn.LayerNorm(visual_dim))
         self.co_attention = CoAttentionEncoder(
             visual_dim, self.text.dim, co_depth, heads,

@@ -37,8 +37,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_float, check_positive_int
-from polysense.losses.masked import MaskedLanguageModelingLoss, check_probability
+from polysense._checks import check_positive_float, check_positive_int, check_unit_interval
+from polysense.losses.masked import MaskedLanguageModelingLoss
 from polysense.losses.matching import ImageTextMatchingLoss, random_matching_pairs
 from polysense.losses.ot import WordPatchAlignmentLoss
 from polysense.models.layers import TransformerEncoder
@@ -102,7 +102,7 @@ class ViLT(EntangledModel):
         )
         self.dim = self.text.dim if dim is None else check_positive_int("dim", dim)
         self.whole_word_masking = bool(whole_word_masking)
-        self.itm_negative_prob = check_probability("itm_negative_prob", itm_negative_prob)
+        self.itm_negative_prob = check_unit_interval("itm_negative_prob", itm_negative_prob)
         self.text_proj = _to_width(self.text.dim, self.dim)
         self.visual_proj = _to_width(self.visual.dim, self.dim)
         self.type_embedding = nn.Embedding(2, self.dim)
