@@ -84,6 +84,7 @@ from polysense.data.splits import split_indices
 from polysense.errors import ParameterError
 from polysense.signal.quantization import quantize_bits
 from polysense.signal.sampling import chirp, sinusoid
+from polysense.signal.windows import get_window
 
 __all__ = [
     "ATTRIBUTES",
@@ -319,7 +320,7 @@ def _event(attrs: dict[str, Any], sr: int, rng: np.random.Generator) -> torch.Te
     if attrs["kind"] == "clicks":
         rate = rng.uniform(10.0, 16.0)
         width = max(int(round(_CLICK_PERIODS * sr / f0)), 3)
-        pulse = torch.hann_window(width, periodic=False, dtype=torch.float64)
+        pulse = get_window("hann", width, periodic=False)
         env = torch.zeros(n, dtype=torch.float64)
         first = rng.uniform(0.0, 1.0 / rate)
         for t in np.arange(first, n / sr, 1.0 / rate):
@@ -328,7 +329,7 @@ def _event(attrs: dict[str, Any], sr: int, rng: np.random.Generator) -> torch.Te
             seg += pulse[: seg.numel()]
     ramp = min(int(round(_RAMP_S * sr)), n // 2)
     if ramp > 0:
-        r = 0.5 - 0.5 * torch.cos(math.pi * torch.arange(ramp, dtype=torch.float64) / ramp)
+        r = get_window("hann", 2 * ramp)[:ramp]  # rising half: 0.5 - 0.5·cos(π·k / ramp)
         env[:ramp] *= r
         env[n - ramp :] *= r.flip(0)
     x = x * env
