@@ -85,6 +85,26 @@ def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length
         np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_worker_threads_give_identical_results_and_restore_the_thread_count(threads, rng, monkeypatch):
+    import polysense.signal.stft as stft_module
+    from polysense.signal.spectrogram import log_mel_spectrogram
+
+    monkeypatch.setattr(stft_module, "CPU_BLOCK_ELEMENTS", 1 << 14)  # many blocks
+    x = torch.randn(5, 20000, generator=rng)
+    kw = dict(sample_rate=16000, n_fft=512, hop_length=128, n_mels=40)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = log_mel_spectrogram(x, **kw)
+        torch.set_num_threads(threads)
+        parallel = log_mel_spectrogram(x, **kw)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(serial, parallel)
+
+
 def test_frame_count_and_dtypes(rng):
     x = torch.randn(1000, generator=rng)
     X = stft(x, n_fft=256, hop_length=100)

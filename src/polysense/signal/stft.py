@@ -22,8 +22,12 @@ the same few blocks, and no copy of the whole padded signal is made.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -151,6 +155,56 @@ def _frame_pieces(x2, *, frame_length, hop, left_pad, right_pad, pad_mode, n_fra
     return pieces
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pools_after_fork() -> None:
+    # A forked child (e.g. a DataLoader worker) inherits the pool objects but not their threads.
+    global _POOL_LOCK
+    _POOLS.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+def _run_jobs(jobs: list, run: Callable[[object], None]) -> None:
+    """Run ``run(job)`` for every job, on ``torch.get_num_threads()`` worker threads when > 1.
+
+    Each block's kernels are small (~0.1 ms). Letting every kernel fork and join its own
+    OpenMP team costs a barrier per kernel, and one descheduled thread stalls each of them
+    (on a busy 2-core machine 2 threads ran 4× slower than 1). Instead, with n intra-op
+    threads, n Python workers take blocks from a shared counter, each running its kernels
+    single-threaded (torch releases the GIL inside kernels; ``torch.set_num_threads(1)``
+    applies per thread to OpenMP and MKL). Workers write disjoint slices of the output.
+    Each worker restores the caller's thread count when it finishes, so new threads
+    created later still start with the user's setting.
+    """
+    threads = torch.get_num_threads()
+    if threads <= 1 or len(jobs) < 2 * threads:
+        for job in jobs:
+            run(job)
+        return
+    with _POOL_LOCK:
+        pool = _POOLS.get(threads)
+        if pool is None:
+            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="polysense-frames")
+    counter = itertools.count()
+
+    def worker() -> None:
+        torch.set_num_threads(1)
+        try:
+            while (i := next(counter)) < len(jobs):
+                run(jobs[i])
+        finally:
+            torch.set_num_threads(threads)
+
+    for future in [pool.submit(worker) for _ in range(threads)]:
+        future.result()
+
+
 def _framewise(
     x: torch.Tensor,
     *,
@@ -215,22 +269,27 @@ def _framewise(
         out = torch.empty(batch, width, n_frames, dtype=out_dtype)
     pieces = _frame_pieces(x2, frame_length=frame_length, hop=hop, left_pad=left_pad, right_pad=right_pad,
                            pad_mode=pad_mode, n_frames=n_frames)
+    jobs = []
     for offset, frames in pieces:
         count = frames.shape[1]
         if count >= block:  # long items: blocks of frames within one item
-            blocks = [(b, b + 1, g, min(g + block, count)) for b in range(batch) for g in range(0, count, block)]
+            jobs += [(frames, offset, b, b + 1, g, min(g + block, count)) for b in range(batch) for g in range(0, count, block)]
         else:  # short items: several whole items per block
             step = max(1, block // count)
-            blocks = [(b, min(b + step, batch), 0, count) for b in range(0, batch, step)]
-        for b0, b1, g0, g1 in blocks:
-            spec = torch.fft.rfft(frames[b0:b1, g0:g1] * window, n=n_fft)
-            if phase is not None:
-                spec.mul_(phase)
-            if reducer is None:
-                out[b0:b1, offset + g0 : offset + g1] = spec
-            else:
-                res = reducer(spec.view(-1, n_bins), True)
-                out[b0:b1, :, offset + g0 : offset + g1] = res.view(width, b1 - b0, g1 - g0).transpose(0, 1)
+            jobs += [(frames, offset, b, min(b + step, batch), 0, count) for b in range(0, batch, step)]
+
+    def run(job) -> None:
+        frames, offset, b0, b1, g0, g1 = job
+        spec = torch.fft.rfft(frames[b0:b1, g0:g1] * window, n=n_fft)
+        if phase is not None:
+            spec.mul_(phase)
+        if reducer is None:
+            out[b0:b1, offset + g0 : offset + g1] = spec
+        else:
+            res = reducer(spec.view(-1, n_bins), True)
+            out[b0:b1, :, offset + g0 : offset + g1] = res.view(width, b1 - b0, g1 - g0).transpose(0, 1)
+
+    _run_jobs(jobs, run)
     if reducer is None:
         out = out.transpose(-1, -2)
     return out.reshape(*lead, *out.shape[-2:])
