@@ -551,25 +551,12 @@ class SyntheticTriModal(torch.utils.data.Dataset):
 # ------------------------------------------------------------------------------------------
 
 
-def _subtype(bits: int) -> str:
-    # Every level of a b-bit grid (step 2^(1-b)) is exactly representable with more bits.
-    return "PCM_16" if bits <= 16 else "PCM_24"
-
-
 def write_synthetic(
     folder: str | Path,
     *,
-    num_samples: int = 2000,
-    sample_rate: int = 16000,
-    bit_depth: int = 16,
-    clip_duration_s: float | None = 1.0,
-    image_size: int = 32,
-    snr_db: float | None = 30.0,
-    image_noise: float = 0.02,
-    num_groups: int = 8,
-    seed: int = 0,
     task: str = "both",
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    **settings: Any,
 ) -> Path:
     """Write the dataset as files and return the manifest's path (``folder/manifest.csv``).
 
@@ -581,22 +568,23 @@ def write_synthetic(
     :data:`TASKS` and ``meta:<attribute>`` for every attribute. Read it with
     :class:`~polysense.data.dataset.ManifestDataset` (``sample_rate`` and ``image_size`` as here)
     to get the samples of :class:`SyntheticTriModal` back.
+
+    ``settings`` are the fields of :class:`SyntheticConfig` (``num_samples``, ``sample_rate``,
+    ``bit_depth``, ``clip_duration_s``, ``image_size``, ``snr_db``, ``image_noise``,
+    ``num_groups``, ``seed``), with the same defaults.
     """
     from polysense.audio import save
 
-    dataset = SyntheticTriModal(
-        num_samples, sample_rate=sample_rate, bit_depth=bit_depth, clip_duration_s=clip_duration_s,
-        image_size=image_size, snr_db=snr_db, image_noise=image_noise, num_groups=num_groups,
-        seed=seed, task=task,
-    )
-    config = dataset.config
+    config = SyntheticConfig(**settings)
+    dataset = SyntheticTriModal.from_config(config, task=task)
     folder = Path(folder)
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     split_of = {i: name for name, idx in dataset.split_indices(fractions=fractions).items() for i in idx}
+    # Every level of a b-bit grid (step 2^(1-b)) is stored exactly by 16-bit PCM when b <= 16.
     subtype = "PCM_16" if config.bit_depth <= 16 else "PCM_24"
     rows = []
-    for i in range(num_samples):
+    for i in range(config.num_samples):
         raw = generate_sample(config, i)
         sid = _sample_id(i)
         audio_path, image_path = folder / "audio" / f"{sid}.wav", folder / "images" / f"{sid}.png"
