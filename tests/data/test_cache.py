@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 
-from polysense.data.cache import FeatureCache, feature_params, file_sha256
+from polysense.data.cache import FeatureCache, feature_params, file_sha256, params_key
 from polysense.data.collate import collate
 from polysense.data.dataset import ManifestDataset
 from polysense.errors import ParameterError
@@ -67,6 +67,28 @@ def test_float_and_int_parameters_are_distinct_and_exact(tmp_path, wav):
     assert cache.key(wav, {"x": 1}) != cache.key(wav, {"x": 1.0})
     assert cache.key(wav, {"x": 0.1}) != cache.key(wav, {"x": 0.1 + 1e-17 * 10})
     assert cache.key(wav, {"a": 1, "b": 2}) == cache.key(wav, {"b": 2, "a": 1})
+
+
+def test_a_precomputed_params_key_gives_the_same_entry(tmp_path, wav):
+    cache = FeatureCache(tmp_path / "cache")
+    assert cache.key(wav, params_key(PARAMS)) == cache.key(wav, PARAMS)
+    cache.put(wav, params_key(PARAMS), torch.ones(2))
+    assert torch.equal(cache.get(wav, PARAMS), torch.ones(2))
+    with pytest.raises(ParameterError, match="mapping"):
+        params_key([1, 2])
+    with pytest.raises(ParameterError, match="not JSON-serialisable"):
+        params_key({"window": object()})
+
+
+def test_same_size_rewrite_with_old_mtime_still_misses(tmp_path, wav):
+    cache = FeatureCache(tmp_path / "cache")
+    cache.put(wav, PARAMS, torch.ones(2))
+    st = os.stat(wav)
+    data = bytearray(wav.read_bytes())
+    data[-1] ^= 1  # same size, one sample changed
+    wav.write_bytes(bytes(data))
+    os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime put back: ctime still moves
+    assert cache.get(wav, PARAMS) is None
 
 
 def test_key_follows_content_not_name(tmp_path, wav):

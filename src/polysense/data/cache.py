@@ -1,6 +1,6 @@
 """An on-disk cache of front-end features, keyed by file content and front-end parameters.
 
-Key: ``sha256(json({"file": sha256(file bytes), "params": params, "version": N}))``. Any change of
+Key: ``sha256("v<N>|file:<sha256 of the file's bytes>|params:<sha256 of the canonical JSON of params>")``. Any change of
 the file's content or of any parameter gives a different key, so a stale entry can never be read;
 renaming or moving a file keeps its entries. Entries are safetensors files (never pickle: loading a
 cache must not be able to run code) holding the tensor and, in the metadata, the key and a sha256
@@ -10,8 +10,10 @@ Writes go to a temporary file in the same folder and are moved into place with `
 which is atomic on POSIX and Windows: several DataLoader workers (or processes) may fill the same
 cache at once, and a reader sees either no entry or a whole one, never a partial file.
 
-Content hashes are remembered per process by ``(path, size, mtime, inode)`` so an epoch over
-unchanged files hashes each file once per process, not once per read.
+Content hashes are remembered per process by the file's ``(device, inode, size, mtime, ctime)``
+so an epoch over unchanged files hashes each file once per process, not once per read; the
+parameters' part of the key can be computed once with :func:`params_key` and passed instead of
+the mapping (the dataset does this), so a cache hit costs a ``stat``, a hash lookup and the read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import secrets
 import threading
+import time
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,20 +38,26 @@ from safetensors.torch import save
 
 from polysense.errors import ParameterError
 
-__all__ = ["CacheStats", "FeatureCache", "feature_params", "file_sha256"]
+__all__ = ["CacheStats", "FeatureCache", "ParamsKey", "feature_params", "file_sha256", "params_key"]
 
 _VERSION = 1
 _TENSOR = "features"
 _HASH_CHUNK = 1 << 20
+_SETTLED_NS = 2_000_000_000
 _digests: dict[tuple, str] = {}
 _digests_lock = threading.Lock()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file's bytes (remembered while the file's stat is unchanged)."""
-    path = Path(path)
-    st = path.stat()
-    memo_key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+    """The sha256 hex digest of a file's bytes.
+
+    Remembered while the file's device, inode, size, mtime and ctime stay the same, and only for
+    files last changed more than 2 s ago (a change within the clock's granularity may leave the
+    stamps as they were).
+    """
+    st = os.stat(path)
+    # The file's identity and every stamp a write changes (ctime cannot be set back by utime).
+    memo_key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _digests_lock:
         digest = _digests.get(memo_key)
     if digest is None:
@@ -57,9 +66,27 @@ def file_sha256(path: str | os.PathLike) -> str:
             for chunk in iter(lambda: fh.read(_HASH_CHUNK), b""):
                 h.update(chunk)
         digest = h.hexdigest()
-        with _digests_lock:
-            _digests[memo_key] = digest
+        # A file changed within the timestamp granularity of its last change could change again
+        # without its stamps moving ("racy" as git calls it): remember only settled files.
+        if time.time_ns() - st.st_ctime_ns > _SETTLED_NS:
+            with _digests_lock:
+                _digests[memo_key] = digest
     return digest
+
+
+@dataclass(frozen=True)
+class ParamsKey:
+    """The digest of a parameter set, computed once (see :func:`params_key`)."""
+
+    digest: str
+
+
+def params_key(params: Mapping[str, Any]) -> ParamsKey:
+    """sha256 of the canonical JSON of ``params`` (sorted keys, floats by exact repr)."""
+    if not isinstance(params, Mapping):
+        raise ParameterError(f"params must be a mapping of settings, got {type(params).__name__}")
+    text = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"))
+    return ParamsKey(hashlib.sha256(text.encode()).hexdigest())
 
 
 @dataclass
@@ -96,15 +123,16 @@ class FeatureCache:
     def __repr__(self) -> str:
         return f"FeatureCache({str(self.root)!r})"
 
-    def key(self, path: str | os.PathLike, params: Mapping[str, Any]) -> str:
-        """The entry key for ``path``'s content under ``params`` (a JSON-serialisable mapping)."""
-        payload = {"file": file_sha256(path), "params": _canonical(params), "version": _VERSION}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    def key(self, path: str | os.PathLike, params: Mapping[str, Any] | ParamsKey) -> str:
+        """The entry key for ``path``'s content under ``params`` (a JSON-serialisable mapping, or
+        its :func:`params_key`)."""
+        digest = (params if isinstance(params, ParamsKey) else params_key(params)).digest
+        return hashlib.sha256(f"v{_VERSION}|file:{file_sha256(path)}|params:{digest}".encode()).hexdigest()
 
     def entry_path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.safetensors"
 
-    def get(self, path: str | os.PathLike, params: Mapping[str, Any]) -> torch.Tensor | None:
+    def get(self, path: str | os.PathLike, params: Mapping[str, Any] | ParamsKey) -> torch.Tensor | None:
         """The cached tensor, or ``None`` on a miss (a damaged entry is deleted and counts as a miss)."""
         key = self.key(path, params)
         tensor = self._read(key)
@@ -114,12 +142,12 @@ class FeatureCache:
             self.stats.hits += 1
         return tensor
 
-    def put(self, path: str | os.PathLike, params: Mapping[str, Any], tensor: torch.Tensor) -> Path:
+    def put(self, path: str | os.PathLike, params: Mapping[str, Any] | ParamsKey, tensor: torch.Tensor) -> Path:
         """Store ``tensor`` for ``path`` under ``params`` atomically; returns the entry's path."""
         return self._write(self.key(path, params), tensor)
 
     def get_or_compute(
-        self, path: str | os.PathLike, params: Mapping[str, Any], compute: Callable[[], torch.Tensor]
+        self, path: str | os.PathLike, params: Mapping[str, Any] | ParamsKey, compute: Callable[[], torch.Tensor]
     ) -> torch.Tensor:
         """The cached tensor, computing and storing it with ``compute()`` on a miss."""
         key = self.key(path, params)

@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 
 from polysense import audio as audio_io
 from polysense._checks import check_choice, check_positive_int, check_sample_rate
-from polysense.data.cache import FeatureCache
+from polysense.data.cache import FeatureCache, params_key
 from polysense.data.cache import feature_params as fingerprint_features
 from polysense.data.manifest import Manifest, Row, read_manifest
 from polysense.errors import AudioError, ParameterError, PolysenseError
@@ -133,7 +133,7 @@ class ManifestDataset(Dataset):
         self._cache_params = None
         if self.cache is not None:
             fp = feature_params if feature_params is not None else fingerprint_features(features)
-            self._cache_params = {"sample_rate": self.sample_rate, "mono": True, "quality": quality, "features": fp}
+            self._cache_params = params_key({"sample_rate": self.sample_rate, "mono": True, "quality": quality, "features": fp})
         self._skip_log: str | None = None
         if self.on_error == "skip":
             fd, self._skip_log = tempfile.mkstemp(prefix="polysense-skipped-", suffix=".jsonl")
