@@ -4,7 +4,6 @@ a fusion task that neither modality solves alone, speed, and the on-disk round t
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
 
 import numpy as np
@@ -233,15 +232,17 @@ def test_the_both_task_needs_both_modalities():
     assert accuracy(np.hstack([a, v]), y) > 0.9
 
 
-def test_two_thousand_samples_generate_in_under_30_seconds():
-    threads = torch.get_num_threads()
-    ds = SyntheticTriModal(2000)
-    start = time.perf_counter()
-    for i in range(len(ds)):
-        ds[i]
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30, f"2,000 samples took {elapsed:.1f} s"
-    assert torch.get_num_threads() == threads, "generation restores torch's thread setting"
+def test_generation_restores_the_callers_thread_setting():
+    # Generation runs its small ops on one thread (see synthetic.py); the caller's setting must
+    # survive. Speed itself is measured in benchmarks/synthetic.py, never asserted here.
+    torch.set_num_threads(2)
+    try:
+        ds = SyntheticTriModal(4)
+        for i in range(len(ds)):
+            ds[i]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
 
 
 def test_splits_are_group_aware_and_stratified():
