@@ -103,11 +103,7 @@ def check_manifest(path: str | os.PathLike, *, allow_outside: bool = False, deco
             if file is None:
                 continue
             shown = file.relative_to(manifest.root) if file.is_relative_to(manifest.root) else file
-            if modality == "audio":
-                ok = _check_audio(row, file, shown, report, decode)
-            else:
-                ok = _check_image(row, file, shown, report)
-            if ok:
+            if _check_file(row, modality, file, shown, report, decode):
                 hashes[modality][file_sha256(file)].append(row)
 
     _check_duplicate_files(hashes, report)
@@ -131,38 +127,29 @@ def _cause(exc: Exception, file: Path) -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def _check_audio(row: Row, file: Path, shown: Path, report: CheckReport, decode: bool) -> bool:
+def _check_file(row: Row, modality: str, file: Path, shown: Path, report: CheckReport, decode: bool) -> bool:
+    """Open (and for audio with ``decode``, fully read) one file; record its format or its problem."""
     try:
-        info = audio_io.info(file)
-        if decode:
-            for _ in audio_io.blocks(file, block_size=_BLOCK, mono=False):
-                pass
-    except AudioError as exc:
-        report.problems.append(_problem(row, f"audio {shown}: {_cause(exc, file)}",
-                                        "replace or re-export the file, or remove the row", column="audio", file=file))
+        if modality == "audio":
+            info = audio_io.info(file)
+            if decode:
+                for _ in audio_io.blocks(file, block_size=_BLOCK, mono=False):
+                    pass
+            report.sample_rates[info.sample_rate] += 1
+            report.channels[info.channels] += 1
+            report.audio_seconds += info.duration_s
+        else:
+            image = load_image(file)
+            report.image_sizes[(image.shape[2], image.shape[1])] += 1
+    except (AudioError, ImageError) as exc:
+        report.problems.append(_problem(row, f"{modality} {shown}: {_cause(exc, file)}",
+                                        f"replace or re-export the {modality} file, or remove the row",
+                                        column=modality, file=file))
         return False
     except OSError as exc:
-        report.problems.append(_problem(row, f"audio {shown}: unreadable ({exc.strerror or exc})",
-                                        "check the file's permissions", column="audio", file=file))
+        report.problems.append(_problem(row, f"{modality} {shown}: unreadable ({exc.strerror or exc})",
+                                        "check the file's permissions", column=modality, file=file))
         return False
-    report.sample_rates[info.sample_rate] += 1
-    report.channels[info.channels] += 1
-    report.audio_seconds += info.duration_s
-    return True
-
-
-def _check_image(row: Row, file: Path, shown: Path, report: CheckReport) -> bool:
-    try:
-        image = load_image(file)
-    except ImageError as exc:
-        report.problems.append(_problem(row, f"image {shown}: {_cause(exc, file)}",
-                                        "replace or re-export the image, or remove the row", column="image", file=file))
-        return False
-    except OSError as exc:
-        report.problems.append(_problem(row, f"image {shown}: unreadable ({exc.strerror or exc})",
-                                        "check the file's permissions", column="image", file=file))
-        return False
-    report.image_sizes[(image.shape[2], image.shape[1])] += 1
     return True
 
 
