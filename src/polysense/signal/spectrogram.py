@@ -100,9 +100,10 @@ class SparseProjection:
                 warnings.simplefilter("ignore", UserWarning)
                 self.csr = bank.to_sparse_csr()
 
-    def __call__(self, spec: torch.Tensor) -> torch.Tensor:
+    def __call__(self, spec: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., bins, frames) → (..., bands, frames); ``out`` (bands, frames) only for the CSR product."""
         if self.csr is not None and spec.ndim == 2 and spec.device.type == "cpu" and not _needs_grad(spec):
-            return self.csr @ spec
+            return torch.mm(self.csr, spec, out=out) if out is not None else self.csr @ spec
         return torch.matmul(self.bank.to(spec.device), spec)
 
 
@@ -139,19 +140,21 @@ def _clip_top_db(db: torch.Tensor, top_db: float | None, scope: str, inplace: bo
 
 # ----------------------------------------------------------------------------- reducers
 def _power_reducer(power: float, projection: SparseProjection | None, db: tuple[float, float] | None):
-    """reducer(spec, fast) for _framewise: |X|^power, then the projection, then dB if asked.
+    """reducer(spec, workspace) for _framewise: |X|^power, then the projection, then dB if asked.
 
-    ``fast`` (CPU, no autograd): spec is a (rows, bins) block it may overwrite. |X|² is
+    With a workspace (CPU, no autograd) spec is a (rows, bins) block it may overwrite. |X|² is
     re² + im² of ``view_as_real`` (complex ``abs()`` costs more than the FFT): the squares are
     taken in place on the contiguous interleaved buffer, and the pair sum is written
-    frame-contiguous, (bins, rows), the layout the sparse product reads fastest.
+    frame-contiguous, (bins, rows), the layout the sparse product reads fastest; every
+    temporary lives in the workspace. Without one, the same formula out of place.
     """
 
-    def reduce(spec: torch.Tensor, fast: bool) -> torch.Tensor:
+    def reduce(spec: torch.Tensor, workspace) -> torch.Tensor:
         ri = torch.view_as_real(spec)
+        fast = workspace is not None
         if fast:
             ri.mul_(ri)
-            p = torch.empty(spec.shape[-1], spec.shape[0], dtype=ri.dtype)
+            p = workspace.get("power", (spec.shape[-1], spec.shape[0]), ri.dtype)
             torch.add(ri[..., 0], ri[..., 1], out=p.t())
             if power == 1.0:
                 p.sqrt_()
@@ -161,7 +164,8 @@ def _power_reducer(power: float, projection: SparseProjection | None, db: tuple[
             re, im = ri[..., 0], ri[..., 1]
             p = _magnitude_power(re * re + im * im, power).transpose(-1, -2)
         if projection is not None:
-            p = projection(p)
+            bands = workspace.get("bands", (projection.n_bands, p.shape[-1]), p.dtype) if fast else None
+            p = projection(p, out=bands)
         if db is not None:
             p = _to_db(p, db[0], db[1], inplace=fast)
         return p
