@@ -120,7 +120,8 @@ def _cached_mel_projection(sample_rate, n_fft, n_mels, f_min_hz, f_max_hz, mel_s
 def _to_db(S: torch.Tensor, amin: float, ref_db, inplace: bool = False) -> torch.Tensor:
     """``10·log10(max(S, amin)) − ref_db`` (dB); in place on S when ``inplace``."""
     if inplace:
-        return S.clamp_min_(amin).log10_().mul_(10.0).sub_(ref_db)
+        S = S.clamp_min_(amin).log10_().mul_(10.0)
+        return S.sub_(ref_db) if ref_db else S
     return 10.0 * torch.log10(torch.clamp(S, min=amin)) - ref_db
 
 
