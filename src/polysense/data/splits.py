@@ -21,7 +21,7 @@ import numpy as np
 
 from polysense._checks import check_positive_float
 from polysense.data.manifest import SPLITS, Manifest
-from polysense.errors import ManifestError, ParameterError
+from polysense.errors import ParameterError
 
 __all__ = ["assign_splits", "split_indices", "split_manifest", "validate_splits"]
 
