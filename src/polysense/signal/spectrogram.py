@@ -350,7 +350,6 @@ def mel_spectrogram(
     norm=FROM_CONVENTION,
     periodic: bool | None = None,
     convention: str | Convention | None = None,
-    _db: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Mel spectrogram ``M = W_mel @ |X|^power`` (..., n_mels, frames), in u² per band for power 2.
 
@@ -360,6 +359,17 @@ def mel_spectrogram(
     for n_fft 2048). With ``convention="librosa"`` this equals
     ``librosa.feature.melspectrogram(y=x, sr=sample_rate, n_fft=..., hop_length=...)``.
     """
+    return _mel(
+        x, None, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+        window=window, center=center, pad_mode=pad_mode, power=power, n_mels=n_mels, f_min_hz=f_min_hz,
+        f_max_hz=f_max_hz, mel_scale=mel_scale, norm=norm, periodic=periodic, convention=convention,
+    )
+
+
+def _mel(x, db, *, sample_rate, n_fft=2048, hop_length=None, win_length=None, window="hann", center=None,
+         pad_mode=None, power=2.0, n_mels=128, f_min_hz=0.0, f_max_hz=None, mel_scale=None, norm=FROM_CONVENTION,
+         periodic=None, convention=None):
+    """mel_spectrogram's body; ``db=(amin, ref_db)`` also takes the dB of each block on the fly."""
     conv = get_convention(convention)
     power = _check_power(power)
     if power is None:
@@ -369,7 +379,7 @@ def mel_spectrogram(
     return _spectral(
         x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=center,
         pad_mode=pad_mode, periodic=periodic, convention=conv, power=power,
-        projection_factory=_mel_factory(sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm), db=_db,
+        projection_factory=_mel_factory(sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm), db=db,
     )
 
 
@@ -403,7 +413,7 @@ def log_mel_spectrogram(
     if callable(ref):  # the reference needs the whole mel spectrogram first
         mel = mel_spectrogram(x, sample_rate=sample_rate, convention=conv, **mel_kwargs)
         return power_to_db(mel, ref=ref, amin=amin, top_db=top_db, top_db_scope=top_db_scope)
-    db = mel_spectrogram(x, sample_rate=sample_rate, convention=conv, _db=(amin, _ref_db(ref, None, amin)), **mel_kwargs)
+    db = _mel(x, (amin, _ref_db(ref, None, amin)), sample_rate=sample_rate, convention=conv, **mel_kwargs)
     return _clip_top_db(db, top_db, top_db_scope, inplace=not db.requires_grad)
 
 

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 import torch.nn.functional as F
 
-from polysense._checks import check_choice, check_positive_int, check_signal
+from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
 from polysense.errors import NOLAError, ParameterError
 from polysense.signal.conventions import Convention, get_convention
 from polysense.signal.windows import get_window
@@ -425,8 +425,6 @@ def stft(
         else:
             if sample_rate is None:
                 raise ParameterError("scaling='psd' needs sample_rate= (Hz): the PSD is per Hz")
-            from polysense._checks import check_sample_rate
-
             w = w / torch.sqrt((w * w).sum() * check_sample_rate(sample_rate))
     frame_window, left, right, phase = _setup_frames(conv, x.shape[-1], n_fft, hop, w, center)
     ctype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
@@ -586,7 +584,6 @@ def griffin_lim(
     if not bool(torch.isfinite(magnitude).all()):
         raise ParameterError("magnitude contains NaN or Inf values: expected a finite spectrogram")
     kw = dict(n_fft=n_fft, hop_length=hop, win_length=win_length, window=window, center=center, convention=conv)
-    n_samples = length if length is not None else None
     if init == "random":
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         phi = torch.rand(magnitude.shape, generator=gen, dtype=torch.float64) * (2.0 * math.pi)
@@ -599,11 +596,11 @@ def griffin_lim(
     eps = torch.finfo(magnitude.dtype).tiny
     n_frames = magnitude.shape[-1]
     for _ in range(n_iter):
-        y = istft(magnitude * angles, length=n_samples, **kw)
+        y = istft(magnitude * angles, length=length, **kw)
         rebuilt = stft(y, pad_mode=pad_mode, **kw)
         if rebuilt.shape[-1] != n_frames:  # an explicit length may give a frame more or less
             rebuilt = F.pad(rebuilt, (0, max(0, n_frames - rebuilt.shape[-1])))[..., :n_frames]
         angles = rebuilt - (mom / (1.0 + mom)) * previous
         angles = angles / (angles.abs() + eps)
         previous = rebuilt
-    return istft(magnitude * angles, length=n_samples, **kw)
+    return istft(magnitude * angles, length=length, **kw)

@@ -158,7 +158,10 @@ def _resolve(name: Any, params: dict[str, Any]) -> tuple[str, dict[str, float]]:
         if key == "std":
             values[key] = check_positive_float(f"{key}", value, what=what)
         else:
-            number = float(value)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = math.nan
             if not 0.0 <= number <= 1.0:
                 raise ParameterError(f"{key}={value!r} is invalid: expected a number in [0, 1] ({what})")
             values[key] = number
