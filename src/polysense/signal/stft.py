@@ -157,6 +157,8 @@ def _frame_pieces(x2, *, frame_length, hop, left_pad, right_pad, pad_mode, n_fra
     return pieces
 
 
+#: Most Python worker threads used for CPU blocks (see _run_jobs).
+MAX_WORKERS = 8
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
 
@@ -201,22 +203,25 @@ def _run_jobs(jobs: list, run: Callable[[object, Workspace], None]) -> None:
     single-threaded (torch releases the GIL inside kernels; ``torch.set_num_threads(1)``
     applies per thread to OpenMP and MKL). Workers write disjoint slices of the output.
     Each worker restores the caller's thread count when it finishes, so new threads
-    created later still start with the user's setting.
+    created later still start with the user's setting. Beyond :data:`MAX_WORKERS` workers the
+    Python part of each block (holding the GIL) would limit the speed-up, so many threads are
+    split into at most that many workers with several intra-op threads each.
     """
     threads = torch.get_num_threads()
-    if threads <= 1 or len(jobs) < 2 * threads:
+    workers = min(threads, MAX_WORKERS)
+    if workers <= 1 or len(jobs) < 2 * workers:
         workspace = Workspace()
         for job in jobs:
             run(job, workspace)
         return
     with _POOL_LOCK:
-        pool = _POOLS.get(threads)
+        pool = _POOLS.get(workers)
         if pool is None:
-            pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="polysense-frames")
+            pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="polysense-frames")
     counter = itertools.count()
 
     def worker() -> None:
-        torch.set_num_threads(1)
+        torch.set_num_threads(max(1, threads // workers))
         workspace = Workspace()
         try:
             while (i := next(counter)) < len(jobs):
@@ -224,7 +229,7 @@ def _run_jobs(jobs: list, run: Callable[[object, Workspace], None]) -> None:
         finally:
             torch.set_num_threads(threads)
 
-    for future in [pool.submit(worker) for _ in range(threads)]:
+    for future in [pool.submit(worker) for _ in range(workers)]:
         future.result()
 
 
