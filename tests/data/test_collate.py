@@ -61,6 +61,22 @@ def test_pad_id_is_used_for_text():
     assert batch["input_ids"][0].tolist() == [5, 99, 99]
 
 
+def test_word_ids_are_padded_with_minus_one_like_input_ids():
+    a, b = _sample(0, 2, 2), _sample(1, 2, 4)
+    a["word_ids"] = torch.tensor([-1, 0])
+    b["word_ids"] = torch.tensor([-1, 0, 0, 1])
+    batch = collate([a, b], pad_id=99)
+    assert batch["word_ids"].dtype == torch.long and batch["word_ids"].shape == batch["input_ids"].shape
+    assert batch["word_ids"].tolist() == [[-1, 0, -1, -1], [-1, 0, 0, 1]]
+    assert bool((batch["word_ids"][~batch["text_mask"]] == -1).all())
+    b["word_ids"] = torch.tensor([-1, 0, 1])
+    with pytest.raises(ParameterError, match="sample 's1' has 3 word ids but 4 input_ids"):
+        collate([a, b])
+    del a["input_ids"], b["input_ids"]
+    with pytest.raises(ParameterError, match="sample 's0' has 2 word ids but no input_ids"):
+        collate([a, b])
+
+
 def test_none_items_are_dropped():
     batch = collate([None, _sample(1, 3, 2), None])
     assert batch["id"] == ["s1"] and batch["audio"].shape == (1, 3)

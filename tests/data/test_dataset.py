@@ -69,6 +69,24 @@ def test_tokenizer_objects_with_ids_and_truncation(tmp_path):
     ds = ManifestDataset(make_manifest(tmp_path, 1), tokenizer=lambda t: Encoding(list(range(10))), max_text_length=4)
     assert ds[0]["input_ids"].tolist() == [0, 1, 2, 3]
     assert "input_ids" not in ManifestDataset(tmp_path / "manifest.csv")[0]  # no tokenizer, only text
+    assert "word_ids" not in ds[0]  # the output has no word ids
+
+
+def test_word_ids_are_kept_when_the_tokenizer_gives_them(tmp_path):
+    class Encoding:  # like tokenizers.Encoding: word_ids a list with None for special tokens
+        def __init__(self, ids, word_ids):
+            self.ids, self.word_ids = ids, word_ids
+
+    path = make_manifest(tmp_path, 1)
+    ds = ManifestDataset(path, tokenizer=lambda t: Encoding([2, 7, 8, 9, 3], [None, 0, 0, 1, None]))
+    assert ds[0]["input_ids"].tolist() == [2, 7, 8, 9, 3]
+    assert ds[0]["word_ids"].dtype == torch.long and ds[0]["word_ids"].tolist() == [-1, 0, 0, 1, -1]
+    tensors = ManifestDataset(path, max_text_length=3,
+                              tokenizer=lambda t: Encoding(torch.tensor([2, 7, 8, 9]), torch.tensor([-1, 0, 0, 1])))
+    assert tensors[0]["input_ids"].tolist() == [2, 7, 8] and tensors[0]["word_ids"].tolist() == [-1, 0, 0]
+    bad = ManifestDataset(path, tokenizer=lambda t: Encoding([2, 7, 3], [None, 0]))
+    with pytest.raises(ParameterError, match="3 ids but 2 word ids"):
+        bad[0]
 
 
 def test_features_replace_the_waveform(tmp_path):

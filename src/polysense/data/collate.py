@@ -13,6 +13,7 @@ any dataset using the same keys) and returns:
 ``text``           list of str
 ``input_ids``      ``(B, L)`` long, padded with ``pad_id``
 ``text_mask``      ``(B, L)`` bool
+``word_ids``       ``(B, L)`` long, padded with -1 (when the samples have word ids), aligned with ``input_ids``
 ``label``          ``(B,)`` long
 ``labels``         dict task -> ``(B,)`` long
 ``group``          list of str
@@ -63,6 +64,19 @@ def pad_sequences(
     return padded, mask, lengths
 
 
+def _check_word_ids(samples: Sequence[dict[str, Any]], values: Sequence[Any]) -> None:
+    """Each sample's ``word_ids`` must have one entry per token of its ``input_ids``."""
+    for s, words in zip(samples, values, strict=True):
+        ids = s.get("input_ids")
+        n_words = len(words)
+        if ids is None or n_words != len(ids):
+            raise ParameterError(
+                f"sample {s.get('id', '?')!r} has {n_words} word ids but "
+                f"{'no input_ids' if ids is None else f'{len(ids)} input_ids'}: word_ids must give one "
+                "word index per token of input_ids"
+            )
+
+
 def collate(batch: Sequence[dict[str, Any] | None], *, pad_id: int = 0, pad_value: float = 0.0) -> dict[str, Any]:
     """Collate sample dicts into a batch dict (see the module docstring for the keys)."""
     samples = [s for s in batch if s is not None]
@@ -85,6 +99,9 @@ def collate(batch: Sequence[dict[str, Any] | None], *, pad_id: int = 0, pad_valu
             out["audio"], out["audio_mask"], out["audio_lengths"] = pad_sequences(values, pad_value=pad_value)
         elif key == "input_ids":
             out["input_ids"], out["text_mask"], out["text_lengths"] = pad_sequences(values, pad_value=pad_id)
+        elif key == "word_ids":
+            _check_word_ids(samples, values)
+            out["word_ids"] = pad_sequences([torch.as_tensor(v, dtype=torch.long) for v in values], pad_value=-1)[0]
         elif key == "sample_rate":
             rates = set(values)
             if len(rates) > 1:

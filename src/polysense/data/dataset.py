@@ -5,6 +5,7 @@ Each item is a dict with the keys the manifest provides (see ``INTERFACES``):
 ``id`` (str), ``audio`` (float32 waveform ``(time,)`` at ``sample_rate``, or ``features(waveform)``
 such as a ``(n_mels, frames)`` log-mel), ``sample_rate`` (int), ``image`` (float32 ``(3, H, W)``,
 resized and normalised), ``text`` (str) and ``input_ids`` (LongTensor, when a tokenizer is given),
+``word_ids`` (LongTensor like ``input_ids``, when the tokenizer's output has word ids),
 ``label`` (int), ``labels`` (dict task -> int, from ``label:TASK`` columns), ``group`` (str).
 
 Errors: a file that cannot be loaded raises :class:`~polysense.errors.ManifestError` naming the
@@ -73,7 +74,11 @@ class ManifestDataset(Dataset):
     image_mean, image_std: the normalisation, ImageNet's by default.
     tokenizer: the model's tokenizer, a callable ``str -> list[int]`` (an object with ``.ids``, such as
         a ``tokenizers.Encoding``, or a tensor also works). No tokenizer: only ``text`` is returned.
-    max_text_length: truncate ``input_ids`` to this many tokens.
+        When the output also has ``.word_ids`` (the index of the word each token belongs to, as
+        :class:`~polysense.models.encoders.text.TextTokenizer` and ``tokenizers.Encoding`` give;
+        ``None`` or negative for special tokens), the sample holds them as ``word_ids`` (long,
+        -1 outside words) for whole-word masking.
+    max_text_length: truncate ``input_ids`` (and ``word_ids``) to this many tokens.
     features: a callable or ``nn.Module`` turning the waveform into features (e.g. a
         ``LogMelSpectrogram``); its output becomes ``sample["audio"]``.
     cache: a :class:`FeatureCache` (or a folder for one) storing ``features`` per file content and
@@ -160,7 +165,9 @@ class ManifestDataset(Dataset):
             if row.text is not None:
                 sample["text"] = row.text
                 if self.tokenizer is not None:
-                    sample["input_ids"] = self._tokenize(row.text)
+                    sample["input_ids"], word_ids = self._tokenize(row.text)
+                    if word_ids is not None:
+                        sample["word_ids"] = word_ids
         except (AudioError, ImageError) as exc:
             return self._fail(row, current, exc)
         if row.label is not None:
@@ -214,13 +221,27 @@ class ManifestDataset(Dataset):
         image = load_image(path, size=self.image_size)
         return (image - self.image_mean) / self.image_std
 
-    def _tokenize(self, text: str) -> torch.Tensor:
-        ids = self.tokenizer(text)
-        ids = getattr(ids, "ids", ids)
-        tensor = torch.as_tensor(ids, dtype=torch.long).flatten()
+    def _tokenize(self, text: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(input_ids, word_ids or None)``; word ids are read from the output's ``.word_ids``
+        when it has them (duck typing: the data layer does not import the models)."""
+        encoding = self.tokenizer(text)
+        ids = torch.as_tensor(getattr(encoding, "ids", encoding), dtype=torch.long).flatten()
+        words = getattr(encoding, "word_ids", None)
+        if words is not None:
+            if isinstance(words, torch.Tensor):
+                words = words.to(torch.long).flatten()
+            else:  # tokenizers.Encoding: a list with None for special tokens
+                words = torch.tensor([-1 if w is None else int(w) for w in words], dtype=torch.long)
+            words = words.clamp_min(-1)
+            if words.shape != ids.shape:
+                raise ParameterError(
+                    f"the tokenizer returned {ids.numel()} ids but {words.numel()} word ids for {text!r}: "
+                    "word_ids must give one word index per token"
+                )
         if self.max_text_length is not None:
-            tensor = tensor[: self.max_text_length]
-        return tensor
+            ids = ids[: self.max_text_length]
+            words = None if words is None else words[: self.max_text_length]
+        return ids, words
 
     def _fail(self, row: Row, file: Path | None, exc: Exception) -> None:
         reason = str(exc)
