@@ -145,6 +145,8 @@ def test_av_digits_argument_errors(fake):
         AVDigits(fake, split="valid")
     with pytest.raises(ParameterError, match="snr_db"):
         AVDigits(fake, snr_db=float("inf"))
+    with pytest.raises(ParameterError, match=r"image_mean=\(0, 0\) .* are invalid"):
+        AVDigits(fake, image_mean=(0, 0))
     with pytest.raises(ParameterError, match="split='val'"):
         AVDigits(fake, test_speakers="cy", split="val")  # no val speakers were named
 

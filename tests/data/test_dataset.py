@@ -12,11 +12,15 @@ from torch.utils.data import DataLoader
 
 from polysense import audio
 from polysense.data.collate import collate
-from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, ManifestDataset
+from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, ManifestDataset, normalize_image
 from polysense.data.manifest import read_manifest
 from polysense.errors import ManifestError, ParameterError
 from polysense.signal.resample import resample
 from tests.data.manifest_helpers import COLUMNS, make_manifest, make_rows, write_csv, write_jsonl
+
+
+MEAN_3D = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+STD_3D = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def word_lengths(text: str) -> list[int]:
@@ -59,6 +63,22 @@ def test_grayscale_image_becomes_rgb(tmp_path):
     Image.fromarray(np.full((8, 8), 200, dtype=np.uint8), mode="L").save(tmp_path / "images" / "i0.png")
     img = ManifestDataset(tmp_path / "manifest.csv", image_size=8, image_mean=(0, 0, 0), image_std=(1, 1, 1))[0]["image"]
     torch.testing.assert_close(img, torch.full((3, 8, 8), 200 / 255))
+
+
+def test_normalize_image_per_channel_and_its_errors(tmp_path):
+    x = torch.rand(2, 3, 4, 5)
+    mean, std = (0.1, 0.5, 0.9), (0.2, 0.25, 2.0)
+    expected = (x.numpy() - np.array(mean, np.float32)[:, None, None]) / np.array(std, np.float32)[:, None, None]
+    torch.testing.assert_close(normalize_image(x, mean=mean, std=std), torch.from_numpy(expected), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(normalize_image(x[0]), (x[0] - MEAN_3D) / STD_3D, rtol=0, atol=0)  # ImageNet's default
+    for bad in [{"std": (1, 0, 1)}, {"std": (1, -1, 1)}, {"mean": (0, 0)}, {"std": (1, 1, float("inf"))},
+                {"mean": (0, float("nan"), 0)}, {"mean": "abc"}]:
+        with pytest.raises(ParameterError, match="3 finite values each"):
+            normalize_image(x, **bad)
+        with pytest.raises(ParameterError, match="3 finite values each"):
+            ManifestDataset(make_manifest(tmp_path, 1), **{f"image_{k}": v for k, v in bad.items()})
+    with pytest.raises(ParameterError, match=r"shape \(4, 5\)"):
+        normalize_image(x[0, 0])
 
 
 def test_tokenizer_objects_with_ids_and_truncation(tmp_path):

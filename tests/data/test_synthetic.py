@@ -281,6 +281,8 @@ def test_config_errors_say_what_to_change():
         SyntheticTriModal(4, task="colours")
     with pytest.raises(ParameterError, match="indices"):
         SyntheticTriModal(4, indices=[4])
+    with pytest.raises(ParameterError, match=r"image_std=\(1, 0, 1\) are invalid"):
+        SyntheticTriModal(4, image_std=(1, 0, 1))
 
 
 def test_generate_sample_is_a_pure_function_of_config_and_index():

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from polysense import audio as audio_io
 from polysense._checks import check_positive_int
 from polysense.data.augment import add_noise
-from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
 from polysense.data.fsdd import NATIVE_SAMPLE_RATE, fsdd_manifest
 from polysense.data.manifest import SPLITS
 from polysense.data.splits import split_indices
@@ -180,8 +180,7 @@ class AVDigits(torch.utils.data.Dataset):
         self.sample_rate = check_positive_int("sample_rate", sample_rate, what="Hz")
         self.image_size = check_positive_int("image_size", image_size, what="pixels")
         self.include_text = bool(include_text)
-        self._mean = torch.tensor(image_mean, dtype=torch.float32).view(3, 1, 1)
-        self._std = torch.tensor(image_std, dtype=torch.float32).view(3, 1, 1)
+        self._mean, self._std = image_normalization(image_mean, image_std)
 
         manifest = fsdd_manifest(fsdd_folder, test_speakers=test_speakers, val_speakers=val_speakers,
                                  speakers_csv=speakers_csv)
@@ -235,7 +234,7 @@ class AVDigits(torch.utils.data.Dataset):
         x = torch.from_numpy(self.images[image_index].reshape(1, 1, 8, 8)).to(torch.float32)
         if self.image_size != 8:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False)
-        return (x[0].expand(3, -1, -1) - self._mean) / self._std
+        return normalize_image(x[0].expand(3, -1, -1), mean=self._mean, std=self._std)
 
     def __getitem__(self, item: int) -> dict[str, Any]:
         if not -len(self) <= item < len(self):

@@ -39,7 +39,16 @@ from polysense.data.manifest import Manifest, Row, read_manifest
 from polysense.errors import AudioError, ParameterError, PolysenseError
 from polysense.signal.resample import QUALITIES
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ImageError", "ManifestDataset", "SkippedRow", "load_image"]
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageError",
+    "ManifestDataset",
+    "SkippedRow",
+    "image_normalization",
+    "load_image",
+    "normalize_image",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -121,10 +130,7 @@ class ManifestDataset(Dataset):
         self.split = split
         self.sample_rate = int(check_sample_rate(sample_rate))
         self.image_size = _image_size(image_size)
-        self.image_mean = torch.tensor(image_mean, dtype=torch.float32).view(3, 1, 1)
-        self.image_std = torch.tensor(image_std, dtype=torch.float32).view(3, 1, 1)
-        if self.image_mean.numel() != 3 or self.image_std.numel() != 3 or bool((self.image_std <= 0).any()):
-            raise ParameterError(f"image_mean={image_mean} and image_std={image_std} need 3 values each (std > 0)")
+        self.image_mean, self.image_std = image_normalization(image_mean, image_std)
         if tokenizer is not None and not callable(tokenizer):
             raise ParameterError(f"tokenizer={tokenizer!r} is not callable: pass a function str -> list[int]")
         self.tokenizer = tokenizer
@@ -218,8 +224,7 @@ class ManifestDataset(Dataset):
             return self.features(self._waveform(path))
 
     def _image(self, path: Path) -> torch.Tensor:
-        image = load_image(path, size=self.image_size)
-        return (image - self.image_mean) / self.image_std
+        return normalize_image(load_image(path, size=self.image_size), mean=self.image_mean, std=self.image_std)
 
     def _tokenize(self, text: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(input_ids, word_ids or None)``; word ids are read from the output's ``.word_ids``
@@ -289,6 +294,42 @@ def load_image(path: str | os.PathLike, *, size: tuple[int, int] | None = None) 
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{path}: corrupt or truncated image ({exc})") from None
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def image_normalization(
+    mean: Sequence[float] | torch.Tensor = IMAGENET_MEAN, std: Sequence[float] | torch.Tensor = IMAGENET_STD
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean`` and ``std`` checked (3 values each, every std > 0) as float32 ``(3, 1, 1)`` tensors."""
+    try:
+        mean_t = torch.as_tensor(mean, dtype=torch.float32)
+        std_t = torch.as_tensor(std, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        mean_t = std_t = torch.zeros(0)
+    if (mean_t.numel() != 3 or std_t.numel() != 3 or not bool(((std_t > 0) & std_t.isfinite()).all())
+            or not bool(mean_t.isfinite().all())):
+        raise ParameterError(
+            f"image_mean={mean} and image_std={std} are invalid: they need 3 finite values each (one per RGB "
+            "channel) and std > 0"
+        )
+    return mean_t.reshape(3, 1, 1), std_t.reshape(3, 1, 1)
+
+
+def normalize_image(
+    image: torch.Tensor,
+    *,
+    mean: Sequence[float] | torch.Tensor = IMAGENET_MEAN,
+    std: Sequence[float] | torch.Tensor = IMAGENET_STD,
+) -> torch.Tensor:
+    """Per-channel normalisation ``(x - mean[c]) / std[c]`` of RGB images ``(..., 3, H, W)`` in [0, 1].
+
+    The one image normalisation of the data layer (:class:`ManifestDataset` and the built-in
+    datasets), so an image read back from a file equals the one generated in memory. ``mean`` and
+    ``std`` default to ImageNet's (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`).
+    """
+    mean_t, std_t = image_normalization(mean, std)
+    if image.ndim < 3 or image.shape[-3] != 3:
+        raise ParameterError(f"image has shape {tuple(image.shape)}: expected (..., 3, H, W) RGB")
+    return (image - mean_t) / std_t
 
 
 def _image_size(size: int | Sequence[int]) -> tuple[int, int]:

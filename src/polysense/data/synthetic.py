@@ -78,7 +78,7 @@ import torch
 from PIL import Image
 
 from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
-from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
 from polysense.data.manifest import COLUMNS, Manifest, Row, write_manifest
 from polysense.data.splits import split_indices
 from polysense.errors import ParameterError
@@ -411,7 +411,7 @@ def image_to_tensor(
     :func:`write_synthetic`'s PNG is the same tensor.
     """
     x = torch.from_numpy(pixels).permute(2, 0, 1).to(torch.float32).div_(255.0)
-    return (x - torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)) / torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+    return normalize_image(x, mean=mean, std=std)
 
 
 # ------------------------------------------------------------------------------------------
@@ -487,6 +487,7 @@ class SyntheticTriModal(torch.utils.data.Dataset):
             image_noise=image_noise, num_groups=num_groups, seed=seed,
         )
         self.task = check_choice("task", task, TASKS)
+        image_normalization(image_mean, image_std)  # checked here, not on the first item
         self.image_mean, self.image_std = tuple(image_mean), tuple(image_std)
         if indices is None:
             self.indices = list(range(num_samples))
