@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention

@@ -87,7 +87,7 @@ def _tukey(m: int, alpha: float) -> torch.Tensor:
     if alpha >= 1.0:
         return _hann(m)
     n = torch.arange(m, dtype=torch.float64)
-    width = int(math.floor(alpha * (m - 1) / 2.0))
+    width = math.floor(alpha * (m - 1) / 2.0)
     n1, n2, n3 = n[: width + 1], n[width + 1 : m - width - 1], n[m - width - 1 :]
     w1 = 0.5 * (1 + torch.cos(math.pi * (-1 + 2.0 * n1 / alpha / (m - 1))))
     w2 = torch.ones(n2.shape, dtype=torch.float64)
