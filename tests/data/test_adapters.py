@@ -104,6 +104,16 @@ def test_esc50_bad_rows_are_all_named(tmp_path):
     assert "audio file" not in str(info.value)
 
 
+def test_esc50_rows_after_blank_lines_and_short_rows_are_named_by_their_line(tmp_path):
+    root = esc50(tmp_path / "e", ["1-1-A-0.wav,1,0,dog,False,1,A", "", "", "1-2-A-0.wav,7,0,dog,False,2,A", "1-3-A-0.wav,1,0"])
+    with pytest.raises(ManifestError) as info:
+        esc50_manifest(root, check_files=False)
+    message = str(info.value)
+    assert "2 problem(s)" in message
+    assert "row 2 (line 5): fold '7' is not one of 1..5" in message  # counted past the blank lines 3 and 4
+    assert "row 3 (line 6): empty category" in message  # a short row reads as empty cells
+
+
 def test_esc50_argument_errors(tmp_path):
     root = esc50(tmp_path / "e")
     with pytest.raises(ParameterError, match="test_fold=6"):

@@ -165,6 +165,18 @@ def test_ragged_csv_row(tmp_path):
         read_manifest(tmp_path / "m.csv")
 
 
+def test_csv_blank_lines_are_skipped_and_rows_keep_their_line_numbers(tmp_path):
+    (tmp_path / "m.csv").write_text('id,text,label\n\na,"two\nlines",1\n , ,\nb,hello,2\n\nc,x,1,9\n')
+    with pytest.raises(ManifestError, match=r"row 3 \(line 8\): has 4 fields but the header has 3"):
+        read_manifest(tmp_path / "m.csv")
+    (tmp_path / "m.csv").write_text('id,text,label\n\na,"two\nlines",1\n , ,\nb,hello,2\n\n')
+    m = read_manifest(tmp_path / "m.csv")
+    assert [(r.number, r.line, r.id, r.text) for r in m] == [(1, 3, "a", "two\nlines"), (2, 6, "b", "hello")]
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ManifestError, match="the CSV file is empty: no header row"):
+        read_manifest(tmp_path / "empty.csv")
+
+
 def test_invalid_json_line(tmp_path):
     (tmp_path / "m.jsonl").write_text('{"text": "a"}\n{"text": "b",}\n')
     with pytest.raises(ManifestError, match=r"row 2 \(line 2\): is not valid JSON"):

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from polysense.data.manifest import SPLITS, Manifest, Row
+from polysense.data.manifest import SPLITS, Manifest, Row, read_csv_lines
 from polysense.errors import ManifestError, ParameterError
 
 __all__ = ["captions_csv_manifest", "coco_manifest", "esc50_manifest"]
@@ -56,6 +56,18 @@ class _Problems:
     def add(self, where: str, message: str, fix: str) -> None:
         self.items.append(f"{where}: {message}. Fix: {fix}")
 
+    def check_key(self, where: str, column: str, value: str, seen: dict[str, int], *, empty_fix: str,
+                  again_fix: str) -> bool:
+        """Report an empty key ``value`` of ``column``, or one ``seen`` before (naming the row it was
+        first at); True when it is neither."""
+        if not value:
+            self.add(where, f"empty {column}", empty_fix)
+            return False
+        if value in seen:
+            self.add(where, f"{column} {value!r} is listed again (first at row {seen[value]})", again_fix)
+            return False
+        return True
+
     def raise_if_any(self) -> None:
         if not self.items:
             return
@@ -69,26 +81,24 @@ def _fail(file: Path, message: str, fix: str) -> ManifestError:
 
 
 def _read_csv(path: Path, required: Sequence[str], layout: str) -> tuple[list[str], list[tuple[int, int, dict]]]:
-    """Header and ``(row number, line, record)`` of a CSV; raises for a missing file or columns."""
+    """Header and ``(row number, line, record)`` of a CSV; raises for a missing file or columns.
+
+    Records map the header's names to the row's values, None for values missing from a short row
+    (as ``csv.DictReader`` gives); values beyond the header are dropped.
+    """
     if not path.is_file():
         raise _fail(path, "file not found", f"pass the folder or file of a {layout} layout")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            records = []
-            number = 0
-            while True:
-                line = reader.line_num + 1
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    break
-                number += 1
-                records.append((number, line, record))
+        columns, lines = read_csv_lines(path)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise _fail(path, f"cannot read the CSV ({exc})", "save it as UTF-8 CSV text") from None
+    header = list(columns or ())
+    records = []
+    for number, (line, values) in enumerate(lines, start=1):
+        record: dict[str, str | None] = dict(zip(header, values))
+        for column in header[len(values):]:
+            record[column] = None
+        records.append((number, line, record))
     missing = [c for c in required if c not in header]
     if missing:
         raise _fail(
@@ -188,11 +198,8 @@ def esc50_manifest(
         filename, category = _cell(record, "filename"), _cell(record, "category")
         fold, target = _int(_cell(record, "fold")), _int(_cell(record, "target"))
         start = len(problems.items)
-        if not filename:
-            problems.add(where, "empty filename", "give the clip's file name in audio/ (e.g. 1-100032-A-0.wav)")
-        elif filename in seen:
-            problems.add(where, f"filename {filename!r} is listed again (first at row {seen[filename]})",
-                         "list every clip once")
+        problems.check_key(where, "filename", filename, seen, again_fix="list every clip once",
+                           empty_fix="give the clip's file name in audio/ (e.g. 1-100032-A-0.wav)")
         if fold not in folds:
             problems.add(where, f"fold {_cell(record, 'fold')!r} is not one of 1..5", "write the clip's fold as 1-5")
         if target is None:
@@ -296,12 +303,8 @@ def _clotho_rows(csv_path, header, records, audio_root, split, check_files) -> l
     for number, line, record in records:
         where = _where(number, line)
         name = _cell(record, "file_name")
-        if not name:
-            problems.add(where, "empty file_name", "give the clip's file name (e.g. Santa Motor.wav)")
-            continue
-        if name in seen:
-            problems.add(where, f"file_name {name!r} is listed again (first at row {seen[name]})",
-                         "put all captions of a clip on its one row")
+        if not problems.check_key(where, "file_name", name, seen, again_fix="put all captions of a clip on its one row",
+                                  empty_fix="give the clip's file name (e.g. Santa Motor.wav)"):
             continue
         seen[name] = number
         captions = [(int(c.split("_")[1]), _cell(record, c)) for c in caption_columns]
@@ -328,14 +331,11 @@ def _audiocaps_rows(csv_path, records, audio_root, split, template, check_files)
     seen: dict[str, int] = {}
     for number, line, record in records:
         where = _where(number, line)
-        values = {k: _cell(record, k) for k in record if k is not None}
+        values = {k: _cell(record, k) for k in record}
         cap_id, caption = values.get("audiocap_id", ""), values.get("caption", "")
         start = len(problems.items)
-        if not cap_id:
-            problems.add(where, "empty audiocap_id", "give every row its AudioCaps id")
-        elif cap_id in seen:
-            problems.add(where, f"audiocap_id {cap_id!r} is listed again (first at row {seen[cap_id]})",
-                         "give every caption a unique audiocap_id")
+        problems.check_key(where, "audiocap_id", cap_id, seen, empty_fix="give every row its AudioCaps id",
+                           again_fix="give every caption a unique audiocap_id")
         if not values.get("youtube_id"):
             problems.add(where, "empty youtube_id", "give the YouTube id of the clip's source video")
         if not caption:

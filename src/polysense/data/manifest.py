@@ -324,43 +324,59 @@ def _known_column(column: str) -> bool:
     return False
 
 
-def _read_csv(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], list[tuple[int, int, dict]]]:
+def read_csv_lines(path: Path) -> tuple[tuple[str, ...] | None, list[tuple[int, list[str]]]]:
+    """The header (names stripped; None for an empty file) and ``(line, values)`` of every later
+    record of a UTF-8 CSV (a byte-order mark is dropped), ``line`` being the 1-based line the record
+    starts on; empty lines are left out. The one CSV reader of the data layer (manifests and the
+    dataset adapters). Raises ``OSError``, ``UnicodeDecodeError`` or ``csv.Error`` for the caller
+    to report.
+    """
     with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
-            problems.append(Problem("the CSV file is empty: no header row", f"start with a header such as {','.join(COLUMNS)}"))
-            return (), []
-        columns = tuple(h.strip() for h in header)
-        counts = Counter(columns)
-        for column, n in counts.items():
-            if n > 1:
-                problems.append(Problem(f"column {column!r} appears {n} times in the header", "keep one", column=column))
-            if column == "":
-                problems.append(Problem("the header has an empty column name", "name every column or remove it"))
-        records = []
-        number = 0
+            return None, []
+        lines = []
         while True:
             line = reader.line_num + 1
             try:
                 values = next(reader)
             except StopIteration:
                 break
-            if not any(v.strip() for v in values):
-                continue  # blank line
-            number += 1
-            if len(values) != len(columns):
-                problems.append(
-                    Problem(
-                        f"has {len(values)} fields but the header has {len(columns)}",
-                        "quote fields that contain commas, and give every row one value per column "
-                        "(an empty value is allowed)",
-                        row=number,
-                        line=line,
-                    )
+            if values:
+                lines.append((line, values))
+    return tuple(h.strip() for h in header), lines
+
+
+def _read_csv(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], list[tuple[int, int, dict]]]:
+    columns, lines = read_csv_lines(path)
+    if columns is None:
+        problems.append(Problem("the CSV file is empty: no header row", f"start with a header such as {','.join(COLUMNS)}"))
+        return (), []
+    counts = Counter(columns)
+    for column, n in counts.items():
+        if n > 1:
+            problems.append(Problem(f"column {column!r} appears {n} times in the header", "keep one", column=column))
+        if column == "":
+            problems.append(Problem("the header has an empty column name", "name every column or remove it"))
+    records = []
+    number = 0
+    for line, values in lines:
+        if not any(v.strip() for v in values):
+            continue  # a line of blank fields
+        number += 1
+        if len(values) != len(columns):
+            problems.append(
+                Problem(
+                    f"has {len(values)} fields but the header has {len(columns)}",
+                    "quote fields that contain commas, and give every row one value per column "
+                    "(an empty value is allowed)",
+                    row=number,
+                    line=line,
                 )
-                continue
-            records.append((number, line, {c: (v if v.strip() else None) for c, v in zip(columns, values)}))
+            )
+            continue
+        records.append((number, line, {c: (v if v.strip() else None) for c, v in zip(columns, values)}))
     return columns, records
 
 
