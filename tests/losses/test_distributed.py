@@ -8,14 +8,11 @@ Reference: the same loss computed in one process on the concatenated batch, floa
 
 from __future__ import annotations
 
-import datetime
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from polysense.errors import ParameterError
 from polysense.losses import (
@@ -26,6 +23,7 @@ from polysense.losses import (
     process_layout,
     vsepp_loss,
 )
+from tests._multiprocess import run_in_processes
 
 WORLD = 2
 TOL = dict(rtol=1e-10, atol=1e-10)
@@ -73,38 +71,30 @@ CASES = [
 ]
 
 
-def _worker(rank: int, init_file: str) -> None:
-    torch.set_num_threads(1)  # two processes on a small machine: no OpenMP oversubscription
-    dist.init_process_group(
-        "gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD,
-        timeout=datetime.timedelta(seconds=30),
-    )
-    try:
-        assert is_distributed()
-        _check_gather(rank)
-        for loss_name, kwargs, sizes in CASES:
-            inputs = _case_inputs(sum(sizes))
-            start, stop = sum(sizes[:rank]), sum(sizes[: rank + 1])
-            # Single-process reference on the global batch (gather=False: no communication).
-            ref_loss, ref_param_grads, ref_input_grads = _run(loss_name, **inputs, gather=False, **kwargs)
-            local = dict(inputs, x_a=inputs["x_a"][start:stop], x_b=inputs["x_b"][start:stop])
-            loss, param_grads, input_grads = _run(loss_name, **local, **kwargs)
-            where = f"{loss_name} {kwargs} sizes={sizes} rank={rank}"
-            # The mean over processes of the losses and of the parameter gradients (DDP).
-            mean_loss = loss.clone()
-            dist.all_reduce(mean_loss)
-            torch.testing.assert_close(mean_loss / WORLD, ref_loss, **TOL, msg=where)
-            for grad, ref in zip(param_grads, ref_param_grads):
-                grad = grad.clone()
-                dist.all_reduce(grad)
-                torch.testing.assert_close(grad / WORLD, ref, **TOL, msg=where)
-            # Each process gets the gradient of the summed losses for its own rows.
-            for grad, ref in zip(input_grads, ref_input_grads):
-                torch.testing.assert_close(grad, WORLD * ref[start:stop], **TOL, msg=where)
-            if not kwargs.get("local_loss", True):
-                torch.testing.assert_close(loss, ref_loss, **TOL, msg=where)  # full loss everywhere
-    finally:
-        dist.destroy_process_group()
+def _worker(rank: int) -> None:
+    assert is_distributed()
+    _check_gather(rank)
+    for loss_name, kwargs, sizes in CASES:
+        inputs = _case_inputs(sum(sizes))
+        start, stop = sum(sizes[:rank]), sum(sizes[: rank + 1])
+        # Single-process reference on the global batch (gather=False: no communication).
+        ref_loss, ref_param_grads, ref_input_grads = _run(loss_name, **inputs, gather=False, **kwargs)
+        local = dict(inputs, x_a=inputs["x_a"][start:stop], x_b=inputs["x_b"][start:stop])
+        loss, param_grads, input_grads = _run(loss_name, **local, **kwargs)
+        where = f"{loss_name} {kwargs} sizes={sizes} rank={rank}"
+        # The mean over processes of the losses and of the parameter gradients (DDP).
+        mean_loss = loss.clone()
+        dist.all_reduce(mean_loss)
+        torch.testing.assert_close(mean_loss / WORLD, ref_loss, **TOL, msg=where)
+        for grad, ref in zip(param_grads, ref_param_grads):
+            grad = grad.clone()
+            dist.all_reduce(grad)
+            torch.testing.assert_close(grad / WORLD, ref, **TOL, msg=where)
+        # Each process gets the gradient of the summed losses for its own rows.
+        for grad, ref in zip(input_grads, ref_input_grads):
+            torch.testing.assert_close(grad, WORLD * ref[start:stop], **TOL, msg=where)
+        if not kwargs.get("local_loss", True):
+            torch.testing.assert_close(loss, ref_loss, **TOL, msg=where)  # full loss everywhere
 
 
 def _check_gather(rank: int) -> None:
@@ -128,13 +118,8 @@ def _check_gather(rank: int) -> None:
 
 
 def test_two_processes_equal_one_process(tmp_path: Path):
-    context = mp.spawn(_worker, args=(str(tmp_path / "store"),), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the 2-process test did not finish within 120 s (a collective is hanging)")
+    run_in_processes(_worker, world_size=WORLD, store=tmp_path / "store", collective_timeout_s=30, deadline_s=120,
+                     name="the 2-process test")
 
 
 def test_single_process_is_the_identity():

@@ -5,14 +5,11 @@ gradients, audio-text, and bad configs."""
 
 from __future__ import annotations
 
-import datetime
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 
 from polysense.errors import ParameterError
@@ -20,6 +17,7 @@ from polysense.losses.matching import duplicate_mask
 from polysense.models.paradigms.albef import ALBEF
 from polysense.models.paradigms.entangled import PretrainingOutput
 from polysense.models.registry import build
+from tests._multiprocess import run_in_processes
 from tests.models._entangled_doubles import (
     all_pairs_accuracy,
     assert_gradients_reach_every_trainable_parameter,
@@ -250,22 +248,16 @@ def _itc_and_grads(model: ALBEF, batch: dict) -> tuple[torch.Tensor, dict[str, t
     return itc.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def _itc_worker(rank: int, init_file: str, reference_loss: torch.Tensor, reference_grads: dict) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD,
-                            timeout=datetime.timedelta(seconds=60))
-    try:
-        model, batch = _itc_model_and_batch()
-        start, stop = sum(SIZES[:rank]), sum(SIZES[: rank + 1])
-        loss, grads = _itc_and_grads(model, {k: v[start:stop] for k, v in batch.items()})
-        dist.all_reduce(loss)
-        torch.testing.assert_close(loss / WORLD, reference_loss, rtol=1e-10, atol=1e-12)
-        assert grads.keys() == reference_grads.keys()
-        for name, grad in grads.items():
-            dist.all_reduce(grad)  # DistributedDataParallel averages the gradients over processes
-            torch.testing.assert_close(grad / WORLD, reference_grads[name], rtol=1e-8, atol=1e-12, msg=name)
-    finally:
-        dist.destroy_process_group()
+def _itc_worker(rank: int, reference_loss: torch.Tensor, reference_grads: dict) -> None:
+    model, batch = _itc_model_and_batch()
+    start, stop = sum(SIZES[:rank]), sum(SIZES[: rank + 1])
+    loss, grads = _itc_and_grads(model, {k: v[start:stop] for k, v in batch.items()})
+    dist.all_reduce(loss)
+    torch.testing.assert_close(loss / WORLD, reference_loss, rtol=1e-10, atol=1e-12)
+    assert grads.keys() == reference_grads.keys()
+    for name, grad in grads.items():
+        dist.all_reduce(grad)  # DistributedDataParallel averages the gradients over processes
+        torch.testing.assert_close(grad / WORLD, reference_grads[name], rtol=1e-8, atol=1e-12, msg=name)
 
 
 def test_itc_over_two_processes_equals_one_process_on_the_global_batch(tmp_path: Path):
@@ -273,11 +265,5 @@ def test_itc_over_two_processes_equals_one_process_on_the_global_batch(tmp_path:
     local losses (and of their gradients) equals the loss of one process on all 8 pairs."""
     model, batch = _itc_model_and_batch()
     reference_loss, reference_grads = _itc_and_grads(model, batch)
-    context = mp.spawn(_itc_worker, args=(str(tmp_path / "store"), reference_loss, reference_grads),
-                       nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail("the 2-process ALBEF test did not finish within 120 s (a collective is hanging)")
+    run_in_processes(_itc_worker, world_size=WORLD, store=tmp_path / "store", args=(reference_loss, reference_grads),
+                     collective_timeout_s=60, deadline_s=120, name="the 2-process ALBEF test")
