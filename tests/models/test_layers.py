@@ -17,6 +17,7 @@ from polysense.models.layers import (
     SinusoidalPositionalEmbedding,
     TransformerBlock,
     TransformerEncoder,
+    block_mlp,
     lengths_to_mask,
     masked_mean,
     sinusoidal_positions,
@@ -67,6 +68,19 @@ def test_mlp_shapes_and_validation():
         MLP(4, 4, dropout=1.5)
     with pytest.raises(ParameterError, match="in_dim"):
         MLP(0, 4)
+
+
+def test_block_mlp_width_is_dim_times_ratio_and_shared_by_the_blocks():
+    from polysense.models.attention import CoAttentionBlock, CrossAttentionBlock
+
+    widths = lambda mlp: [(m.in_features, m.out_features) for m in mlp.modules() if isinstance(m, torch.nn.Linear)]  # noqa: E731
+    assert widths(block_mlp(10, 2.5)) == [(10, 25), (25, 10)]
+    assert widths(block_mlp(3, 0.1)) == [(3, 1), (1, 3)]  # at least one hidden unit
+    assert widths(TransformerBlock(8, 2, mlp_ratio=1.5).mlp) == [(8, 12), (12, 8)]
+    assert widths(CrossAttentionBlock(8, 4, 2, mlp_ratio=1.5).mlp) == [(8, 12), (12, 8)]
+    assert widths(CoAttentionBlock(8, 4, 2, mlp_ratio=0.5).mlp_b) == [(4, 2), (2, 4)]
+    with pytest.raises(ParameterError, match="mlp_ratio"):
+        block_mlp(8, 0.0)
 
 
 def test_attention_equals_its_formula(rng):

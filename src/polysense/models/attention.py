@@ -22,15 +22,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from polysense._checks import check_positive_float, check_positive_int
-from polysense.models.layers import MLP, MultiHeadAttention, TransformerBlock, check_dropout, check_mask
+from polysense._checks import check_positive_int
+from polysense.models.layers import MultiHeadAttention, TransformerBlock, block_mlp, check_dropout, check_mask
 
 __all__ = ["CoAttentionBlock", "CoAttentionEncoder", "CrossAttention", "CrossAttentionBlock"]
-
-
-def _mlp(dim: int, mlp_ratio: float, dropout: float, activation: str) -> MLP:
-    hidden = max(1, round(dim * check_positive_float("mlp_ratio", mlp_ratio)))
-    return MLP(dim, dim, hidden, activation=activation, dropout=dropout)
 
 
 class CrossAttention(nn.Module):
@@ -86,7 +81,7 @@ class CrossAttentionBlock(nn.Module):
         )
         self.cross = CrossAttention(dim, context_dim, heads, dropout=dropout, attention_dropout=attention_dropout)
         self.mlp_norm = nn.LayerNorm(dim)
-        self.mlp = _mlp(dim, mlp_ratio, dropout, activation)
+        self.mlp = block_mlp(dim, mlp_ratio, dropout=dropout, activation=activation)
         self.drop = nn.Dropout(dropout)
 
     def forward(
@@ -125,8 +120,8 @@ class CoAttentionBlock(nn.Module):
         self.a_from_b = CrossAttention(dim_a, dim_b, heads, **common)
         self.b_from_a = CrossAttention(dim_b, dim_a, heads, **common)
         self.norm_a, self.norm_b = nn.LayerNorm(dim_a), nn.LayerNorm(dim_b)
-        self.mlp_a = _mlp(dim_a, mlp_ratio, dropout, activation)
-        self.mlp_b = _mlp(dim_b, mlp_ratio, dropout, activation)
+        self.mlp_a = block_mlp(dim_a, mlp_ratio, dropout=dropout, activation=activation)
+        self.mlp_b = block_mlp(dim_b, mlp_ratio, dropout=dropout, activation=activation)
         self.drop = nn.Dropout(dropout)
 
     def forward(

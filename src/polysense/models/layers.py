@@ -32,6 +32,7 @@ __all__ = [
     "SinusoidalPositionalEmbedding",
     "TransformerBlock",
     "TransformerEncoder",
+    "block_mlp",
     "check_dropout",
     "check_mask",
     "init_weights",
@@ -325,6 +326,16 @@ class MultiHeadAttention(nn.Module):
         return (out, weights) if need_weights else out
 
 
+def block_mlp(dim: int, mlp_ratio: float, *, dropout: float = 0.0, activation: str = "gelu") -> MLP:
+    """The MLP of a transformer block: ``dim -> max(1, round(dim · mlp_ratio)) -> dim``.
+
+    Shared by :class:`TransformerBlock` and the cross- and co-attention blocks of
+    :mod:`polysense.models.attention`.
+    """
+    hidden = max(1, round(dim * check_positive_float("mlp_ratio", mlp_ratio)))
+    return MLP(dim, dim, hidden, activation=activation, dropout=dropout)
+
+
 class TransformerBlock(nn.Module):
     """A pre-norm transformer block: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))``."""
 
@@ -345,7 +356,7 @@ class TransformerBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.attention = MultiHeadAttention(dim, heads, dropout=attention_dropout)
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
-        self.mlp = MLP(dim, dim, max(1, round(dim * mlp_ratio)), activation=activation, dropout=dropout)
+        self.mlp = block_mlp(dim, mlp_ratio, dropout=dropout, activation=activation)
         self.drop = nn.Dropout(dropout)
 
     def forward(
