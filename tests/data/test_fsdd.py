@@ -105,6 +105,24 @@ def test_speaker_metadata_options(fake_fsdd, tmp_path):
         fsdd_manifest(fake_fsdd, test_speakers="cy", speakers_csv=broken)
 
 
+def test_read_speakers_errors_name_the_file_row_and_line(tmp_path):
+    path = tmp_path / "speakers.csv"
+    path.write_text("speaker,gender,accent,language\n\nada,female,GBR/English,English\n , ,\nbo,male\n")
+    with pytest.raises(ManifestError, match=r"speakers\.csv: row 2 \(line 4\): empty speaker\. Fix: name the speaker"):
+        read_speakers(path)
+    path.write_text("speaker,gender,accent,language\n\nada,female,GBR/English,English\nbo,male\n")
+    speakers = read_speakers(path)  # a short row leaves the missing values empty
+    assert speakers["ada"].language == "English" and (speakers["bo"].gender, speakers["bo"].accent) == ("male", "")
+    with pytest.raises(ManifestError, match="speakers file not found.*speakers_csv=None"):
+        read_speakers(tmp_path / "none.csv")
+    path.write_bytes(b"speaker,gender,accent\n\xff\xfe,x,y\n")
+    with pytest.raises(ManifestError, match="cannot read the speakers CSV.*UTF-8"):
+        read_speakers(path)
+    path.write_text("")
+    with pytest.raises(ManifestError, match="missing column.*speaker, gender, accent"):
+        read_speakers(path)
+
+
 def test_missing_or_empty_folder(tmp_path):
     with pytest.raises(ManifestError, match="not found"):
         fsdd_manifest(tmp_path / "nowhere")

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from polysense.data.manifest import Manifest, Row
+from polysense.data.manifest import Manifest, Row, read_csv_lines
 from polysense.errors import ManifestError, ParameterError
 
 __all__ = [
@@ -88,29 +88,27 @@ def read_speakers(path: PathLike) -> dict[str, SpeakerInfo]:
     """Read ``speakers.csv`` (``speaker,gender,accent[,language]``) into ``{speaker: SpeakerInfo}``."""
     path = Path(path)
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            missing = [c for c in _SPEAKER_COLUMNS if c not in header]
-            if missing:
-                raise ManifestError(
-                    f"{path}: missing column(s) {', '.join(missing)}. "
-                    f"Fix: give speakers.csv the header {','.join(_SPEAKER_COLUMNS)},language"
-                )
-            speakers: dict[str, SpeakerInfo] = {}
-            for number, record in enumerate(reader, start=1):
-                values = {k: (v or "").strip() for k, v in record.items() if k is not None}
-                if not values.get("speaker"):
-                    raise ManifestError(f"{path}: row {number} (line {reader.line_num}): empty speaker. "
-                                        "Fix: name the speaker or remove the row")
-                speakers[values["speaker"]] = SpeakerInfo(
-                    values["speaker"], values.get("gender", ""), values.get("accent", ""), values.get("language", "")
-                )
+        columns, lines = read_csv_lines(path)
     except FileNotFoundError:
         raise ManifestError(f"{path}: speakers file not found. Fix: pass speakers_csv=None to go without speaker metadata") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ManifestError(f"{path}: cannot read the speakers CSV ({exc}). Fix: save it as UTF-8 CSV") from None
+    header = columns or ()
+    missing = [c for c in _SPEAKER_COLUMNS if c not in header]
+    if missing:
+        raise ManifestError(
+            f"{path}: missing column(s) {', '.join(missing)}. "
+            f"Fix: give speakers.csv the header {','.join(_SPEAKER_COLUMNS)},language"
+        )
+    speakers: dict[str, SpeakerInfo] = {}
+    for number, (line, row) in enumerate(lines, start=1):
+        values = {k: v.strip() for k, v in zip(header, row)}
+        if not values.get("speaker"):
+            raise ManifestError(f"{path}: row {number} (line {line}): empty speaker. "
+                                "Fix: name the speaker or remove the row")
+        speakers[values["speaker"]] = SpeakerInfo(
+            values["speaker"], values.get("gender", ""), values.get("accent", ""), values.get("language", "")
+        )
     return speakers
 
 
