@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from polysense.data.manifest import SPLITS, Manifest, Row, read_csv_lines
+from polysense.data.manifest import Manifest, Row, check_split_name, read_csv_lines
 from polysense.errors import ManifestError, ParameterError
 
 __all__ = ["captions_csv_manifest", "coco_manifest", "esc50_manifest"]
@@ -118,12 +118,6 @@ def _where(number: int, line: int) -> str:
 def _cell(record: dict, column: str) -> str:
     value = record.get(column)
     return "" if value is None else str(value).strip()
-
-
-def _check_split_name(name: str | None, argument: str = "split") -> str | None:
-    if name is not None and name not in SPLITS:
-        raise ParameterError(f"{argument}={name!r} is not a split name: choose one of {', '.join(SPLITS)} or None")
-    return name
 
 
 def _split_from_name(path: Path) -> str | None:
@@ -275,7 +269,7 @@ def captions_csv_manifest(
     """
     csv_path = Path(csv_path)
     audio_root = Path(audio_dir) if audio_dir is not None else csv_path.parent
-    split = _check_split_name(split) or _split_from_name(csv_path)
+    split = check_split_name(split) or _split_from_name(csv_path)
     if audio_dir is not None and not audio_root.is_dir():
         raise _fail(audio_root, "audio folder not found", "pass audio_dir= as the folder holding the clips")
     header, records = _read_csv(csv_path, (), "captions")
@@ -384,7 +378,7 @@ def coco_manifest(
     (guessed from the JSON's name, e.g. ``captions_val2017.json`` -> val).
     """
     image_dir, captions_json = Path(image_dir), Path(captions_json)
-    split = _check_split_name(split) or _split_from_name(captions_json)
+    split = check_split_name(split) or _split_from_name(captions_json)
     if not image_dir.is_dir():
         raise _fail(image_dir, "image folder not found", "pass the folder that holds the images the JSON names")
     if not captions_json.is_file():

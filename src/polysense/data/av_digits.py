@@ -50,7 +50,7 @@ from polysense._checks import check_positive_int
 from polysense.data.augment import add_noise
 from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
 from polysense.data.fsdd import NATIVE_SAMPLE_RATE, fsdd_manifest
-from polysense.data.manifest import SPLITS
+from polysense.data.manifest import SPLITS, check_split_name
 from polysense.data.splits import split_indices
 from polysense.errors import ParameterError
 
@@ -171,8 +171,7 @@ class AVDigits(torch.utils.data.Dataset):
         image_std: Sequence[float] = IMAGENET_STD,
         include_text: bool = False,
     ) -> None:
-        if split is not None and split not in SPLITS:
-            raise ParameterError(f"split={split!r} is not a split name: choose one of {', '.join(SPLITS)} or None")
+        check_split_name(split)
         if snr_db is not None and not math.isfinite(float(snr_db)):
             raise ParameterError(f"snr_db={snr_db!r} is invalid: expected a finite number of dB, or None for clean audio")
         self.seed = check_positive_int("seed", seed, minimum=0)

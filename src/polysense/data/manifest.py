@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from polysense.errors import ManifestError
+from polysense.errors import ManifestError, ParameterError
 
 __all__ = [
     "COLUMNS",
@@ -50,6 +50,7 @@ __all__ = [
     "Problem",
     "Row",
     "check_manifest",
+    "check_split_name",
     "parse_manifest",
     "read_manifest",
     "write_manifest",
@@ -64,6 +65,13 @@ META_PREFIX = "meta:"
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+def check_split_name(split: str | None) -> str | None:
+    """``split`` if it is one of :data:`SPLITS` or None (every split), else a ParameterError."""
+    if split is not None and split not in SPLITS:
+        raise ParameterError(f"split={split!r} is not a split name: choose one of {', '.join(SPLITS)} or None")
+    return split
 
 
 @dataclass(frozen=True)
