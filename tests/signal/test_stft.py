@@ -65,12 +65,19 @@ def test_stft_equals_direct_formula(n_fft, hop, win_length, window, center, rng)
         ((2, 1000), 128, 40, 128, False),
     ],
 )
-def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length, center, pad_mode, rng, monkeypatch):
-    """The CPU blocks (frames cut from the signal itself) equal pad → unfold → rfft, and the autograd path."""
+@pytest.mark.parametrize("huge_page_bytes", [1 << 62, 0], ids=["torch-empty-output", "huge-page-output"])
+def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length, center, pad_mode, huge_page_bytes,
+                                                   rng, monkeypatch):
+    """The CPU blocks (frames cut from the signal itself) equal pad → unfold → rfft, and the autograd path.
+
+    Power spectrograms are written by the reducer straight into the output, mel ones through
+    the workspace; the output is either torch.empty or (threshold 0) the huge-page buffer.
+    """
     stft_module = importlib.import_module("polysense.signal.stft")  # the package re-exports the function stft
-    from polysense.signal.spectrogram import mel_spectrogram, spectrogram
+    from polysense.signal.spectrogram import log_mel_spectrogram, mel_spectrogram, spectrogram
 
     monkeypatch.setattr(stft_module, "CPU_BLOCK_ELEMENTS", 4 * max(n_fft, 1))  # 4 frames per block
+    monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", huge_page_bytes)
     x = torch.randn(*shape, generator=rng, dtype=torch.float64)
     kw = dict(n_fft=n_fft, hop_length=hop, win_length=win_length, center=center, pad_mode=pad_mode)
     X = stft(x, **kw)
@@ -80,10 +87,32 @@ def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length
     w = torch.nn.functional.pad(get_window("hann", win_length), ((n_fft - win_length) // 2, n_fft - win_length - (n_fft - win_length) // 2))
     ref = torch.fft.rfft(padded.unfold(-1, n_fft, hop) * w).transpose(-1, -2).reshape(X.shape)
     np.testing.assert_allclose(X.numpy(), ref.numpy(), rtol=0, atol=1e-10)
-    for fn in (lambda x: spectrogram(x, **kw), lambda x: mel_spectrogram(x, sample_rate=16000, n_mels=16, **kw)):
+    calls = [lambda x, p=p: spectrogram(x, power=p, **kw) for p in (2.0, 1.0, 0.5)] + [
+        lambda x: mel_spectrogram(x, sample_rate=16000, n_mels=16, **kw),
+        lambda x: mel_spectrogram(x, sample_rate=16000, n_mels=16, power=1.0, **kw),
+        lambda x: log_mel_spectrogram(x, sample_rate=16000, n_mels=16, top_db=None, **kw),
+    ]
+    for fn in calls:
         fast = fn(x)
         slow = fn(x.clone().requires_grad_()).detach()
+        assert fast.shape == slow.shape and fast.dtype == slow.dtype and fast.is_contiguous()
         np.testing.assert_allclose(fast.numpy(), slow.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64, torch.complex128, torch.bfloat16])
+def test_empty_output_matches_torch_empty_and_keeps_its_buffer(dtype, monkeypatch):
+    stft_module = importlib.import_module("polysense.signal.stft")
+    monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", 0)  # every output through the huge-page path
+    out = stft_module._empty_output((3, 5, 7), dtype)
+    ref = torch.empty(3, 5, 7, dtype=dtype)
+    assert out.shape == ref.shape and out.dtype == dtype and out.stride() == ref.stride() and out.device == ref.device
+    out.fill_(2)
+    import gc
+
+    gc.collect()  # the numpy array behind the tensor has no other reference: the tensor keeps it alive
+    assert bool((out == 2).all())
+    monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", 1 << 62)
+    assert stft_module._empty_output((2, 2), dtype).shape == (2, 2)
 
 
 @pytest.mark.parametrize(("threads", "max_workers"), [(1, 8), (2, 8), (3, 8), (4, 2)])

@@ -141,35 +141,47 @@ def _clip_top_db(db: torch.Tensor, top_db: float | None, scope: str, inplace: bo
 
 # ----------------------------------------------------------------------------- reducers
 def _power_reducer(power: float, projection: SparseProjection | None, db: tuple[float, float] | None):
-    """reducer(spec, workspace) for _framewise: |X|^power, then the projection, then dB if asked.
+    """reducer(spec, workspace, dest) for _framewise: |X|^power, then the projection, then dB if asked.
 
-    With a workspace (CPU, no autograd) spec is a (rows, bins) block it may overwrite. |X|² is
+    With a workspace (CPU, no autograd) spec is an (items, frames, bins) block it may
+    overwrite and dest the (items, width, frames) slice of the output to fill. |X|² is
     re² + im² of ``view_as_real`` (complex ``abs()`` costs more than the FFT): the squares are
-    taken in place on the contiguous interleaved buffer, and the pair sum is written
-    frame-contiguous, (bins, rows), the layout the sparse product reads fastest; every
-    temporary lives in the workspace. Without one, the same formula out of place.
+    taken in place on the contiguous interleaved buffer and the pair sum is written
+    frame-contiguous, (bins, frames): without a projection straight into dest (no temporary),
+    otherwise into a workspace buffer, the layout the sparse product reads fastest, whose
+    (bands, frames) result (in the workspace, dB taken in place) is then copied to dest.
+    Without a workspace, the same formula out of place, returned.
     """
 
-    def reduce(spec: torch.Tensor, workspace) -> torch.Tensor:
+    def reduce(spec: torch.Tensor, workspace, dest: torch.Tensor | None) -> torch.Tensor | None:
         ri = torch.view_as_real(spec)
-        fast = workspace is not None
-        if fast:
-            ri.mul_(ri)
-            p = workspace.get("power", (spec.shape[-1], spec.shape[0]), ri.dtype)
-            torch.add(ri[..., 0], ri[..., 1], out=p.t())
-            if power == 1.0:
-                p.sqrt_()
-            elif power != 2.0:
-                p.pow_(power / 2.0)
-        else:
+        if workspace is None:
             re, im = ri[..., 0], ri[..., 1]
             p = _magnitude_power(re * re + im * im, power).transpose(-1, -2)
-        if projection is not None:
-            bands = workspace.get("bands", (projection.n_bands, p.shape[-1]), p.dtype) if fast else None
-            p = projection(p, out=bands)
+            if projection is not None:
+                p = projection(p)
+            return _to_db(p, db[0], db[1]) if db is not None else p
+        ri.mul_(ri)
+        items, frames, bins = spec.shape
+        if projection is None:
+            p = dest  # (items, bins, frames)
+        else:  # (bins, items·frames): the sparse product's operand
+            p = workspace.get("power", (bins, items, frames), ri.dtype).transpose(0, 1)
+        torch.add(ri[..., 0], ri[..., 1], out=p.transpose(-1, -2))
+        if power == 1.0:
+            p.sqrt_()
+        elif power != 2.0:
+            p.pow_(power / 2.0)
+        if projection is None:
+            if db is not None:
+                _to_db(p, db[0], db[1], inplace=True)
+            return None
+        bands = workspace.get("bands", (projection.n_bands, items * frames), p.dtype)
+        bands = projection(p.transpose(0, 1).reshape(bins, items * frames), out=bands)
         if db is not None:
-            p = _to_db(p, db[0], db[1], inplace=fast)
-        return p
+            _to_db(bands, db[0], db[1], inplace=True)
+        dest.copy_(bands.view(-1, items, frames).transpose(0, 1))
+        return None
 
     return reduce
 
