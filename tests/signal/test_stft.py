@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 
@@ -107,8 +108,6 @@ def test_empty_output_matches_torch_empty_and_keeps_its_buffer(dtype, monkeypatc
     ref = torch.empty(3, 5, 7, dtype=dtype)
     assert out.shape == ref.shape and out.dtype == dtype and out.stride() == ref.stride() and out.device == ref.device
     out.fill_(2)
-    import gc
-
     gc.collect()  # the numpy array behind the tensor has no other reference: the tensor keeps it alive
     assert bool((out == 2).all())
     monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", 1 << 62)
