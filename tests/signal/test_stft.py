@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import io
 import math
 
 import numpy as np
@@ -110,6 +111,12 @@ def test_empty_output_matches_torch_empty_and_keeps_its_buffer(dtype, monkeypatc
     out.fill_(2)
     gc.collect()  # the numpy array behind the tensor has no other reference: the tensor keeps it alive
     assert bool((out == 2).all())
+    # DataLoader workers send results through shared memory, torch.save serialises them
+    assert out.share_memory_().is_shared() and bool((out == 2).all())
+    buffer = io.BytesIO()
+    torch.save(out, buffer)
+    buffer.seek(0)
+    assert torch.equal(torch.load(buffer), out)
     monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", 1 << 62)
     assert stft_module._empty_output((2, 2), dtype).shape == (2, 2)
 

@@ -254,8 +254,10 @@ def _empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     with transparent huge pages in "madvise" or "always" mode maps 2 MiB pages: 650 faults and
     51 ms for the same call. (The kernel may compact memory to find huge pages, which can make a
     first call slower; with THP off this is plain ``malloc``.) The tensor shares the numpy
-    buffer and keeps it alive; shape, dtype and strides are those of ``torch.empty``. Smaller
-    outputs and dtypes numpy lacks (bfloat16) use ``torch.empty``.
+    buffer and keeps it alive; shape, dtype and strides are those of ``torch.empty``, and it can
+    be moved to shared memory (DataLoader workers) or saved like any tensor; only ``resize_``
+    is refused (numpy owns the buffer). Smaller outputs and dtypes numpy lacks (bfloat16) use
+    ``torch.empty``.
     """
     np_dtype = _NUMPY_DTYPES.get(dtype)
     if np_dtype is None or math.prod(shape) * dtype.itemsize < HUGE_PAGE_OUTPUT_BYTES:
