@@ -80,6 +80,7 @@ def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length
 
     monkeypatch.setattr(stft_module, "CPU_BLOCK_ELEMENTS", 4 * max(n_fft, 1))  # 4 frames per block
     monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", huge_page_bytes)
+    monkeypatch.setattr(stft_module, "_huge_pages_available", lambda: True)  # the numpy path on any host
     x = torch.randn(*shape, generator=rng, dtype=torch.float64)
     kw = dict(n_fft=n_fft, hop_length=hop, win_length=win_length, center=center, pad_mode=pad_mode)
     X = stft(x, **kw)
@@ -105,6 +106,7 @@ def test_blocked_cpu_schedule_equals_the_plain_one(shape, n_fft, hop, win_length
 def test_empty_output_matches_torch_empty_and_keeps_its_buffer(dtype, monkeypatch):
     stft_module = importlib.import_module("polysense.signal.stft")
     monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", 0)  # every output through the huge-page path
+    monkeypatch.setattr(stft_module, "_huge_pages_available", lambda: True)
     out = stft_module._empty_output((3, 5, 7), dtype)
     ref = torch.empty(3, 5, 7, dtype=dtype)
     assert out.shape == ref.shape and out.dtype == dtype and out.stride() == ref.stride() and out.device == ref.device
@@ -119,6 +121,21 @@ def test_empty_output_matches_torch_empty_and_keeps_its_buffer(dtype, monkeypatc
     assert torch.equal(torch.load(buffer), out)
     monkeypatch.setattr(stft_module, "HUGE_PAGE_OUTPUT_BYTES", 1 << 62)
     assert stft_module._empty_output((2, 2), dtype).shape == (2, 2)
+
+
+def test_huge_pages_available_reads_numpy_and_the_kernel(monkeypatch):
+    stft_module = importlib.import_module("polysense.signal.stft")
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as f:
+            mode = f.read()
+    except OSError:
+        mode = ""
+    kernel = "[always]" in mode or "[madvise]" in mode
+    multiarray = (np._core if hasattr(np, "_core") else np.core).multiarray
+    for numpy_asks in (True, False):
+        monkeypatch.setattr(multiarray, "_get_madvise_hugepage", lambda v=numpy_asks: v)
+        monkeypatch.setattr(stft_module, "_HUGE_PAGES", [])  # forget the cached answer
+        assert stft_module._huge_pages_available() is (numpy_asks and kernel)
 
 
 @pytest.mark.parametrize(("threads", "max_workers"), [(1, 8), (2, 8), (3, 8), (4, 2)])

@@ -243,6 +243,30 @@ _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64, torch.com
                  torch.complex128: np.complex128}
 
 
+_HUGE_PAGES: list[bool] = []
+
+
+def _huge_pages_available() -> bool:
+    """Whether numpy asks for, and the kernel grants, transparent huge pages (checked once).
+
+    True when numpy's ``madvise(MADV_HUGEPAGE)`` is on and
+    ``/sys/kernel/mm/transparent_hugepage/enabled`` selects ``[always]`` or ``[madvise]``.
+    """
+    if not _HUGE_PAGES:
+        try:
+            from numpy._core import multiarray
+        except ImportError:  # numpy < 2
+            from numpy.core import multiarray
+        try:
+            with open("/sys/kernel/mm/transparent_hugepage/enabled", encoding="ascii") as f:
+                mode = f.read()
+            numpy_asks = bool(getattr(multiarray, "_get_madvise_hugepage", lambda: False)())
+            _HUGE_PAGES.append(numpy_asks and ("[always]" in mode or "[madvise]" in mode))
+        except OSError:  # not Linux, or no THP support
+            _HUGE_PAGES.append(False)
+    return _HUGE_PAGES[0]
+
+
 def _empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """An uninitialised CPU tensor; from 4 MiB on, backed by transparent huge pages where the kernel has them.
 
@@ -260,13 +284,15 @@ def _empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     ``torch.empty``.
     """
     np_dtype = _NUMPY_DTYPES.get(dtype)
-    if np_dtype is None or math.prod(shape) * dtype.itemsize < HUGE_PAGE_OUTPUT_BYTES:
+    if np_dtype is None or math.prod(shape) * dtype.itemsize < HUGE_PAGE_OUTPUT_BYTES or not _huge_pages_available():
         return torch.empty(shape, dtype=dtype)
     out = torch.from_numpy(np.empty(shape, dtype=np_dtype))
     # Fault every page in now, from this one thread, by writing one value per 4 KiB: blocks
-    # written by several workers at once fault neighbouring pages concurrently and wait on
-    # each other (measured, 64 × 10 s power at 2 threads: 45-49 ms a call faulting in the
-    # workers, 31-33 ms pre-faulted; at 1 thread the same faults, only earlier).
+    # written by several workers at once fault neighbouring huge pages concurrently and wait
+    # on each other (measured, 64 × 10 s power at 2 threads: 45-49 ms a call faulting in the
+    # workers, 31-33 ms pre-faulted; at 1 thread the same faults, only earlier). Without huge
+    # pages this would be 20,000 serial faults, slower than the workers' (54 vs 44 ms), hence
+    # the _huge_pages_available() test above.
     out.view(-1)[:: max(1, _PAGE_BYTES // dtype.itemsize)].zero_()
     return out
 
