@@ -272,8 +272,8 @@ def _empty_output(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
     With glibc's default settings a fresh output of that size is a fresh ``mmap``, faulted in
     one 4 KiB page at a time on first write: 20,000 faults for a 64 × 10 s power spectrogram
-    (82 MB), measured at ~20 ms of a 72 ms call at 1 thread, half the time of the FFTs
-    themselves (the faults also serialise worker threads on the process's memory map).
+    (82 MB), measured at ~20 ms of a 72 ms call at 1 thread, against 26 ms for the FFTs
+    themselves (and faults taken by several workers at once stall each other, see below).
     numpy's allocator marks buffers of 4 MiB or more ``madvise(MADV_HUGEPAGE)``, so a kernel
     with transparent huge pages in "madvise" or "always" mode maps 2 MiB pages: 650 faults and
     51 ms for the same call. (The kernel may compact memory to find huge pages, which can make a
