@@ -44,14 +44,16 @@ def check_positive_float(name: str, value: Any, *, allow_zero: bool = False, wha
     return number
 
 
-def check_unit_interval(name: str, value: Any, *, what: str = "a probability") -> float:
-    """Return ``value`` as float if it lies in [0, 1] (a probability, a momentum, a share)."""
+def check_unit_interval(name: str, value: Any, *, what: str = "a probability", include_one: bool = True) -> float:
+    """Return ``value`` as float if it lies in [0, 1] (a probability, a momentum, a share), or in
+    [0, 1) with ``include_one=False`` (a dropout rate: 1 would zero everything)."""
+    interval = "[0, 1]" if include_one else "[0, 1)"
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} is invalid: expected {what} in [0, 1]") from None
-    if not 0.0 <= number <= 1.0:
-        raise ParameterError(f"{name}={value!r} is invalid: expected {what} in [0, 1]")
+        raise ParameterError(f"{name}={value!r} is invalid: expected {what} in {interval}") from None
+    if not (0.0 <= number <= 1.0 if include_one else 0.0 <= number < 1.0):
+        raise ParameterError(f"{name}={value!r} is invalid: expected {what} in {interval}")
     return number
 
 
@@ -98,14 +100,11 @@ def check_signal(name: str, x: Any, *, min_length: int = 1, allow_complex: bool 
     lo, hi = torch.aminmax(torch.view_as_real(x) if x.is_complex() else x)
     if bool(torch.isfinite(lo)) and bool(torch.isfinite(hi)):
         return x
-    finite = torch.isfinite(x)
-    if not bool(finite.all()):
-        bad = (~finite).nonzero()
-        raise ParameterError(
-            f"{name} contains {bad.shape[0]} NaN or Inf value(s), first at index {tuple(bad[0].tolist())}: "
-            "remove or replace them (e.g. torch.nan_to_num) before analysis"
-        )
-    return x
+    bad = (~torch.isfinite(x)).nonzero()
+    raise ParameterError(
+        f"{name} contains {bad.shape[0]} NaN or Inf value(s), first at index {tuple(bad[0].tolist())}: "
+        "remove or replace them (e.g. torch.nan_to_num) before analysis"
+    )
 
 
 def _what(what: str) -> str:

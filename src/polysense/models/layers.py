@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polysense._checks import check_choice, check_positive_float, check_positive_int
+from polysense._checks import check_choice, check_positive_float, check_positive_int, check_unit_interval
 from polysense.errors import ParameterError
 
 __all__ = [
@@ -56,13 +56,7 @@ def make_activation(name: str) -> nn.Module:
 
 def check_dropout(name: str, value: float) -> float:
     """A dropout probability in [0, 1)."""
-    try:
-        p = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} is invalid: expected a probability in [0, 1)") from None
-    if not (0.0 <= p < 1.0):
-        raise ParameterError(f"{name}={value!r} is invalid: expected a probability in [0, 1)")
-    return p
+    return check_unit_interval(name, value, include_one=False)
 
 
 def check_mask(mask: torch.Tensor | None, shape: Sequence[int], *, name: str = "mask") -> torch.Tensor | None:
