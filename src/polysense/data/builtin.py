@@ -1,0 +1,161 @@
+"""The built-in datasets, registered by name for configs: ``synthetic``, ``fsdd``, ``av_digits``,
+``manifest``.
+
+Each builder returns a :class:`~polysense.data.registry.DataSplits` with train / val / test
+splits that never share a group (site, speaker) and the audio sample rate of the items.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from polysense.data.registry import DataSplits, register_dataset
+from polysense.errors import ParameterError
+
+__all__ = ["default_fsdd_folder", "fsdd_splits", "manifest_splits", "synthetic_splits"]
+
+
+def default_fsdd_folder() -> Path:
+    """The FSDD recordings folder: ``$POLYSENSE_FSDD``, else ``../shared/data/fsdd/recordings``
+    beside the current directory."""
+    given = os.environ.get("POLYSENSE_FSDD")
+    return Path(given) if given else Path("..") / "shared" / "data" / "fsdd" / "recordings"
+
+
+def _folder(fsdd_folder: str | None) -> Path:
+    folder = Path(fsdd_folder) if fsdd_folder else default_fsdd_folder()
+    if not folder.is_dir():
+        raise ParameterError(
+            f"FSDD recordings folder {str(folder)!r} not found: set data.fsdd_folder in the config, "
+            "or the POLYSENSE_FSDD environment variable, to the folder of {digit}_{speaker}_{index}.wav files"
+        )
+    return folder
+
+
+@register_dataset("synthetic")
+def synthetic_splits(
+    *,
+    seed: int,
+    num_samples: int = 2000,
+    task: str = "both",
+    sample_rate: int = 16000,
+    clip_duration_s: float = 1.0,
+    image_size: int = 32,
+    snr_db: float | None = 30.0,
+    num_groups: int = 8,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+) -> DataSplits:
+    """The synthetic tri-modal data (no files): splits by site, stratified by label."""
+    from polysense.data.synthetic import SyntheticTriModal, caption, sample_attributes
+
+    full = SyntheticTriModal(num_samples, sample_rate=sample_rate, clip_duration_s=clip_duration_s,
+                             image_size=image_size, snr_db=snr_db, num_groups=num_groups, seed=seed, task=task)
+    parts = full.split_indices(fractions=tuple(fractions), seed=seed)
+
+    def subset(name: str) -> SyntheticTriModal | None:
+        if name not in parts:
+            return None
+        return SyntheticTriModal(num_samples, sample_rate=sample_rate, clip_duration_s=clip_duration_s,
+                                 image_size=image_size, snr_db=snr_db, num_groups=num_groups, seed=seed, task=task,
+                                 indices=[full.indices[i] for i in parts[name]])
+
+    train = subset("train")
+    texts = [caption(sample_attributes(full.config, i)) for i in train.indices]
+    return DataSplits(train=train, val=subset("val"), test=subset("test"), sample_rate=int(sample_rate),
+                      classes=tuple(full.classes), train_texts=texts, modalities=("audio", "image", "text"),
+                      description=f"synthetic tri-modal, task {task!r}, {num_samples} samples, {sample_rate} Hz")
+
+
+@register_dataset("fsdd")
+def fsdd_splits(
+    *,
+    seed: int,
+    fsdd_folder: str | None = None,
+    manifest: str | None = None,
+    test_speakers: Sequence[str] | str = ("theo",),
+    val_speakers: Sequence[str] | str = ("jackson",),
+    sample_rate: int = 8000,
+    cache: str | None = None,
+) -> DataSplits:
+    """Free Spoken Digit Dataset: audio + caption + digit label, split by speaker.
+
+    ``manifest`` (a CSV written by ``polysense data fsdd``) wins over ``fsdd_folder``.
+    """
+    from polysense.data.dataset import ManifestDataset
+    from polysense.data.fsdd import DIGIT_WORDS, fsdd_manifest
+    from polysense.data.manifest import read_manifest
+
+    if manifest is not None:
+        table = read_manifest(manifest)
+    else:
+        table = fsdd_manifest(_folder(fsdd_folder), test_speakers=test_speakers, val_speakers=val_speakers)
+    return manifest_table_splits(table, sample_rate=sample_rate, classes=tuple(DIGIT_WORDS),
+                                 description=f"FSDD spoken digits at {sample_rate} Hz", cache=cache)
+
+
+def manifest_table_splits(table: Any, *, sample_rate: int | None, classes: tuple[str, ...] | None,
+                          description: str, cache: str | None = None) -> DataSplits:
+    """Train/val/test :class:`ManifestDataset`s over the rows of a manifest's ``split`` column."""
+    from polysense.data.cache import FeatureCache
+    from polysense.data.dataset import ManifestDataset
+
+    splits = {s: [i for i, r in enumerate(table.rows) if r.split == s] for s in ("train", "val", "test")}
+    if not splits["train"]:
+        raise ParameterError(f"{table.path}: the manifest has no 'train' rows: give rows split=train")
+    kwargs: dict[str, Any] = {}
+    if sample_rate is not None:
+        kwargs["sample_rate"] = sample_rate
+    if cache is not None:
+        kwargs["cache"] = FeatureCache(cache)
+    datasets = {s: ManifestDataset(table, split=s, **kwargs) if rows else None for s, rows in splits.items()}
+    columns = set(table.columns)
+    modalities = tuple(m for m in ("audio", "image", "text") if m in columns)
+    texts = [r.text for r in table.rows if r.split == "train" and r.text] if "text" in columns else None
+    if classes is None and "label" in columns:
+        labels = sorted({r.label for r in table.rows if r.label is not None}, key=str)
+        classes = tuple(str(label) for label in labels)
+    return DataSplits(train=datasets["train"], val=datasets["val"], test=datasets["test"],
+                      sample_rate=sample_rate if "audio" in columns else None, classes=classes,
+                      train_texts=texts, modalities=modalities, description=description)
+
+
+@register_dataset("manifest")
+def manifest_splits(*, seed: int, path: str, sample_rate: int | None = 16000, cache: str | None = None,
+                    allow_outside: bool = False) -> DataSplits:
+    """A manifest (CSV or JSONL) with a ``split`` column."""
+    from polysense.data.manifest import read_manifest
+
+    table = read_manifest(path, allow_outside=allow_outside)
+    return manifest_table_splits(table, sample_rate=sample_rate, classes=None, description=f"manifest {path}",
+                                 cache=cache)
+
+
+@register_dataset("av_digits")
+def av_digits_splits(
+    *,
+    seed: int,
+    fsdd_folder: str | None = None,
+    test_speakers: Sequence[str] | str = ("theo",),
+    val_speakers: Sequence[str] | str = ("jackson",),
+    image_energy_loss: float = 0.75,
+    snr_db: float | None = 0.0,
+    sample_rate: int = 8000,
+    image_size: int = 8,
+) -> DataSplits:
+    """FSDD audio paired by digit with degraded scikit-learn digit images (see AVDigits)."""
+    from polysense.data.av_digits import AVDigits
+    from polysense.data.fsdd import DIGIT_WORDS
+
+    folder = _folder(fsdd_folder)
+    common = dict(test_speakers=test_speakers, val_speakers=val_speakers, image_energy_loss=image_energy_loss,
+                  snr_db=snr_db, seed=seed, sample_rate=sample_rate, image_size=image_size)
+    return DataSplits(
+        train=AVDigits(folder, split="train", **common),
+        val=AVDigits(folder, split="val", **common) if val_speakers else None,
+        test=AVDigits(folder, split="test", **common) if test_speakers else None,
+        sample_rate=int(sample_rate), classes=tuple(DIGIT_WORDS), modalities=("audio", "image"),
+        description=f"AV digits: FSDD at {sample_rate} Hz, SNR {snr_db} dB + digit images, {image_energy_loss:.0%} energy removed",
+    )
