@@ -11,12 +11,15 @@ from polysense.data.augment import (
     AddNoise,
     RandomGain,
     SpecAugment,
+    SpeedPerturb,
     TimeShift,
     add_noise,
     gain,
     mixup,
+    pitch_shift_batch,
     random_gain,
     spec_augment,
+    speed_perturb_batch,
     time_shift,
 )
 from polysense.errors import ParameterError
@@ -87,7 +90,7 @@ def test_spec_augment_mask_widths_stay_within_their_parameters(spec):
 def test_spec_augment_never_touches_padded_frames(spec):
     lengths = torch.tensor([100, 60, 25, 1])
     for seed in range(20):
-        out, hit = spec_augment(spec, lengths=lengths, freq_mask_param=40, time_mask_param=100,
+        out, hit = spec_augment(spec, mask=prefix_mask(lengths, spec.shape[-1]), freq_mask_param=40, time_mask_param=100,
                                 generator=gen(seed), return_mask=True)
         for b, length in enumerate(lengths.tolist()):
             assert not hit[b, :, length:].any()
@@ -98,7 +101,7 @@ def test_spec_augment_time_mask_respects_max_time_fraction(spec):
     lengths = torch.tensor([100, 50, 20, 10])
     for seed in range(30):
         _, hit = spec_augment(spec, freq_masks=0, time_masks=1, time_mask_param=100, max_time_fraction=0.2,
-                              lengths=lengths, generator=gen(seed), return_mask=True)
+                              mask=prefix_mask(lengths, spec.shape[-1]), generator=gen(seed), return_mask=True)
         widths = hit.all(dim=1).sum(-1)
         assert bool((widths <= (lengths * 0.2).floor()).all())
 
@@ -115,11 +118,26 @@ def test_spec_augment_works_on_a_single_spectrogram_and_a_custom_value():
     assert bool((out[hit] == -80).all()) and bool((out[~hit] == 1).all())
 
 
+def test_spec_augment_default_fills_with_each_examples_mean_over_its_real_frames(spec):
+    # log-mel in dB lies far below 0 dB: a fill of 0 would add the loudest "sound" of the clip
+    db = spec * 10 - 90.0
+    lengths = torch.tensor([100, 60, 25, 10])
+    mask = prefix_mask(lengths, db.shape[-1])
+    out, hit = spec_augment(db, mask=mask, generator=gen(5), return_mask=True)
+    for b, length in enumerate(lengths.tolist()):
+        mean = db[b, :, :length].mean()
+        assert hit[b].any()
+        assert torch.allclose(out[b][hit[b]], mean.expand(int(hit[b].sum())), atol=1e-4)  # float32 sums
+        assert torch.equal(out[b, :, length:], db[b, :, length:])
+
+
 def test_spec_augment_errors_name_the_argument(spec):
-    with pytest.raises(ParameterError, match="lengths"):
-        spec_augment(spec, lengths=torch.tensor([101, 1, 1, 1]))
-    with pytest.raises(ParameterError, match="lengths"):
-        spec_augment(spec, lengths=torch.tensor([1, 2]))
+    with pytest.raises(ParameterError, match="mask"):
+        spec_augment(spec, mask=torch.ones(4, 101, dtype=torch.bool))
+    with pytest.raises(ParameterError, match="prefix"):
+        spec_augment(spec, mask=~prefix_mask([3, 3, 3, 3], spec.shape[-1]))
+    with pytest.raises(ParameterError, match="mask_value"):
+        spec_augment(spec, mask_value="median")
     with pytest.raises(ParameterError, match="max_time_fraction"):
         spec_augment(spec, max_time_fraction=1.5)
     with pytest.raises(ParameterError, match="freq_masks"):
@@ -305,6 +323,73 @@ def test_mixup_errors():
         mixup(x, torch.tensor([0, 1, 2]), num_classes=3, alpha=0.0)
     with pytest.raises(ParameterError, match="rows"):
         mixup(x, torch.tensor([0, 1]), num_classes=3)
+
+
+# ------------------------------------------------------------------ speed and pitch
+
+
+def tone_batch(freqs_hz, lengths, sr=8000):
+    total = max(lengths)
+    t = torch.arange(total, dtype=torch.float64) / sr
+    x = torch.stack([torch.sin(2 * math.pi * f * t) for f in freqs_hz]).float()
+    mask = prefix_mask(lengths, total)
+    return x * mask, mask
+
+
+def peak_hz(x, sr=8000):
+    spectrum = torch.fft.rfft(x.double() * torch.hann_window(x.shape[-1], dtype=torch.float64))
+    return float(spectrum.abs().argmax()) * sr / x.shape[-1]
+
+
+def test_speed_perturb_batch_changes_each_length_and_frequency_by_its_factor():
+    x, mask = tone_batch([400.0, 500.0, 300.0], [4000, 2000, 3000])
+    factors = torch.tensor([1.1, 0.9, 1.0])
+    out, new_mask = speed_perturb_batch(x, sample_rate=8000, mask=mask, factors=factors)
+    expected = new_mask.sum(-1).tolist()
+    # soxr's output length: T / s to within one sample
+    assert all(abs(n - length / s) <= 1 for n, length, s in zip(expected, [4000, 2000, 3000], factors.tolist()))
+    assert expected[2] == 3000
+    assert out.shape == new_mask.shape == (3, max(expected))
+    assert torch.equal(new_mask, prefix_mask(expected, out.shape[-1]))
+    assert bool((out[~new_mask] == 0).all())  # padding stays zero
+    for i, (f, s) in enumerate(zip([400.0, 500.0, 300.0], factors.tolist())):
+        # resolution of the peak: sr / length <= 4 Hz
+        assert abs(peak_hz(out[i, : expected[i]]) - f * s) <= 8000 / expected[i] + 1e-9
+    assert torch.allclose(out[2, :3000], x[2, :3000], atol=1e-5)  # factor 1 = the input
+
+
+def test_speed_perturb_batch_draws_factors_in_range_and_follows_the_seed():
+    x, mask = tone_batch([400.0] * 8, [3000] * 8)
+    a, ma = speed_perturb_batch(x, sample_rate=8000, mask=mask, min_factor=0.9, max_factor=1.1, generator=gen(0))
+    b, mb = speed_perturb_batch(x, sample_rate=8000, mask=mask, min_factor=0.9, max_factor=1.1, generator=gen(0))
+    assert torch.equal(a, b) and torch.equal(ma, mb)
+    lengths = ma.sum(-1)
+    assert bool((lengths >= 3000 / 1.1 - 1).all()) and bool((lengths <= 3000 / 0.9 + 1).all())
+    assert len(set(lengths.tolist())) > 1
+    with pytest.raises(ParameterError, match="min_factor"):
+        speed_perturb_batch(x, sample_rate=8000, min_factor=1.2, max_factor=1.1)
+    with pytest.raises(ParameterError, match="batch"):
+        speed_perturb_batch(x[0], sample_rate=8000)
+
+
+def test_pitch_shift_batch_keeps_lengths_mask_and_padding_and_moves_the_pitch():
+    x, mask = tone_batch([400.0, 300.0], [6000, 4000])
+    out = pitch_shift_batch(x, sample_rate=8000, mask=mask, min_semitones=2.0, max_semitones=2.0)
+    assert out.shape == x.shape
+    assert bool((out[~mask] == 0).all())
+    ratio = 2 ** (2 / 12)
+    for i, (f, length) in enumerate(zip([400.0, 300.0], [6000, 4000])):
+        assert abs(peak_hz(out[i, 1000 : length - 1000]) - f * ratio) <= 2 * 8000 / (length - 2000)
+
+
+def test_speed_perturb_module_acts_in_training_only():
+    x, mask = tone_batch([400.0, 500.0], [3000, 2000])
+    module = SpeedPerturb(sample_rate=8000, seed=3).eval()
+    assert module(x, mask) == (x, mask)
+    module.train()
+    out, new_mask = module(x, mask)
+    expected, expected_mask = speed_perturb_batch(x, sample_rate=8000, mask=mask, generator=gen(3))
+    assert torch.equal(out, expected) and torch.equal(new_mask, expected_mask)
 
 
 # ------------------------------------------------------------------ modules

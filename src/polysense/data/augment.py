@@ -5,7 +5,9 @@ state gives the same augmentation, and no function touches the global random sta
 never modified in place. Batches follow the collate convention: leading dimensions are
 independent examples, the last axis is time (samples for waveforms, frames for spectrograms), and
 a boolean ``mask`` (``True`` = real sample, ``False`` = padding, as ``audio_mask`` from
-:func:`polysense.data.collate.collate`) or ``lengths`` tells real content from padding.
+:func:`polysense.data.collate.collate`) tells real content from padding. One convention for every
+function: ``mask`` has the input's shape without the feature axis (waveforms: (..., samples);
+spectrograms: (..., frames)) and marks a prefix of each row.
 
 What each changes and what it keeps
 -----------------------------------
@@ -16,7 +18,14 @@ spec_augment      ``freq_masks`` bands of <= ``freq_mask_param``   shape; every 
                   bins and ``time_masks`` spans of                 every value outside the masks
                   <= ``time_mask_param`` frames (never more
                   than ``max_time_fraction`` of the real length)
-                  set to ``mask_value``
+                  set to ``mask_value`` (default: the
+                  example's mean)
+speed_perturb_b.  resamples each example by its own speed factor   labels (order of examples); returns the new
+(speed_perturb_   s ~ U[min_factor, max_factor]: length ÷ s,       mask (real length ≈ L / s); padding 0
+batch)            frequencies × s
+pitch_shift_b.    shifts each example's pitch by n ~ U[min, max]   length, mask, padded samples
+(pitch_shift_     semitones (phase vocoder + resampling)
+batch)
 add_noise         adds noise scaled so that                       shape, dtype; padded samples (stay as they were)
                   10·log10(P_signal / P_noise) = ``snr_db``
                   exactly, powers measured over real samples
@@ -59,8 +68,11 @@ __all__ = [
     "add_noise",
     "gain",
     "mixup",
+    "pitch_shift_batch",
     "random_gain",
     "spec_augment",
+    "speed_perturb_batch",
+    "SpeedPerturb",
     "time_shift",
 ]
 
@@ -132,8 +144,8 @@ def spec_augment(
     time_masks: int = 2,
     time_mask_param: int = 20,
     max_time_fraction: float = 1.0,
-    lengths: torch.Tensor | Sequence[int] | int | None = None,
-    mask_value: float = 0.0,
+    mask: torch.Tensor | None = None,
+    mask_value: float | str = "mean",
     generator: torch.Generator | None = None,
     return_mask: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -144,13 +156,16 @@ def spec_augment(
 
     * ``freq_masks`` times: draw a width ``f ~ U{0, …, min(freq_mask_param, n_freq)}`` and a start
       ``f0 ~ U{0, …, n_freq - f}``, and set bins ``[f0, f0 + f)`` to ``mask_value``;
-    * ``time_masks`` times: with ``L`` the example's real length (``lengths``, default all frames)
+    * ``time_masks`` times: with ``L`` the example's real length (the number of ``True`` frames of
+      ``mask`` (..., frames), a prefix mask as every augmentation here takes; default all frames)
       and ``T = min(time_mask_param, floor(max_time_fraction · L))``, draw ``t ~ U{0, …, T}`` and
       ``t0 ~ U{0, …, L - t}`` and set frames ``[t0, t0 + t)`` to ``mask_value``.
 
     Time masks therefore lie inside the real frames: padded frames (index ``>= L``) are returned
-    exactly as given. Masks may overlap. ``mask_value=0.0`` suits a linear spectrogram; for a log-mel
-    (dB) input pass the floor value (e.g. ``spec.amin()``) or the mean.
+    exactly as given. Masks may overlap. ``mask_value="mean"`` (default) fills with each example's
+    mean over its real frames (all bins): a masked region then carries no level cue, whatever the
+    features' scale (raw dB, whose 0 lies far above speech, or normalised features, whose mean is
+    0). A number fills with that number.
 
     Returns the augmented copy, and with ``return_mask=True`` also the boolean tensor (same shape
     as ``spec``) that is ``True`` where a value was masked.
@@ -167,14 +182,13 @@ def spec_augment(
         raise ParameterError(f"max_time_fraction={max_time_fraction} is invalid: expected a share in (0, 1]")
     *lead, n_freq, n_frames = spec.shape
     lead = torch.Size(lead)
-    if lengths is None:
+    if mask is None:
         length_t = torch.full(lead, n_frames, dtype=torch.long)
     else:
-        length_t = _per_example("lengths", lengths, lead, dtype=torch.long).clone()
-        if bool((length_t < 0).any()) or bool((length_t > n_frames).any()):
-            raise ParameterError(
-                f"lengths={length_t.tolist()} is invalid: expected real frame counts in [0, {n_frames}]"
-            )
+        mask = _check_mask(mask, spec[..., 0, :], name="mask")
+        length_t = _prefix_lengths(mask).cpu()
+    if not (mask_value == "mean" or (isinstance(mask_value, (int, float)) and math.isfinite(mask_value))):
+        raise ParameterError(f"mask_value={mask_value!r} is invalid: expected 'mean' or a finite number")
     n = int(lead.numel())
     length_flat = length_t.reshape(n)
 
@@ -197,7 +211,13 @@ def spec_augment(
     # A frequency mask covers the real frames only, never the padding.
     real = (frames < length_flat[:, None]).reshape(*lead, 1, n_frames)
     hit = (hit & real).to(spec.device)
-    out = spec.masked_fill(hit, mask_value)
+    if mask_value == "mean":
+        weights = real.to(device=spec.device, dtype=spec.dtype)
+        count = (weights.sum(-1, keepdim=True) * n_freq).clamp_min(1)
+        fill = (spec * weights).sum((-2, -1), keepdim=True) / count
+        out = torch.where(hit, fill, spec)
+    else:
+        out = spec.masked_fill(hit, float(mask_value))
     return (out, hit) if return_mask else out
 
 
@@ -325,6 +345,82 @@ def time_shift(
     return torch.where(real, shifted, waveform)
 
 
+def _factors(name_lo: str, lo: float, name_hi: str, hi: float, n: int, generator) -> torch.Tensor:
+    lo_f = check_positive_float(name_lo, lo) if "factor" in name_lo else float(lo)
+    hi_f = check_positive_float(name_hi, hi) if "factor" in name_hi else float(hi)
+    if not (math.isfinite(lo_f) and math.isfinite(hi_f)) or lo_f > hi_f:
+        raise ParameterError(f"{name_lo}={lo}, {name_hi}={hi} is invalid: expected finite numbers with {name_lo} <= {name_hi}")
+    return lo_f + (hi_f - lo_f) * _uniform((n,), generator)
+
+
+def speed_perturb_batch(
+    waveform: torch.Tensor,
+    *,
+    sample_rate: float,
+    mask: torch.Tensor | None = None,
+    min_factor: float = 0.9,
+    max_factor: float = 1.1,
+    factors: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Speed perturbation of a batch (B, T): each example's real part played ``s`` times faster.
+
+    ``s ~ U[min_factor, max_factor]`` per example (or the given ``factors`` (B,)), applied with
+    :func:`polysense.signal.perturb.speed_perturb` (soxr). Returns ``(waveform (B, T'), mask (B, T'))``
+    with ``T'`` the longest new real length and zeros after each example's new length (``L / s`` to
+    within a sample: soxr's output length).
+    """
+    from polysense.signal.perturb import speed_perturb
+
+    waveform = check_signal("waveform", waveform)
+    if waveform.ndim != 2:
+        raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected a batch (batch, samples)")
+    mask = _check_mask(mask, waveform)
+    lengths = _prefix_lengths(mask) if mask is not None else torch.full((waveform.shape[0],), waveform.shape[1])
+    if factors is None:
+        factors = _factors("min_factor", min_factor, "max_factor", max_factor, waveform.shape[0], generator)
+    else:
+        factors = _per_example("factors", factors, waveform.shape[:1])
+    pieces = []
+    for x, length, s in zip(waveform, lengths.tolist(), factors.tolist(), strict=True):
+        pieces.append(speed_perturb(x[:length], factor=s, sample_rate=sample_rate) if length else x[:0])
+    out_len = max(1, max(p.shape[-1] for p in pieces))
+    out = waveform.new_zeros(waveform.shape[0], out_len)
+    new_mask = torch.zeros(waveform.shape[0], out_len, dtype=torch.bool, device=waveform.device)
+    for i, p in enumerate(pieces):
+        out[i, : p.shape[-1]] = p
+        new_mask[i, : p.shape[-1]] = True
+    return out, new_mask
+
+
+def pitch_shift_batch(
+    waveform: torch.Tensor,
+    *,
+    sample_rate: float,
+    mask: torch.Tensor | None = None,
+    min_semitones: float = -2.0,
+    max_semitones: float = 2.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Pitch shift of each example's real part by ``n ~ U[min_semitones, max_semitones]`` semitones.
+
+    :func:`polysense.signal.perturb.pitch_shift` per example; lengths, mask and padding are kept.
+    """
+    from polysense.signal.perturb import pitch_shift
+
+    waveform = check_signal("waveform", waveform)
+    if waveform.ndim != 2:
+        raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected a batch (batch, samples)")
+    mask = _check_mask(mask, waveform)
+    lengths = _prefix_lengths(mask) if mask is not None else torch.full((waveform.shape[0],), waveform.shape[1])
+    steps = _factors("min_semitones", min_semitones, "max_semitones", max_semitones, waveform.shape[0], generator)
+    out = waveform.clone()
+    for i, (length, n) in enumerate(zip(lengths.tolist(), steps.tolist(), strict=True)):
+        if length:
+            out[i, :length] = pitch_shift(waveform[i, :length], semitones=n, sample_rate=sample_rate)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # mixup
 # --------------------------------------------------------------------------------------------
@@ -413,7 +509,7 @@ class _Seeded(nn.Module):
 
 
 class SpecAugment(_Seeded):
-    """Module form of :func:`spec_augment`: ``forward(spec, lengths=None)``; identity in eval mode."""
+    """Module form of :func:`spec_augment`: ``forward(spec, mask=None)``; identity in eval mode."""
 
     def __init__(
         self,
@@ -423,7 +519,7 @@ class SpecAugment(_Seeded):
         time_masks: int = 2,
         time_mask_param: int = 20,
         max_time_fraction: float = 1.0,
-        mask_value: float = 0.0,
+        mask_value: float | str = "mean",
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
@@ -436,10 +532,10 @@ class SpecAugment(_Seeded):
             mask_value=mask_value,
         )
 
-    def forward(self, spec: torch.Tensor, lengths=None) -> torch.Tensor:
+    def forward(self, spec: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if not self.training:
             return spec
-        return spec_augment(spec, lengths=lengths, generator=self.generator, **self.params)
+        return spec_augment(spec, mask=mask, generator=self.generator, **self.params)
 
 
 class AddNoise(_Seeded):
@@ -482,3 +578,19 @@ class TimeShift(_Seeded):
         if not self.training:
             return waveform
         return time_shift(waveform, max_shift=self.max_shift, mode=self.mode, mask=mask, generator=self.generator)
+
+
+class SpeedPerturb(_Seeded):
+    """Module form of :func:`speed_perturb_batch`: ``forward(waveform, mask) -> (waveform, mask)``;
+    identity in eval mode."""
+
+    def __init__(self, *, sample_rate: float, min_factor: float = 0.9, max_factor: float = 1.1,
+                 seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.sample_rate, self.min_factor, self.max_factor = float(sample_rate), float(min_factor), float(max_factor)
+
+    def forward(self, waveform: torch.Tensor, mask: torch.Tensor | None = None):
+        if not self.training:
+            return waveform, mask
+        return speed_perturb_batch(waveform, sample_rate=self.sample_rate, mask=mask, min_factor=self.min_factor,
+                                   max_factor=self.max_factor, generator=self.generator)

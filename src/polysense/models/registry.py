@@ -26,6 +26,7 @@ KINDS = ("encoder", "fusion", "head", "model")
 # importing polysense.models stays cheap.
 _BUILTIN_MODULES = (
     "polysense.models.encoders.audio",
+    "polysense.models.encoders.speech",
     "polysense.models.encoders.image",
     "polysense.models.encoders.text",
     "polysense.models.fusion",

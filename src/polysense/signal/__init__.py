@@ -15,6 +15,8 @@ dimensions, differentiable where the maths is. No state, no file I/O (see :mod:`
 - :mod:`.conventions`: the librosa / torchaudio / scipy defaults in one table.
 - :mod:`.transforms`: ``nn.Module`` wrappers holding windows and filter banks as buffers.
 - :mod:`.streaming`: log-mel over a stream of blocks, in bounded memory.
+- :mod:`.normalization`: per-utterance and sliding-window CMVN over time.
+- :mod:`.perturb`: speaker perturbations: VTLP-warped mel banks, speed perturbation, pitch shift.
 """
 
 from polysense.signal.conventions import CONVENTIONS, Convention, get_convention
@@ -28,6 +30,8 @@ from polysense.signal.filterbanks import (
     mel_frequencies,
     mel_to_hz,
 )
+from polysense.signal.normalization import cmvn, sliding_cmvn
+from polysense.signal.perturb import pitch_shift, speed_perturb, time_stretch, vtlp_mel_filterbank, vtlp_warp
 from polysense.signal.quantization import (
     mu_law_compress,
     mu_law_decode,
@@ -70,6 +74,13 @@ from polysense.signal.transforms import (
 from polysense.signal.windows import get_window, window_names
 
 __all__ = [
+    "vtlp_warp",
+    "vtlp_mel_filterbank",
+    "time_stretch",
+    "speed_perturb",
+    "pitch_shift",
+    "sliding_cmvn",
+    "cmvn",
     "CONVENTIONS",
     "MFCC",
     "PRESETS",

@@ -59,6 +59,21 @@ def normalize_features(
     return features * weights
 
 
+FRONTEND_NORMALIZATIONS = ("none", "cmvn", "sliding_cmvn")
+
+
+def _range(name: str, value, lo_ok: float, hi_ok: float) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} is invalid: expected [low, high] or null") from None
+    if not (lo_ok <= lo <= hi <= hi_ok):
+        raise ParameterError(f"{name}={value!r} is invalid: expected {lo_ok} <= low <= high <= {hi_ok}")
+    return lo, hi
+
+
 class LogMelFrontEnd(nn.Module):
     """Waveform (B, T) + mask (B, T) -> log-mel features (B, n_mels, frames) + frame mask.
 
@@ -67,6 +82,21 @@ class LogMelFrontEnd(nn.Module):
     Samples past each item's valid length are zeroed and ``n_fft // 2`` zeros are appended, so the
     frames of a padded item equal those of the same item alone, whatever padding mode the STFT
     uses at the edges.
+
+    Options (all off by default; the three random ones act in training mode only, so evaluation
+    sees the plain features):
+
+    * ``normalize``: ``"none"``, ``"cmvn"`` (per-band mean and variance over the item's real
+      frames, :func:`polysense.signal.normalization.cmvn`) or ``"sliding_cmvn"`` (statistics over
+      ``cmvn_window_frames`` frames around each frame, for long audio).
+    * ``speed_perturb``: ``[low, high]``: each item's waveform is played ``s ~ U[low, high]`` times
+      faster (:func:`polysense.data.augment.speed_perturb_batch`), before the STFT.
+    * ``vtlp_alpha``: ``[low, high]``: each item's mel bank is read on a frequency axis warped by
+      ``α ~ U[low, high]`` (:func:`polysense.signal.perturb.vtlp_mel_filterbank`).
+    * ``spec_augment``: options of :func:`polysense.data.augment.spec_augment` (mask counts and
+      widths in bins/frames), applied after the normalisation; masks are filled with the item's
+      mean (0 after CMVN) unless ``mask_value`` says otherwise.
+    * ``seed``: seeds the generator of these draws (None: a random seed).
     """
 
     def __init__(
@@ -80,6 +110,12 @@ class LogMelFrontEnd(nn.Module):
         f_min_hz: float = 0.0,
         f_max_hz: float | None = None,
         window: str = "hann",
+        normalize: str = "none",
+        cmvn_window_frames: int = 301,
+        speed_perturb: Sequence[float] | None = None,
+        vtlp_alpha: Sequence[float] | None = None,
+        spec_augment: dict | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         from polysense.signal.transforms import LogMelSpectrogram
@@ -105,32 +141,94 @@ class LogMelFrontEnd(nn.Module):
             power=2.0,
             top_db=None,
         )
+        self.normalize = check_choice("normalize", normalize, FRONTEND_NORMALIZATIONS)
+        self.cmvn_window_frames = check_positive_int("cmvn_window_frames", cmvn_window_frames)
+        self.speed_perturb = _range("speed_perturb", speed_perturb, 0.5, 2.0)
+        self.vtlp_alpha = _range("vtlp_alpha", vtlp_alpha, 0.5, 2.0)
+        if spec_augment is not None and not isinstance(spec_augment, dict):
+            raise ParameterError(f"spec_augment={spec_augment!r} is invalid: expected a mapping of spec_augment options or null")
+        self.spec_augment = dict(spec_augment) if spec_augment else None
+        if self.spec_augment is not None:
+            from polysense.data.augment import spec_augment as _sa
+
+            accepted = {"freq_masks", "freq_mask_param", "time_masks", "time_mask_param", "max_time_fraction", "mask_value"}
+            unknown = sorted(set(self.spec_augment) - accepted)
+            if unknown:
+                raise ParameterError(f"spec_augment has unknown key(s) {unknown}: accepted keys are {sorted(accepted)}")
+            _sa(torch.zeros(1, self.n_mels, 4), **self.spec_augment)  # validates the values now, not mid-training
+        self.generator = torch.Generator()
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(int(seed))
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames of real audio for valid lengths (samples): ``1 + length // hop`` (0 for empty)."""
         return torch.where(lengths > 0, 1 + lengths // self.hop_length, torch.zeros_like(lengths))
 
+    def _warped_log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Log-mel (dB) with a VTLP-warped bank per item (same STFT, floor and reference as log_mel)."""
+        from polysense.signal.perturb import vtlp_mel_filterbank
+        from polysense.signal.spectrogram import power_to_db, spectrogram
+
+        lo, hi = self.vtlp_alpha
+        alpha = lo + (hi - lo) * torch.rand(waveform.shape[0], generator=self.generator, dtype=torch.float64)
+        lm = self.log_mel
+        bank = vtlp_mel_filterbank(
+            alpha=alpha, sample_rate=lm.sample_rate, n_fft=lm.n_fft, n_mels=lm.n_mels, f_min_hz=lm.f_min_hz,
+            f_max_hz=lm.f_max_hz, mel_scale=lm.mel_scale, norm=lm.norm, dtype=waveform.dtype, device=waveform.device,
+        )
+        power = spectrogram(waveform, power=2.0, **lm._stft_kwargs())
+        return power_to_db(torch.matmul(bank, power), ref=lm.ref, amin=lm.amin, top_db=None)
+
     def forward(self, waveform: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.training and self.speed_perturb is not None:
+            from polysense.data.augment import speed_perturb_batch
+
+            waveform, mask = speed_perturb_batch(
+                waveform, sample_rate=self.sample_rate, mask=mask, min_factor=self.speed_perturb[0],
+                max_factor=self.speed_perturb[1], generator=self.generator,
+            )
         if mask is None:
             lengths = torch.full((waveform.shape[0],), waveform.shape[-1], dtype=torch.long, device=waveform.device)
         else:
             waveform = waveform * mask.to(waveform.dtype)
             lengths = mask.sum(dim=-1)
         waveform = F.pad(waveform, (0, self.n_fft // 2))
-        features = self.log_mel(waveform)
+        if self.training and self.vtlp_alpha is not None:
+            features = self._warped_log_mel(waveform)
+        else:
+            features = self.log_mel(waveform)
         frames = features.shape[-1]
         frame_mask = lengths_to_mask(self.num_frames(lengths).clamp_max(frames), frames)
+        if self.normalize == "cmvn":
+            from polysense.signal.normalization import cmvn
+
+            features = cmvn(features, mask=frame_mask)
+        elif self.normalize == "sliding_cmvn":
+            from polysense.signal.normalization import sliding_cmvn
+
+            features = sliding_cmvn(features, mask=frame_mask, window_frames=self.cmvn_window_frames, variance=True)
+        if self.training and self.spec_augment is not None:
+            from polysense.data.augment import spec_augment
+
+            features = spec_augment(features, mask=frame_mask, generator=self.generator, **self.spec_augment)
         return features, frame_mask
 
 
 class _AudioInput(nn.Module):
     """Shared input handling: waveform or precomputed features -> normalised features + frame mask."""
 
-    def _setup_input(self, input: str, normalize: str, n_mels: int, frontend_kwargs: dict) -> None:
+    def _setup_input(self, input: str, normalize: str, n_mels: int, frontend_kwargs: dict,
+                     frontend: dict | None = None) -> None:
         self.input = check_choice("input", input, INPUTS)
         self.normalize = check_choice("normalize", normalize, NORMALIZATIONS)
         self.n_mels = check_positive_int("n_mels", n_mels)
-        self.frontend = LogMelFrontEnd(n_mels=n_mels, **frontend_kwargs) if self.input == "waveform" else None
+        extra = dict(frontend or {})
+        clash = sorted(set(extra) & (set(frontend_kwargs) | {"n_mels"}))
+        if clash:
+            raise ParameterError(f"frontend options {clash} are the encoder's own arguments: set them on the encoder")
+        self.frontend = LogMelFrontEnd(n_mels=n_mels, **frontend_kwargs, **extra) if self.input == "waveform" else None
 
     def features(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalised log-mel (B, n_mels, frames) with padded frames zeroed, frame mask (B, frames))."""
@@ -189,7 +287,10 @@ class AudioCNN(_AudioInput):
     Args:
         sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
         input: ``"waveform"`` (front end inside) or ``"log_mel"`` (features given).
-        normalize: ``"utterance"`` (per-item mean/std over real frames) or ``"none"``.
+        normalize: ``"utterance"`` (per-item mean/std over real frames) or ``"none"`` (use it
+            with ``frontend: {normalize: cmvn}``).
+        frontend: further :class:`LogMelFrontEnd` options (CMVN, VTLP, speed perturbation,
+            SpecAugment), e.g. ``{"normalize": "cmvn", "vtlp_alpha": [0.9, 1.1]}``.
         channels: output channels of each block.
         dim: token width.
         dropout: dropout on the tokens.
@@ -210,13 +311,15 @@ class AudioCNN(_AudioInput):
         f_max_hz: float | None = None,
         input: str = "waveform",
         normalize: str = "utterance",
+        frontend: dict | None = None,
         channels: Sequence[int] = (32, 64, 128),
         dim: int = 128,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self._setup_input(
-            input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz)
+            input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz),
+            frontend,
         )
         if isinstance(channels, int) or not isinstance(channels, Sequence) or len(channels) == 0:
             raise ParameterError(f"channels={channels!r} is invalid: expected a non-empty list of channel counts")
@@ -283,6 +386,7 @@ class AudioSpectrogramTransformer(_AudioInput):
         f_max_hz: float | None = None,
         input: str = "waveform",
         normalize: str = "utterance",
+        frontend: dict | None = None,
         patch_size: int | Sequence[int] = 16,
         patch_stride: int | Sequence[int] | None = None,
         max_frames: int = 1024,
@@ -296,7 +400,8 @@ class AudioSpectrogramTransformer(_AudioInput):
     ) -> None:
         super().__init__()
         self._setup_input(
-            input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz)
+            input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz),
+            frontend,
         )
         self.dim = check_positive_int("dim", dim)
         self.max_frames = check_positive_int("max_frames", max_frames)
