@@ -59,7 +59,7 @@ def _device(kind: str, local_rank: int) -> torch.device:
 def setup(device: str = "auto") -> DistributedContext:
     """Join the torchrun process group when there is one; pick the device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = _device(device, local_rank)
     if world_size <= 1:

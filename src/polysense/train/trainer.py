@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +40,14 @@ from polysense.errors import ParameterError
 from polysense.train import checkpoint as ckpt
 from polysense.train.augment import augment_batch
 from polysense.train.config import ConfigError, ExperimentConfig
+from polysense.train.validation import scalar, to_device, validate
 from polysense.train.distributed import DistributedContext, setup, teardown
+from polysense.train.progress import RunLog
 from polysense.train.run import CONFIG, RUN_INFO, TOKENIZER, WEIGHTS, resolve_model_paths, walk_parts
 
 __all__ = ["TrainResult", "TrainingError", "Trainer", "train"]
 
 CHECKPOINTS = "checkpoints"
-METRICS = "metrics.jsonl"
 RESULT = "result.json"
 
 
@@ -85,17 +85,6 @@ def _generator(*keys: int) -> torch.Generator:
     for key in keys:
         value = (value * 1_000_003 + int(key) + 1) % (2**63 - 1)
     return torch.Generator().manual_seed(value)
-
-
-def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
-    def move(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):
-            return value.to(device, non_blocking=True)
-        if isinstance(value, dict):
-            return {k: move(v) for k, v in value.items()}
-        return value
-
-    return {k: move(v) for k, v in batch.items()}
 
 
 class Collator:
@@ -248,149 +237,6 @@ def _check_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> Non
         raise ConfigError(f"--out {run_dir} is not empty and holds no run: choose an empty or new folder")
 
 
-# ------------------------------------------------------------------------- logging
-
-
-class _Log:
-    """metrics.jsonl, TensorBoard when installed, and the console (a rich progress bar on a
-    terminal, plain lines otherwise, nothing with quiet)."""
-
-    def __init__(self, run_dir: Path, *, enabled: bool, quiet: bool) -> None:
-        self.enabled = enabled
-        self.quiet = quiet or not enabled
-        self.path = run_dir / METRICS
-        self.tb = None
-        if enabled:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-            except Exception:  # tensorboard is optional: no writer when it is not installed
-                self.tb = None
-        self.interactive = enabled and not self.quiet and sys.stdout.isatty()
-        self.progress = None
-        self.task = None
-
-    def truncate(self, size: int) -> None:
-        if self.enabled and self.path.is_file():
-            with open(self.path, "r+b") as handle:
-                handle.truncate(size)
-
-    def size(self) -> int:
-        return self.path.stat().st_size if self.enabled and self.path.is_file() else 0
-
-    def record(self, entry: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-        if self.tb is not None:
-            prefix = entry.get("split", "train")
-            for key, value in entry.items():
-                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                    self.tb.add_scalar(f"{prefix}/{key}", value, entry.get("step", 0))
-
-    def say(self, text: str) -> None:
-        if self.quiet:
-            return
-        if self.progress is not None:
-            self.progress.console.print(text)
-        else:
-            print(text, flush=True)
-
-    def start_epoch(self, epoch: int, epochs: int, total: int, done: int) -> None:
-        if not self.interactive:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        if self.progress is None:
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True)
-            self.progress.start()
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-        self.task = self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=total, completed=done, rate="")
-
-    def advance(self, loss: float, rate: float) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, advance=1, rate=f"loss {loss:.4f} · {rate:.1f} batch/s")
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-        if self.tb is not None:
-            self.tb.close()
-
-
-# -------------------------------------------------------------------------- validation
-
-
-def _num(value: Any) -> float:
-    return float(value.detach().float().mean()) if isinstance(value, torch.Tensor) else float(value)
-
-
-@torch.no_grad()
-def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: torch.device,
-             num_classes: int | None, autocast: Callable[[], Any]) -> dict[str, float]:
-    """Mean loss, losses and model metrics over the batches; accuracy and macro-F1 from
-    ``logits`` when the batches carry labels; R@1 both ways from ``embeddings`` of two modalities
-    (items with the same text are positives of each other)."""
-    from polysense.evaluate.classification import accuracy, macro_f1
-    from polysense.evaluate.retrieval import retrieval_metrics
-
-    was_training = model.training
-    model.eval()
-    sums: dict[str, float] = {}
-    count = 0
-    logits, labels = [], []
-    embeddings: dict[str, list[torch.Tensor]] = {}
-    texts: list[str] = []
-    try:
-        for batch in batches:
-            batch = to_device(batch, device)
-            with autocast():
-                out = model(batch)
-            size = len(batch.get("id") or []) or 1
-            count += size
-            scalars = {}
-            if getattr(out, "loss", None) is not None:
-                scalars["loss"] = _num(out.loss)
-            for group in ("losses", "metrics"):
-                for key, value in (getattr(out, group, None) or {}).items():
-                    scalars[key if group == "metrics" else f"loss_{key}"] = _num(value)
-            for key, value in scalars.items():
-                sums[key] = sums.get(key, 0.0) + value * size
-            out_logits = getattr(out, "logits", None)
-            label = batch.get("label")
-            if (isinstance(out_logits, torch.Tensor) and isinstance(label, torch.Tensor) and label.ndim == 1
-                    and out_logits.ndim == 2 and out_logits.shape[0] == label.shape[0]):
-                logits.append(out_logits.float().cpu())
-                labels.append(label.cpu())
-            out_embeddings = getattr(out, "embeddings", None) or {}
-            if len(out_embeddings) == 2 and not logits:
-                for key, value in out_embeddings.items():
-                    embeddings.setdefault(key, []).append(value.float().cpu())
-                texts.extend(batch.get("text") or [str(i) for i in batch.get("id", [])])
-    finally:
-        model.train(was_training)
-    metrics = {k: v / max(count, 1) for k, v in sums.items()}
-    if logits:
-        all_logits, all_labels = torch.cat(logits), torch.cat(labels)
-        predictions = all_logits.argmax(dim=1)
-        metrics["accuracy"] = accuracy(predictions, all_labels)
-        metrics["macro_f1"] = macro_f1(predictions, all_labels, num_classes or all_logits.shape[1])
-    if len(embeddings) == 2 and texts:
-        (a, ea), (b, eb) = embeddings.items()
-        similarity = torch.cat(ea) @ torch.cat(eb).T
-        positives = torch.tensor([[x == y for y in texts] for x in texts])
-        result = retrieval_metrics(similarity, ks=(1, 5), positives=positives)
-        metrics[f"{a}_to_{b}_r1"] = result.a_to_b.recall[1]
-        metrics[f"{b}_to_{a}_r1"] = result.b_to_a.recall[1]
-        metrics["r1"] = 0.5 * (result.a_to_b.recall[1] + result.b_to_a.recall[1])
-    return metrics
-
-
 # --------------------------------------------------------------------------- the trainer
 
 
@@ -456,7 +302,7 @@ class Trainer:
         bf16 = cfg.train.precision == "bf16"
         device_type = self.ctx.device.type
         self.autocast = lambda: torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16)
-        self.log = _Log(self.run_dir, enabled=self.ctx.is_main, quiet=self.quiet)
+        self.log = RunLog(self.run_dir, enabled=self.ctx.is_main, quiet=self.quiet)
         if self.ctx.is_main:
             ckpt.atomic_write_text(self.run_dir / CONFIG, yaml.safe_dump(
                 {**cfg.to_dict(), "model": model_config}, sort_keys=False))
@@ -570,7 +416,7 @@ class Trainer:
                     (loss / accumulate).backward()
                 for key, value in [("loss", loss), *((f"loss_{k}", v) for k, v in (getattr(out, "losses", None) or {}).items()),
                                    *((getattr(out, "metrics", None) or {}).items())]:
-                    running[key] = running.get(key, 0.0) + _num(value)
+                    running[key] = running.get(key, 0.0) + scalar(value)
                 running_n += 1
                 state["batch"] = index + 1
                 if not last_micro:
