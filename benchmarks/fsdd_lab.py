@@ -33,6 +33,8 @@ def load_fsdd(folder: str) -> dict[str, list[tuple[torch.Tensor, int]]]:
         x, sr = sf.read(p, dtype="float32")
         assert sr == 8000
         data[speaker].append((torch.from_numpy(x), int(digit)))
+    if not all(data.values()):
+        raise SystemExit(f"{folder}: FSDD recordings of {SPEAKERS} not found; set POLYSENSE_FSDD to their folder")
     return data
 
 

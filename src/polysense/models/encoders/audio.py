@@ -96,7 +96,7 @@ class LogMelFrontEnd(nn.Module):
     * ``spec_augment``: options of :func:`polysense.data.augment.spec_augment` (mask counts and
       widths in bins/frames), applied after the normalisation; masks are filled with the item's
       mean (0 after CMVN) unless ``mask_value`` says otherwise.
-    * ``seed``: seeds the generator of these draws (None: a random seed).
+    * ``seed``: seeds the generator of these draws (None: drawn from torch's global generator).
     """
 
     def __init__(
@@ -156,11 +156,9 @@ class LogMelFrontEnd(nn.Module):
             if unknown:
                 raise ParameterError(f"spec_augment has unknown key(s) {unknown}: accepted keys are {sorted(accepted)}")
             _sa(torch.zeros(1, self.n_mels, 4), **self.spec_augment)  # validates the values now, not mid-training
+        # None: seeded from torch's global generator, so a run seeded by the trainer is reproducible
         self.generator = torch.Generator()
-        if seed is None:
-            self.generator.seed()
-        else:
-            self.generator.manual_seed(int(seed))
+        self.generator.manual_seed(int(torch.randint(2**62, ()).item()) if seed is None else int(seed))
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames of real audio for valid lengths (samples): ``1 + length // hop`` (0 for empty)."""
