@@ -126,22 +126,32 @@ def main():
     ap.add_argument("--inner", default="all", help="'all' val speakers per test speaker, or 'one'")
     ap.add_argument("--tts", default=None)
     ap.add_argument("--tts-voices", type=int, default=None)
+    ap.add_argument("--val-tts", type=int, default=0,
+                    help="validate on this many held-out espeak voices (after --tts-voices) and train on all 3 "
+                         "non-test FSDD speakers instead of holding one out")
     ap.add_argument("--log", default="benchmarks/fsdd_lab.jsonl")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = json.loads(args.config)
     data = load_fsdd(os.environ.get("POLYSENSE_FSDD", "/work/shared/data/fsdd/recordings"))
     tts = load_tts(args.tts, args.tts_voices)
+    val_tts = []
+    if args.val_tts:
+        val_tts = load_tts(args.tts, args.tts_voices + args.val_tts)[len(tts):]
     for seed in [int(s) for s in args.seeds.split(",")]:
         for test in args.tests.split(","):
             others = [s for s in SPEAKERS if s != test]
             vals = others if args.inner == "all" else [others[(SPEAKERS.index(test) + seed) % 3]]
+            if args.val_tts:
+                vals = ["tts"]
             yt = torch.tensor([y for _, y in data[test]])
             probs, singles = [], []
             for val in vals:
                 train_items = [it for s in others if s != val for it in data[s]] + tts
                 t0 = time.time()
-                p, vacc, ep = train_one(cfg, train_items, data[val], data[test], seed)
+                if val == "tts":
+                    train_items = [it for s in others for it in data[s]] + tts
+                p, vacc, ep = train_one(cfg, train_items, val_tts if val == "tts" else data[val], data[test], seed)
                 acc = float((p.argmax(-1) == yt).float().mean())
                 singles.append(acc)
                 probs.append(p)
