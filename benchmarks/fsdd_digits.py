@@ -182,17 +182,16 @@ def ablation_table(log: Path) -> list[str]:
     lines = ["| recipe | " + " | ".join(SPEAKERS) + " | mean | ensemble of 3 val folds (mean) |", "|---|" + "---:|" * 6]
     for name, recs in rows.items():
         per = {s: [r["singles"][0] for (seed, t), r in recs.items() if t == s] for s in SPEAKERS}
-        if not all(per.values()):
-            continue
         ens = [r["ensemble"] for r in recs.values() if len(r["singles"]) == 3]
-        cells = [f"{np.mean(per[s]):.3f}" for s in SPEAKERS]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean([np.mean(per[s]) for s in SPEAKERS]):.3f} | "
-                     + (f"{np.mean(ens):.3f}" if len(ens) == 4 else "–") + " |")
+        cells = [f"{np.mean(per[s]):.3f}" if per[s] else "–" for s in SPEAKERS]
+        mean = f"{np.mean([np.mean(per[s]) for s in SPEAKERS]):.3f}" if all(per.values()) else "– (run cut short)"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean} | " + (f"{np.mean(ens):.3f}" if len(ens) == 4 else "–")
+                     + " |")
     return lines
 
 
 def render(anchors: dict, results: dict[int, dict[str, float]], ensemble: dict[str, float], *, config: str,
-           engine: str, overrides: list[str], minutes: float, ablation_log: Path) -> str:
+           engine: str, overrides: list[str], minutes: float, ablation_log: Path, notes: str = "") -> str:
     seeds = sorted(results)
     per_speaker = {s: [results[seed][s] for seed in seeds] for s in SPEAKERS}
     seed_means = [np.mean([results[seed][s] for s in SPEAKERS]) for seed in seeds]
@@ -230,7 +229,7 @@ def render(anchors: dict, results: dict[int, dict[str, float]], ensemble: dict[s
     lines += ["", f"Seed spread: per-seed means {', '.join(f'{m:.3f}' for m in seed_means)}; "
               f"per-speaker std over seeds {', '.join(f'{s} {np.std(per_speaker[s]):.3f}' for s in SPEAKERS)}.", "",
               "### Ablation (hand loop of `fsdd_lab.py`, seed 0, validation speaker as seed 0 above)", "",
-              *ablation_table(ablation_log), "<!-- fsdd_digits:end -->"]
+              *ablation_table(ablation_log), *(["", notes.strip()] if notes.strip() else []), "<!-- fsdd_digits:end -->"]
     return "\n".join(lines)
 
 
@@ -247,6 +246,7 @@ def main() -> None:
                              "write the table without training")
     parser.add_argument("--skip-anchors", action="store_true")
     parser.add_argument("--tests", default=",".join(SPEAKERS), help="test speakers (a smoke run: one)")
+    parser.add_argument("--notes", default=None, help="a markdown file of observations to add under the tables")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -310,7 +310,8 @@ def main() -> None:
     ensemble = {s: float((torch.stack(p).mean(0).argmax(-1) == labels[s]).float().mean())
                 for s, p in probabilities.items()} if all(len(p) > 1 for p in probabilities.values()) else {}
     text = render(anchors, results, ensemble, config=args.config, engine=args.engine, overrides=args.set,
-                  minutes=minutes, ablation_log=Path(args.ablation_log))
+                  minutes=minutes, ablation_log=Path(args.ablation_log),
+                  notes=Path(args.notes).read_text() if args.notes else "")
     print(text)
     if not args.no_write:
         write_section(text, "<!-- fsdd_digits:start -->", "<!-- fsdd_digits:end -->")

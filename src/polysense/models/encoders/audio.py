@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense.data.augment import spec_augment as apply_spec_augment
+from polysense.data.augment import speed_perturb_batch
 from polysense.errors import ParameterError
 from polysense.models.encoders.base import EncoderOutput
 from polysense.models.layers import (
@@ -33,6 +35,9 @@ from polysense.models.layers import (
     masked_mean,
 )
 from polysense.models.registry import register
+from polysense.signal.normalization import cmvn, sliding_cmvn
+from polysense.signal.perturb import vtlp_mel_filterbank
+from polysense.signal.spectrogram import power_to_db, spectrogram
 
 __all__ = ["AudioCNN", "AudioSpectrogramTransformer", "LogMelFrontEnd", "normalize_features"]
 
@@ -149,13 +154,11 @@ class LogMelFrontEnd(nn.Module):
             raise ParameterError(f"spec_augment={spec_augment!r} is invalid: expected a mapping of spec_augment options or null")
         self.spec_augment = dict(spec_augment) if spec_augment else None
         if self.spec_augment is not None:
-            from polysense.data.augment import spec_augment as _sa
-
             accepted = {"freq_masks", "freq_mask_param", "time_masks", "time_mask_param", "max_time_fraction", "mask_value"}
             unknown = sorted(set(self.spec_augment) - accepted)
             if unknown:
                 raise ParameterError(f"spec_augment has unknown key(s) {unknown}: accepted keys are {sorted(accepted)}")
-            _sa(torch.zeros(1, self.n_mels, 4), **self.spec_augment)  # validates the values now, not mid-training
+            apply_spec_augment(torch.zeros(1, self.n_mels, 4), **self.spec_augment)  # validates the values now, not mid-training
         # None: seeded from torch's global generator, so a run seeded by the trainer is reproducible
         self.generator = torch.Generator()
         self.generator.manual_seed(int(torch.randint(2**62, ()).item()) if seed is None else int(seed))
@@ -166,9 +169,6 @@ class LogMelFrontEnd(nn.Module):
 
     def _warped_log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Log-mel (dB) with a VTLP-warped bank per item (same STFT, floor and reference as log_mel)."""
-        from polysense.signal.perturb import vtlp_mel_filterbank
-        from polysense.signal.spectrogram import power_to_db, spectrogram
-
         lo, hi = self.vtlp_alpha
         alpha = lo + (hi - lo) * torch.rand(waveform.shape[0], generator=self.generator, dtype=torch.float64)
         lm = self.log_mel
@@ -181,8 +181,6 @@ class LogMelFrontEnd(nn.Module):
 
     def forward(self, waveform: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and self.speed_perturb is not None:
-            from polysense.data.augment import speed_perturb_batch
-
             waveform, mask = speed_perturb_batch(
                 waveform, sample_rate=self.sample_rate, mask=mask, min_factor=self.speed_perturb[0],
                 max_factor=self.speed_perturb[1], generator=self.generator,
@@ -200,17 +198,11 @@ class LogMelFrontEnd(nn.Module):
         frames = features.shape[-1]
         frame_mask = lengths_to_mask(self.num_frames(lengths).clamp_max(frames), frames)
         if self.normalize == "cmvn":
-            from polysense.signal.normalization import cmvn
-
             features = cmvn(features, mask=frame_mask)
         elif self.normalize == "sliding_cmvn":
-            from polysense.signal.normalization import sliding_cmvn
-
             features = sliding_cmvn(features, mask=frame_mask, window_frames=self.cmvn_window_frames, variance=True)
         if self.training and self.spec_augment is not None:
-            from polysense.data.augment import spec_augment
-
-            features = spec_augment(features, mask=frame_mask, generator=self.generator, **self.spec_augment)
+            features = apply_spec_augment(features, mask=frame_mask, generator=self.generator, **self.spec_augment)
         return features, frame_mask
 
 
