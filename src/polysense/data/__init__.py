@@ -43,8 +43,8 @@ _LAZY = {
     **dict.fromkeys(("AVDigits", "PCADegradation", "load_digit_images", "pca_degrade"), "av_digits"),
     **dict.fromkeys(("captions_csv_manifest", "coco_manifest", "esc50_manifest"), "adapters"),
     **dict.fromkeys(
-        ("AddNoise", "MixupOutput", "RandomGain", "SpecAugment", "TimeShift", "add_noise", "gain", "mixup",
-         "random_gain", "spec_augment", "time_shift"),
+        ("AddNoise", "MixupOutput", "RandomGain", "SpecAugment", "SpeedPerturb", "TimeShift", "add_noise", "gain",
+         "mixup", "pitch_shift_batch", "random_gain", "spec_augment", "speed_perturb_batch", "time_shift"),
         "augment",
     ),
 }
