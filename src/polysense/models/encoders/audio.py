@@ -101,7 +101,7 @@ class LogMelFrontEnd(nn.Module):
     * ``spec_augment``: options of :func:`polysense.data.augment.spec_augment` (mask counts and
       widths in bins/frames), applied after the normalisation; masks are filled with the item's
       mean (0 after CMVN) unless ``mask_value`` says otherwise.
-    * ``seed``: seeds the generator of these draws (None: drawn from torch's global generator).
+    * ``seed``: seeds the generator of these draws (None: ``torch.initial_seed()``).
     """
 
     def __init__(
@@ -159,9 +159,10 @@ class LogMelFrontEnd(nn.Module):
             if unknown:
                 raise ParameterError(f"spec_augment has unknown key(s) {unknown}: accepted keys are {sorted(accepted)}")
             apply_spec_augment(torch.zeros(1, self.n_mels, 4), **self.spec_augment)  # validates the values now, not mid-training
-        # None: seeded from torch's global generator, so a run seeded by the trainer is reproducible
+        # None: torch.initial_seed(), the seed the trainer gave torch, so its runs are reproducible;
+        # read, not drawn, so building a front end leaves the global random stream (initialisation) alone
         self.generator = torch.Generator()
-        self.generator.manual_seed(int(torch.randint(2**62, ()).item()) if seed is None else int(seed))
+        self.generator.manual_seed(torch.initial_seed() if seed is None else int(seed))
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames of real audio for valid lengths (samples): ``1 + length // hop`` (0 for empty)."""
