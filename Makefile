@@ -5,7 +5,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test install-debs bench clean
+
+# Debian packages some tests need (chromium + chromium-driver: the search page's browser test).
+# Installed by `make test` only when running as root and missing; elsewhere those tests skip
+# with a reason (under CI=true they fail instead). Append to this list; keep one package a word.
+DEBS := chromium chromium-driver
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +31,14 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/polysense demo --out $(DEMO_OUT)
 
-test: install-test
+install-debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update && apt-get install -y $$missing; \
+	elif [ -n "$$missing" ]; then echo "not root: skipping Debian packages $$missing (tests needing them skip)"; fi
+
+test: install-test install-debs
 	$(PY) -m pytest -q
 
 bench: install-test

@@ -80,3 +80,66 @@ def collection(tmp_path: Path) -> Path:
     write_png(root / "red.png", (220, 30, 30))
     (root / "readme.md").write_text("not indexed")
     return root
+
+
+def write_run(run_dir: Path, *, pair: str = "audio", seed: int = 0) -> Path:
+    """A run folder as `polysense train` writes one (config.yaml, run.json, weights, tokenizer)."""
+    import yaml
+
+    from polysense.train.checkpoint import save_weights
+
+    bundle = make_bundle(pair, seed=seed)
+    run_dir.mkdir(parents=True)
+    bundle.tokenizer.save(run_dir / "tokenizer.json")
+    config = {k: v for k, v in bundle.config.items()}
+    config["text"] = {k: v for k, v in config["text"].items() if k != "vocab_size"} | {"tokenizer": "tokenizer.json"}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"model": config, "data": {"name": "synthetic", "image_size": 32}}))
+    (run_dir / "run.json").write_text('{"sample_rate": %d}' % SAMPLE_RATE)
+    save_weights(run_dir / "model.safetensors", bundle.model)
+    return run_dir
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    return write_run(tmp_path / "run")
+
+
+class LiveServer:
+    """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a background thread."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start within 20 s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def indexed(audio_bundle, collection, tmp_path):
+    """(index folder, collection root, bundle): the collection indexed with 5 s windows, 4 s hop."""
+    from polysense.search import build_index
+
+    build_index(audio_bundle, collection, tmp_path / "idx", window_s=5.0, hop_s=4.0)
+    return tmp_path / "idx", collection, audio_bundle

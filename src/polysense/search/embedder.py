@@ -11,13 +11,12 @@ The index is written once against the embedding contract (:class:`polysense.mode
 Identity
 --------
 An index remembers which model made its vectors, so a query embedded by another model (whose
-space is unrelated) is refused. :func:`model_fingerprint` is
+space is unrelated) is refused. A model loaded from a run folder is identified as the trainer
+identifies it (:func:`polysense.train.run.model_identity`: sha256 of ``model.safetensors`` and
+the model config). A model built in memory has no file; :func:`model_fingerprint` hashes
 
     sha256( canonical JSON of the model config  ||  for each state-dict entry in name order:
             name, dtype, shape, raw bytes )
-
-It hashes the weights themselves rather than the bytes of ``model.safetensors``: the same weights
-written by another safetensors version (or loaded and never written) get the same identity.
 """
 
 from __future__ import annotations
@@ -68,6 +67,7 @@ class EmbedderBundle:
         source: where the model came from (a run folder), recorded so ``polysense search`` can
             load it again; ``None`` for a model built in memory.
         device: where to run the model.
+        identity: the model's identity when known (a run folder's); else computed from the weights.
 
     ``fingerprint`` (computed once) identifies model + config; ``settings`` is the front-end
     description stored in an index.
@@ -82,7 +82,7 @@ class EmbedderBundle:
     config: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
     device: str | torch.device = "cpu"
-    _fingerprint: str | None = field(default=None, init=False, repr=False)
+    identity: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not callable(getattr(self.model, "encode", None)) or not hasattr(self.model, "modalities"):
@@ -112,9 +112,9 @@ class EmbedderBundle:
 
     @property
     def fingerprint(self) -> str:
-        if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.model, self.config)
-        return self._fingerprint
+        if self.identity is None:
+            self.identity = model_fingerprint(self.model, self.config)
+        return self.identity
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -173,10 +173,13 @@ class EmbedderBundle:
         return torch.nn.functional.normalize(vectors, dim=-1)
 
 
-def _image_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``image_size`` from the image encoder's config when it names one."""
-    image = config.get("image") if isinstance(config, Mapping) else None
-    if isinstance(image, Mapping) and "image_size" in image:
+def _image_settings(run_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The image size the model was trained at: the data section's, else the image encoder's."""
+    data = run_config.get("data") or {}
+    if isinstance(data, Mapping) and data.get("image_size") is not None:
+        return {"image_size": data["image_size"]}
+    image = (run_config.get("model") or {}).get("image")
+    if isinstance(image, Mapping) and image.get("image_size") is not None:
         return {"image_size": image["image_size"]}
     return {}
 
@@ -188,21 +191,19 @@ def load_embedder(run_dir: str | os.PathLike, *, device: str = "cpu") -> Embedde
     """
     from pathlib import Path
 
-    try:
-        from polysense.train.run import load_run
-    except ImportError:  # pragma: no cover - the trainer is not installed in this checkout
-        raise ParameterError(
-            f"cannot load the run {run_dir}: this polysense has no trainer (polysense.train.run.load_run)"
-        ) from None
+    from polysense.train.run import load_run
+
     run = load_run(run_dir)
-    config = dict(run.config)
-    model_config = dict(config.get("model", config))
+    model_config = dict(run.config.get("model") or {})
+    if run.sample_rate is None and "audio" in getattr(run.model, "modalities", ()):
+        raise ParameterError(f"{run_dir}: the run does not record its sample rate (run.json): cannot read audio for it")
     return EmbedderBundle(
         model=run.model,
-        sample_rate=int(run.sample_rate),
-        tokenizer=run.tokenizer if run.tokenizer is not None else getattr(run.model, "tokenizer", None),
+        sample_rate=int(run.sample_rate or 16000),
+        tokenizer=run.tokenizer,
         config=model_config,
         source=str(Path(run_dir).resolve()),
         device=device,
-        **_image_settings(model_config),
+        identity=run.identity,
+        **_image_settings(run.config),
     )
