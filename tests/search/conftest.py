@@ -15,6 +15,7 @@ from polysense.models.registry import build_model
 from polysense.search import EmbedderBundle
 
 SAMPLE_RATE = 8000
+REPO_SRC = Path(__file__).resolve().parents[2] / "src"
 CAPTIONS = ["a low hum", "a high whistle", "a dog barking", "rain on a roof", "a bell ringing"]
 
 
@@ -66,9 +67,12 @@ def image_bundle() -> EmbedderBundle:
 
 @pytest.fixture
 def collection(tmp_path: Path) -> Path:
-    """5 short tones with captions, one 12 s file (3 windows of 5 s, hop 4 s... see tests), a
-    lone text, a corrupt .wav, an image and an unrelated file, in nested folders."""
-    root = tmp_path / "collection"
+    return make_collection(tmp_path / "collection")
+
+
+def make_collection(root: Path) -> Path:
+    """5 short tones with captions, one 12 s file (3 windows with window 5 s, hop 4 s), a lone
+    text, a corrupt .wav, an image and an unrelated file, in nested folders."""
     (root / "sub" / "deeper").mkdir(parents=True)
     for i, (freq, caption) in enumerate(zip((200, 3000, 700, 1500, 2400), CAPTIONS, strict=True)):
         folder = root if i % 2 == 0 else root / "sub"
