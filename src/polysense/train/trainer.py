@@ -98,12 +98,7 @@ class Collator:
         batch = self.collate(items)
         texts = batch.get("text")
         if self.tokenizer is not None and texts is not None and "input_ids" not in batch:
-            encoded = self.tokenizer.batch_encode(list(texts))
-            batch["input_ids"] = encoded.input_ids
-            batch["text_mask"] = encoded.attention_mask.bool()
-            word_ids = getattr(encoded, "word_ids", None)
-            if word_ids is not None:
-                batch["word_ids"] = word_ids
+            batch.update(self.tokenizer.batch_encode(list(texts)).as_dict())
         return batch
 
 
@@ -344,9 +339,14 @@ class Trainer:
             if context is not None:
                 teardown(context)
 
-    def _select(self) -> tuple[str, str]:
+    def _select(self, values: dict[str, float]) -> tuple[str, str]:
+        """The metric that picks the best epoch: the configured one, else accuracy when the model
+        classifies, else mean R@1 when it retrieves, else the validation loss."""
         cfg = self.config.train
-        metric = (cfg.select_metric or ("accuracy" if self.num_classes else "loss")).removeprefix("val/")
+        if cfg.select_metric:
+            metric = cfg.select_metric.removeprefix("val/")
+        else:
+            metric = next((m for m in ("accuracy", "r1") if m in values), "loss")
         mode = cfg.select_mode or ("min" if metric == "loss" or metric.startswith("loss_") else "max")
         return metric, mode
 
@@ -364,7 +364,7 @@ class Trainer:
             self.log.truncate(int(state["metrics_bytes"]))
             self.log.say(f"resumed from {latest.name}: epoch {state['epoch'] + 1}, batch {state['batch']}, "
                          f"step {state['step']}")
-        metric, mode = self._select()
+        metric = str(state.get("select_metric") or (cfg.train.select_metric or "loss").removeprefix("val/"))
         accumulate = cfg.optim.accumulate_steps
         started = time.perf_counter() - float(state["train_seconds"])
         self.ddp.train()
@@ -448,10 +448,12 @@ class Trainer:
             # end of epoch: validate, select, checkpoint
             values = validate(self.model, self._eval_batches(self.data.val), device=self.ctx.device,
                               num_classes=self.num_classes, autocast=self.autocast)
+            metric, mode = self._select(values)
             if metric not in values:
                 raise ConfigError(f"train.select_metric={metric!r} is not among the validation metrics "
                                   f"{sorted(values)}: choose one of them")
             value = values[metric]
+            state["select_metric"] = metric
             better = state["best_value"] is None or (value > state["best_value"] if mode == "max"
                                                      else value < state["best_value"])
             entry = {"split": "val", "step": state["step"], "epoch": epoch + 1, **values,
