@@ -146,7 +146,7 @@ def create_app(index: Index, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
         return HTMLResponse(_page())
 
     @app.get("/api/info", response_model=Info)
-    def info() -> Info:
+    async def info() -> Info:
         modalities = index.meta["settings"]["modalities"]
         return Info(vectors=len(index), modalities=modalities, index=index.meta["index"],
                     model=index.meta["model"]["fingerprint"][:12], max_upload_bytes=max_upload_bytes)

@@ -112,10 +112,12 @@ def build_faiss(vectors: np.ndarray, index_type: str, params: Mapping[str, Any] 
         used = {**IVF_DEFAULTS, **params, "nlist": nlist}
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        # FAISS needs >= 39 training points per centroid; a sample of 256 per list is plenty
+        # k-means on a sample of 64 points per list (FAISS warns below 39) and 10 iterations: at 1M
+        # vectors this trains in minutes instead of tens of minutes, at a recall measured in RESULTS.md
+        index.cp.niter = 10
         sample = vectors
-        if n > 256 * nlist:
-            sample = vectors[np.random.default_rng(0).choice(n, 256 * nlist, replace=False)]
+        if n > 64 * nlist:
+            sample = vectors[np.sort(np.random.default_rng(0).choice(n, 64 * nlist, replace=False))]
         index.train(sample)
         index.nprobe = min(int(used["nprobe"]), nlist)
         used["nprobe"] = index.nprobe
