@@ -75,3 +75,18 @@ def test_torchrun_shards_the_embedding(run_dir, collection, tmp_path):
         a = {h.item_id: h.score for h in one.search(text="a bell", k=20)}
         b = {h.item_id: h.score for h in two.search(text="a bell", k=20)}
         assert a.keys() == b.keys() and all(a[key] == pytest.approx(b[key], abs=1e-5) for key in a)
+
+
+def test_serve_binds_loopback_by_default(run_dir, collection, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("polysense.search.server.serve", lambda index, **kw: calls.append((index, kw)))
+    idx = tmp_path / "idx"
+    invoke("index", run_dir, collection, "-o", idx)
+    assert invoke("serve", idx).exit_code == 0
+    index, kwargs = calls[0]
+    assert kwargs == {"host": "127.0.0.1", "port": 8000, "max_upload_bytes": 10 * 1024 * 1024}
+    assert index.embedder.source == str(run_dir.resolve())  # the model was loaded before serving
+    wide = invoke("serve", idx, "--host", "0.0.0.0", "--max-upload-mb", 1)
+    assert wide.exit_code == 0 and "warning" in wide.output and calls[1][1]["host"] == "0.0.0.0"
+    missing = invoke("serve", tmp_path / "none")
+    assert missing.exit_code == 1 and "holds no index" in missing.output and len(calls) == 2
