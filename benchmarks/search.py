@@ -8,7 +8,7 @@ Four parts (``--parts``), each adding to one state file so long parts can run se
           and the real FSDD embeddings (audio of 3 speakers indexed, the 4th speaker's recordings
           as queries) of a trained run (``--run``). Queries come from the same distribution as the
           data but are never in the index; half of them (validation) choose HNSW's ``efSearch`` /
-          IVF's ``nprobe`` (the smallest reaching recall@10 >= 0.95), the other half (test)
+          IVF's ``nprobe`` (the smallest reaching recall@10 >= 0.96: a margin over the 0.95 goal), the other half (test)
           measure. Recall@10 is against exact search (FAISS ``IndexFlatIP``), mean ± std over 5
           folds of the test queries. Latency: one query at a time, p50/p99 over the test queries,
           with 1 and 2 threads. Anchors in the same run: FAISS flat (exact) and ``hnswlib`` with
@@ -48,6 +48,9 @@ START, END = "<!-- search:start -->", "<!-- search:end -->"
 EF_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
 NPROBE_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 TARGET_RECALL = 0.95
+#: efSearch / nprobe are chosen on validation queries with this much margin above the goal, so
+#: that the test queries (never used for the choice) land above it too
+SELECT_RECALL = 0.96
 K = 10
 
 
@@ -182,7 +185,7 @@ def bench_collection(name: str, data: np.ndarray, val_q: np.ndarray, test_q: np.
     def tune(set_param, grid, search_all) -> int:
         for value in grid:
             set_param(value)
-            if recall(search_all(val_q), truth_val).mean() >= TARGET_RECALL:
+            if recall(search_all(val_q), truth_val).mean() >= SELECT_RECALL:
                 return value
         return grid[-1]
 
@@ -261,13 +264,17 @@ def bench_indexing(run_dir: Path, tmp: Path) -> dict:
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     cli_report = json.loads(done.stdout)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "import torch"], check=True, timeout=300)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    torch_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     version = next(p for p in idx.glob("v-*") if p.is_dir())
     sizes = {p.name: p.stat().st_size for p in version.iterdir() if p.is_file()}
     return {
         "files": len(files), "first_s": first.seconds, "files_per_s": first.files / first.seconds,
         "vectors": first.vectors, "model_load_s": load_s, "second_s": second_s, "second_embedded": second.embedded,
         "second_changed": second.changed, "cli_second_s": cli_s, "cli_second_cpu_s": cli_cpu_s,
-        "second_index_s": second.seconds, "cli_second_embedded": cli_report["embedded"],
+        "second_index_s": second.seconds, "torch_import_cpu_s": torch_cpu_s, "cli_second_embedded": cli_report["embedded"],
         "bytes_per_vector": {k: v / first.vectors for k, v in sizes.items()}, "threads": 2,
     }
 
@@ -383,8 +390,8 @@ def table(state: dict) -> str:
                 f"{m['recall']:.4f} ± {m['recall_std']:.4f} | {_fmt(m['p50_ms_1t'], 3)} / {_fmt(m['p99_ms_1t'], 3)} | "
                 f"{_fmt(m['p50_ms_2t'], 3)} / {_fmt(m['p99_ms_2t'], 3)} | {_fmt(ratio, 3)} | "
                 f"{_fmt(m.get('bytes_per_vector'), 0)} |")
-    lines += ["", f"efSearch / nprobe: the smallest value reaching recall@10 >= {TARGET_RECALL} on separate validation "
-              "queries (never the test queries); hnswlib runs with FAISS's M, efConstruction and efSearch. "
+    lines += ["", f"efSearch / nprobe: the smallest value reaching recall@10 >= {SELECT_RECALL} on separate validation "
+              "queries (never the test queries; rows measured before the margin was added used 0.95); hnswlib runs with FAISS's M, efConstruction and efSearch. "
               "Goal (issue 8): recall@10 >= 0.95 with p99 <= 2 ms at 1M vectors on one core.", ""]
     ix = state.get("index")
     if ix:
@@ -398,7 +405,8 @@ def table(state: dict) -> str:
             f"| second run, unchanged (whole CLI command: Python start-up, imports, model load) | {ix['cli_second_s']:.2f} s "
             f"wall, {ix['cli_second_cpu_s']:.2f} s CPU | - | {ix['cli_second_embedded']} |",
             "", f"Goal: second run <= 2 s for 2,000 files, nothing re-embedded. Model load alone: {ix['model_load_s']:.2f} s; "
-            f"scan + compare alone (build_index's own time): {ix['second_index_s']:.2f} s. "
+            f"scan + compare alone (build_index's own time): {ix['second_index_s']:.2f} s; of the CLI's CPU time, "
+            f"`python -c 'import torch'` alone takes {ix.get('torch_import_cpu_s', float('nan')):.2f} s. "
             f"On disk per vector (bytes; flat index of {ix['vectors']} 64-d vectors): {sizes}.", ""]
     http = state.get("http")
     if http:
