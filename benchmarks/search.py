@@ -394,7 +394,12 @@ def table(state: dict) -> str:
                 f"{_fmt(m.get('bytes_per_vector'), 0)} |")
     lines += ["", "efSearch / nprobe: the smallest value whose recall@10 on separate validation queries (never the "
               "test queries) reaches the level in brackets; hnswlib runs with FAISS's M, efConstruction and efSearch. "
-              "Goal (issue 8): recall@10 >= 0.95 with p99 <= 2 ms at 1M vectors on one core.", ""]
+              "Goal (issue 8): recall@10 >= 0.95 with p99 <= 2 ms at 1M vectors on one core.", "",
+              "Reading the latencies: on a machine shared with other jobs, a query that loses its core to another "
+              "process for a time slice takes ~8-30 ms whatever the method, so p99 measures the machine's load more "
+              "than the index (FAISS HNSW and hnswlib interleaved query by query showed the same tail); p50 compares "
+              "the methods. 2-thread rows are slower than 1-thread rows where FAISS's OpenMP threads wait for a "
+              "busy second core (flat search).", ""]
     ix = state.get("index")
     if ix:
         sizes = ", ".join(f"{k} {v:.0f}" for k, v in sorted(ix["bytes_per_vector"].items()))
