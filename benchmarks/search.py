@@ -433,7 +433,8 @@ def table(state: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["ann", "index", "http"], choices=["ann", "index", "http"])
+    parser.add_argument("--parts", nargs="*", default=["ann", "index", "http"], choices=["ann", "index", "http"],
+                        help="what to measure; none: rewrite the table from --state")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--clusters", type=int, default=2000)
@@ -448,8 +449,9 @@ def main() -> None:
     args = parser.parse_args()
     state = json.loads(args.state.read_text()) if args.state.exists() else {}
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    state["env"] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                    "note": f"shared with other jobs while measuring (load average {load} at the last start)"}
+    if args.parts or "env" not in state:
+        state["env"] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+                        "note": f"shared with other jobs while measuring (load average {load} at the last start)"}
     state.setdefault("ann", {})
     with tempfile.TemporaryDirectory(prefix="polysense-search-bench-") as tmp:
         tmp = Path(tmp)
