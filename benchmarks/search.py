@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import platform
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -86,8 +85,6 @@ def clustered(n: int, dim: int, *, clusters: int, seed: int, structure_seed: int
 
 def fsdd_embeddings(run_dir: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """Audio embeddings of FSDD by the run's model: (indexed: 3 speakers, queries: the 4th)."""
-    import torch
-
     from polysense import audio as audio_io
     from polysense.search import load_embedder
 
@@ -102,7 +99,6 @@ def fsdd_embeddings(run_dir: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     vecs = np.concatenate(vecs).astype(np.float32)
     speaker = np.array([f.stem.split("_")[1] for f in files])
     query_speaker = "yweweler"
-    del torch
     return vecs[speaker != query_speaker], vecs[speaker == query_speaker], {"speaker": query_speaker}
 
 
