@@ -409,7 +409,7 @@ class Trainer:
                     if not bool(torch.isfinite(loss.detach())):
                         last = ckpt.latest_checkpoint(self.run_dir / CHECKPOINTS) if self.ctx.is_main else None
                         raise TrainingError(
-                            f"the loss is {float(loss)} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
+                            f"the loss is {float(loss.detach())} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
                             f"training stopped. The last good checkpoint is {last or 'none yet'} and "
                             f"{self.run_dir / WEIGHTS} holds the best weights so far. Lower optim.lr, set "
                             "optim.clip_grad_norm, or check the data for extreme values")
