@@ -30,7 +30,7 @@ def tiny_clip(**train: Any) -> dict[str, Any]:
         "model": {"name": "clip", "embed_dim": 16,
                   "audio": {"name": "audio_spectrogram_transformer", "n_fft": 256, "hop_length": 128, "n_mels": 16,
                             "patch_size": 8, "dim": 16, "depth": 1, "heads": 2},
-                  "text": {"name": "text_transformer", "vocab_size": 120, "dim": 16, "depth": 1, "heads": 2,
+                  "text": {"name": "text_transformer", "vocab_size": 300, "dim": 16, "depth": 1, "heads": 2,
                            "dropout": 0.0}},
         "optim": {"lr": 0.003},
         "train": {"epochs": 1, "batch_size": 16, "seed": 0, "log_every_steps": 1, **train},

@@ -279,7 +279,7 @@ class Trainer:
         if self.ctx.world_size > 1:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None,
-                find_unused_parameters=True)
+                find_unused_parameters=cfg.train.ddp_find_unused_parameters)
         else:
             self.ddp = self.model
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr,
@@ -338,6 +338,17 @@ class Trainer:
             context = getattr(self, "ctx", None)
             if context is not None:
                 teardown(context)
+
+    def _mean_over_processes(self, values: dict[str, float]) -> dict[str, float]:
+        """Each process holds its share's values (a distributed loss is defined so that the mean
+        over processes is the global one): log their mean."""
+        if self.ctx.world_size == 1 or not values:
+            return values
+        import torch.distributed as dist
+
+        stacked = torch.tensor(list(values.values()), dtype=torch.float64)
+        dist.all_reduce(stacked)
+        return dict(zip(values, (stacked / self.ctx.world_size).tolist()))
 
     def _select(self, values: dict[str, float]) -> tuple[str, str]:
         """The metric that picks the best epoch: the configured one, else accuracy when the model
@@ -434,7 +445,7 @@ class Trainer:
                 if state["step"] % cfg.train.log_every_steps == 0:
                     entry = {"split": "train", "step": state["step"], "epoch": epoch + 1,
                              "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                             **{k: v / running_n for k, v in running.items()}}
+                             **self._mean_over_processes({k: v / running_n for k, v in running.items()})}
                     self.log.record(entry)
                     if not self.log.interactive:
                         self.log.say(f"epoch {epoch + 1} step {state['step']}/{self.total_steps} "
