@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.encoders.text import MiniLMEncoder, minilm_model_dir
+from polysense.models.encoders.minilm import MiniLMEncoder, minilm_model_dir
 from polysense.models.registry import build
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
