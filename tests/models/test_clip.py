@@ -170,3 +170,72 @@ def test_zero_shot_with_a_trained_model_and_its_tokenizer(tmp_path):
 def test_bad_config_raises_parameter_error(config, match):
     with pytest.raises(ParameterError, match=match):
         build("model", config)
+
+
+def test_items_with_the_same_text_or_label_are_positives_not_negatives():
+    """FSDD pairs 2,000 clips with 40 captions: equal captions in a batch must not be negatives."""
+    model = _clip(("audio", "text"))
+    batch = paired_batch(("audio", "text"))
+    batch["text"] = ["one", "two", "one", "three", "two", "four", "five", "six"]
+    out = model(batch)
+    same = torch.tensor([[s == t for t in batch["text"]] for s in batch["text"]])
+    a, b = out.embeddings["audio"], out.embeddings["text"]
+    expected = clip_loss(a, b, logit_scale=model.logit_scale, positive_mask=same)
+    torch.testing.assert_close(out.loss, expected.loss)
+    assert not torch.allclose(out.loss, clip_loss(a, b, logit_scale=model.logit_scale).loss)
+    # without strings, equal input_ids rows (over the real tokens) identify equal captions
+    del batch["text"]
+    for key in ("input_ids", "text_mask"):
+        batch[key][2], batch[key][4] = batch[key][0], batch[key][1]
+    out = model(batch)
+    a, b = out.embeddings["audio"], out.embeddings["text"]
+    expected = clip_loss(a, b, logit_scale=model.logit_scale, positive_mask=same)
+    torch.testing.assert_close(out.loss, expected.loss)
+    # labels instead of text, when the config says so
+    by_label = _clip(("audio", "text"), positives="label")
+    batch["label"] = torch.tensor([0, 1, 0, 2, 1, 3, 4, 5])
+    torch.testing.assert_close(by_label(batch).loss, expected.loss)
+    none = _clip(("audio", "text"), positives="none")
+    torch.testing.assert_close(none(batch).loss, clip_loss(a, b, logit_scale=model.logit_scale).loss)
+    with pytest.raises(ParameterError, match="positives"):
+        _clip(("audio", "text"), positives="caption")
+    with pytest.raises(ParameterError, match="needs labels"):
+        by_label({k: v for k, v in batch.items() if k != "label"})
+
+
+def test_vsepp_passes_the_text_positives_too():
+    from polysense.losses import vsepp_loss
+    from polysense.models.paradigms.vsepp import VSEPP
+
+    torch.manual_seed(0)
+    model = VSEPP(embed_dim=8, **doubles(("image", "text")))
+    batch = paired_batch(("image", "text"))
+    batch["text"] = ["x", "y", "x", "z", "y", "w", "v", "u"]
+    out = model(batch)
+    same = torch.tensor([[s == t for t in batch["text"]] for s in batch["text"]])
+    expected = vsepp_loss(out.embeddings["image"], out.embeddings["text"], positive_mask=same)
+    torch.testing.assert_close(out.loss, expected.loss)
+
+
+def test_a_text_tower_exposes_its_tokenizer(tmp_path):
+    from polysense.models.encoders.tokenizer import train_tokenizer
+
+    tokenizer = train_tokenizer(["the digit one", "the digit two", "a dog barks"], vocab_size=300)
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    text = {"name": "text_transformer", "tokenizer": str(path), "dim": 16, "depth": 1, "heads": 2}
+    model = build("model", {"name": "clip", "embed_dim": 8, "image": {"name": "image_cnn", "dim": 8}, "text": text})
+    assert model.tokenizer.vocab_size == tokenizer.vocab_size == model.encoders["text"].vocab_size
+    assert model.encoders["text"].pad_id == tokenizer.pad_id
+    # a table larger than the tokenizer (trained towards a vocab_size it did not reach) is fine
+    assert build("encoder", {**text, "vocab_size": 1000}).vocab_size == 1000
+    with pytest.raises(ParameterError, match="smaller than the tokenizer"):
+        build("encoder", {**text, "vocab_size": 10})
+    no_tokenizer = build("model", {"name": "clip", "embed_dim": 8, "image": {"name": "image_cnn", "dim": 8},
+                                   "text": ENCODERS["text"]})
+    assert no_tokenizer.tokenizer is None
+    assert build("model", {"name": "clip", "embed_dim": 8, "image": {"name": "image_cnn", "dim": 8},
+                           "audio": ENCODERS["audio"]}).tokenizer is None
+    vilt = build("model", {"name": "vilt", "depth": 1, "heads": 2, "text": {**text, "depth": 0},
+                           "image": {"name": "image_vit", "image_size": 16, "patch_size": 8, "dim": 16, "depth": 0}})
+    assert vilt.tokenizer is model.encoders["text"].tokenizer or vilt.tokenizer.vocab_size == tokenizer.vocab_size
+    assert vilt.mask_token_id == tokenizer.mask_id
