@@ -176,6 +176,32 @@ def gather_pairs(
     return GatheredPairs(all_a, all_b, all_a, all_b, 0, None)
 
 
+def pair_positive_mask(
+    positive_mask: torch.Tensor, pairs: GatheredPairs, *, group: dist.ProcessGroup | None = None
+) -> torch.Tensor:
+    """The (queries, keys) bool positives of ``pairs`` from the local (n, n) ``positive_mask``.
+
+    ``positive_mask[i, j]`` says that local item j is a positive of local item i (e.g. the same
+    caption twice in a batch); the diagonal is always a positive. Items of other processes are
+    positives of their own pair only (their duplicates are not known here). Every process must
+    call this when the pairs were gathered with ``local_loss=False`` (one small collective).
+    """
+    n = pairs.queries_a.shape[0] if pairs.layout is not None else None
+    local = positive_mask.shape[0]
+    if positive_mask.shape != (local, local) or positive_mask.dtype != torch.bool:
+        raise ParameterError(
+            f"positive_mask must be a ({local}, {local}) bool tensor (local item j is a positive of i), "
+            f"got {tuple(positive_mask.shape)} {positive_mask.dtype}"
+        )
+    keys = pairs.keys_b.shape[0]
+    if keys == local:  # the local batch alone
+        return positive_mask | torch.eye(local, dtype=torch.bool, device=positive_mask.device)
+    offset = pairs.label_offset if n is not None else process_layout(local, group=group).offset
+    full = torch.eye(keys, dtype=torch.bool, device=positive_mask.device)
+    full[offset : offset + local, offset : offset + local] |= positive_mask
+    return full[offset : offset + local] if n is not None else full
+
+
 def _collective_device(group: dist.ProcessGroup | None) -> torch.device:
     """Tensors exchanged by NCCL must live on the current CUDA device; others on the CPU."""
     if dist.get_backend(group) == "nccl":
