@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.output import EnhancementOutput
+from polysense.models.output import EmbeddingOutput, EnhancementOutput
 
 __all__ = ["Predictions", "evaluate_run", "mean_average_precision", "predict"]
 
@@ -122,7 +122,7 @@ def predict(model: torch.nn.Module, batches, *, device: torch.device | str = "cp
 
 def _is_similarity(out: Any) -> bool:
     # an embedding model's logits are a (B, B) similarity matrix, not class scores
-    return bool(getattr(out, "embeddings", None)) and type(out).__name__ in ("EmbeddingOutput", "DualEncoderOutput")
+    return isinstance(out, EmbeddingOutput)
 
 
 def _positives(texts: list[str], labels: list[int], n: int, by: str) -> torch.Tensor:
@@ -188,10 +188,7 @@ def _robustness(run: Any, dataset: Any, batch_size: int) -> dict[str, float]:
     modalities = tuple(getattr(model, "modalities", ()) or ())
     if len(modalities) < 2:
         return {}
-    try:
-        from polysense.evaluate.missing_modality import evaluate_missing_modality
-    except ImportError:  # before the split of models.fusion
-        from polysense.models.fusion import evaluate_missing_modality
+    from polysense.evaluate.missing_modality import evaluate_missing_modality
     return evaluate_missing_modality(model, _batches(run, dataset, batch_size))
 
 
