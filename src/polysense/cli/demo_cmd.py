@@ -22,8 +22,12 @@ def demo(
     console = Console()
     overrides = ("data.num_samples=160", "train.epochs=1") if quick else DEMO_OVERRIDES
     start = time.perf_counter()
+    def say(text: str) -> None:
+        console.print(text)
+        console.file.flush()  # progress lines show at once, also when stdout is a file
+
     with user_errors():
-        rows = run_demo(out, overrides=overrides, say=console.print)
+        rows = run_demo(out, overrides=overrides, say=say)
     elapsed = time.perf_counter() - start
     table = Table(title=f"polysense demo: synthetic tri-modal data, test split ({elapsed:.0f} s in all)",
                   title_justify="left")

@@ -457,8 +457,10 @@ class Trainer:
                     done = True
                     break
             # end of epoch: validate, select, checkpoint
+            val_start = time.perf_counter()
             values = validate(self.model, self._eval_batches(self.data.val), device=self.ctx.device,
                               num_classes=self.num_classes, autocast=self.autocast)
+            state["val_seconds"] = float(state.get("val_seconds", 0.0)) + time.perf_counter() - val_start
             metric, mode = self._select(values)
             if metric not in values:
                 raise ConfigError(f"train.select_metric={metric!r} is not among the validation metrics "
@@ -494,6 +496,7 @@ class Trainer:
             ckpt.atomic_write_text(self.run_dir / RESULT, json.dumps({
                 "best_metric": result.best_metric, "best_value": result.best_value, "best_epoch": result.best_epoch,
                 "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(seconds, 3),
+                "val_seconds": round(float(state.get("val_seconds", 0.0)), 3),
                 "stopped_early": result.stopped_early}, indent=2))
         self.ctx.barrier()
         return result
