@@ -48,7 +48,8 @@ def ensemble_of_runs(
     data = build_data(first.config["data"], seed=int(first.config.get("train", {}).get("seed", 0)))
     encoders = {}
     for modality, run in loaded.items():
-        encoder = getattr(run.model, "encoders", {}).get(modality) if hasattr(run.model, "encoders") else None
+        towers = getattr(run.model, "encoders", None)
+        encoder = towers[modality] if towers is not None and modality in towers else None
         if encoder is None:
             raise ParameterError(f"run {runs[modality]} has no {modality} encoder: give single-modality classifier runs")
         encoders[modality] = encoder
