@@ -278,6 +278,7 @@ def _strategy_model(fusion_name: str, default_head: Mapping[str, Any] | None):
         )
 
     builder.__name__ = builder.__qualname__ = f"{fusion_name}_fusion_classifier"
+    builder.fusion_name = fusion_name  # configs check the fusion options against this fusion's builder
     builder.__doc__ = (
         f"A :class:`FusionClassifier` with the {fusion_name!r} fusion; other keyword arguments are the fusion's options."
     )
