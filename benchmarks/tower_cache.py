@@ -66,12 +66,14 @@ def main() -> None:
         times["epoch 1"].append(epoch(cached, batches))
         times["epoch 2"].append(epoch(cached, batches))
     anchor = statistics.mean(times["no cache"])
+    load = os.getloadavg()[0]
     lines = [
         START,
         "## Frozen text tower cache (`benchmarks/tower_cache.py`)",
         "",
         f"{len(captions)} FSDD captions ({len(set(captions))} distinct), batches of {BATCH}, frozen MiniLM, "
-        f"1 thread, {platform.processor() or platform.machine()}, torch {torch.__version__}; "
+        f"1 thread, {platform.processor() or platform.machine()} ({os.cpu_count()} cores, load average "
+        f"{load:.1f} at the end: a shared machine, so read the ratios), torch {torch.__version__}; "
         f"mean ± std over {args.repeats} runs.",
         "",
         "| epoch | seconds | speed-up vs no cache |",
