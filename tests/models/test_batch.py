@@ -1,5 +1,6 @@
-"""The batch schema's sample-rate contract: an audio encoder given waveforms at a rate it was not
-built for raises naming both rates, or resamples (soxr) when built with resample=True."""
+"""The batch schema (polysense.models.batch): modality keys, per-sample presence, and the
+sample-rate contract: an audio encoder given waveforms at a rate it was not built for raises
+naming both rates, or resamples (soxr) when built with resample=True."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.batch import encode_modality
+from polysense.models.batch import encode_modality, modality_keys, modality_presence
 from polysense.models.registry import build
 from polysense.signal.resample import expected_length, resample
+from tests.models.test_fusion import make_batch
 
 AUDIO = {"name": "audio_cnn", "n_fft": 256, "hop_length": 128, "n_mels": 16, "channels": [4], "dim": 8}
 
@@ -58,3 +60,37 @@ def test_a_model_checks_the_rate_of_its_audio():
         model(_batch(8000))
     with pytest.raises(ParameterError, match="8000 Hz.*16000 Hz"):
         model.encode("audio", _batch(8000))
+
+
+def test_modality_keys_follow_the_collate_convention():
+    assert modality_keys("audio") == ("audio", "audio_mask")
+    assert modality_keys("text") == ("input_ids", "text_mask")
+    assert modality_keys("image")[0] == "image"
+    assert modality_keys("depth") == ("depth", "depth_mask")
+
+
+def test_presence_from_absent_inputs_and_masks():
+    batch = make_batch(4)
+    present = modality_presence(batch, ["a", "b"])
+    assert all(bool(p.all()) for p in present.values())
+    del batch["b"]
+    assert not bool(modality_presence(batch, ["a", "b"])["b"].any())
+    batch = make_batch(4)
+    batch["b_present"] = torch.tensor([True, False, True, False])
+    assert modality_presence(batch, ["a", "b"])["b"].tolist() == [True, False, True, False]
+
+
+def test_presence_errors_name_the_problem():
+    batch = make_batch(4)
+    batch["a_present"] = torch.tensor([True, False, True, True])
+    batch["b_present"] = torch.tensor([True, False, True, True])
+    with pytest.raises(ParameterError, match=r"samples \[1\] have no modality"):
+        modality_presence(batch, ["a", "b"])
+    batch = make_batch(4)
+    batch["a_present"] = torch.ones(3, dtype=torch.bool)
+    with pytest.raises(ParameterError, match="a_present has shape"):
+        modality_presence(batch, ["a", "b"])
+    with pytest.raises(ParameterError, match="none of the model's modalities"):
+        modality_presence({"label": torch.zeros(2)}, ["a", "b"])
+
+

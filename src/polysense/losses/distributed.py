@@ -182,11 +182,12 @@ def pair_positive_mask(
     """The (queries, keys) bool positives of ``pairs`` from the local (n, n) ``positive_mask``.
 
     ``positive_mask[i, j]`` says that local item j is a positive of local item i (e.g. the same
-    caption twice in a batch); the diagonal is always a positive. Items of other processes are
-    positives of their own pair only (their duplicates are not known here). Every process must
-    call this when the pairs were gathered with ``local_loss=False`` (one small collective).
+    caption twice in a batch); the diagonal is always a positive. Under torch.distributed the
+    global mask is block-diagonal: each process's duplicates are known within its own rows only
+    (items of two processes are never positives of each other). When the queries are the whole
+    global batch (``local_loss=False``) every process needs every block, so the local masks are
+    all-gathered: every process of the group must call this then.
     """
-    n = pairs.queries_a.shape[0] if pairs.layout is not None else None
     local = positive_mask.shape[0]
     if positive_mask.shape != (local, local) or positive_mask.dtype != torch.bool:
         raise ParameterError(
@@ -196,10 +197,22 @@ def pair_positive_mask(
     keys = pairs.keys_b.shape[0]
     if keys == local:  # the local batch alone
         return positive_mask | torch.eye(local, dtype=torch.bool, device=positive_mask.device)
-    offset = pairs.label_offset if n is not None else process_layout(local, group=group).offset
     full = torch.eye(keys, dtype=torch.bool, device=positive_mask.device)
-    full[offset : offset + local, offset : offset + local] |= positive_mask
-    return full[offset : offset + local] if n is not None else full
+    if pairs.layout is not None:  # local queries against the global keys
+        offset = pairs.label_offset
+        full[offset : offset + local, offset : offset + local] |= positive_mask
+        return full[offset : offset + local]
+    layout = process_layout(local, group=group)
+    size = max(layout.sizes)
+    padded = torch.zeros(size, size, dtype=torch.uint8, device=_collective_device(group))
+    padded[:local, :local] = positive_mask.to(padded.device, torch.uint8)
+    blocks = [torch.zeros_like(padded) for _ in range(layout.world_size)]
+    dist.all_gather(blocks, padded, group=group)
+    start = 0
+    for rows, block in zip(layout.sizes, blocks):
+        full[start : start + rows, start : start + rows] |= block[:rows, :rows].bool().to(full.device)
+        start += rows
+    return full
 
 
 def _collective_device(group: dist.ProcessGroup | None) -> torch.device:

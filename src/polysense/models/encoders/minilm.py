@@ -274,7 +274,7 @@ class MiniLMEncoder(nn.Module):
         frozen = self.freeze and self.trainable_layers == 0 and not any(p.requires_grad for p in self.bert.parameters())
         if not frozen and self.cache is not None and len(self.cache):
             self.cache.clear()  # unfrozen: the weights may change from here on
-        return frozen and self.cache is not None and not torch.is_autocast_enabled()
+        return frozen and self.cache is not None
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         if self.cache is not None:
@@ -295,7 +295,8 @@ class MiniLMEncoder(nn.Module):
                 f"input_ids has {input_ids.shape[1]} tokens: MiniLM accepts at most {self.bert.max_positions}"
             )
         input_ids = input_ids.long()
-        if self.cached:
+        # under autocast the outputs' precision follows the context: computed, not cached
+        if self.cached and not torch.is_autocast_enabled(input_ids.device.type):
             with torch.no_grad():
                 dtype = self.bert.embeddings.word_embeddings.weight.dtype
                 return self.cache(self._run, input_ids, mask, dtype=dtype)

@@ -53,7 +53,13 @@ class TowerCache:
 
     def __call__(self, tower: Tower, input_ids: torch.Tensor, mask: torch.Tensor, *, dtype: torch.dtype) -> EncoderOutput:
         """The tower's output for the batch, running it only on rows not cached yet."""
-        lengths = mask.sum(dim=1).tolist()
+        counts = mask.sum(dim=1)
+        if not torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None] < counts[:, None]):
+            # not right-padded: a row's real tokens are not its prefix, so no per-row key
+            tokens, pooled = tower(input_ids, mask)
+            self.calls += input_ids.shape[0]
+            return EncoderOutput(tokens=tokens, mask=mask, pooled=pooled)
+        lengths = counts.tolist()
         keys = [self._key(input_ids[i, : n], input_ids.device, dtype) for i, n in enumerate(lengths)]
         # one run per distinct uncached row (the same caption twice in a batch runs once)
         first: dict[tuple, int] = {}
