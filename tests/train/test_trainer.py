@@ -157,6 +157,10 @@ def test_run_folder_guards(tmp_path):
     other = load_config(tiny_fusion(epochs=1, max_steps=1, seed=5))
     with pytest.raises(ConfigError, match=r"another config \(sections \['train'\]"):
         train(other, tmp_path / "run", resume=True, quiet=True)
+    wider = tiny_fusion(epochs=1, max_steps=1)
+    wider["model"]["encoders"]["audio"]["dim"] = 24
+    with pytest.raises(ConfigError, match=r"another config \(sections \['model'\]"):
+        train(load_config(wider), tmp_path / "run", resume=True, quiet=True)
 
 
 def test_no_validation_split_is_refused(tmp_path):

@@ -43,7 +43,15 @@ from polysense.train.config import ConfigError, ExperimentConfig
 from polysense.train.validation import scalar, to_device, validate
 from polysense.train.distributed import DistributedContext, setup, teardown
 from polysense.train.progress import RunLog
-from polysense.train.run import CONFIG, RUN_INFO, TOKENIZER, WEIGHTS, resolve_model_paths, walk_parts
+from polysense.train.run import (
+    CONFIG,
+    RUN_INFO,
+    TOKENIZER,
+    WEIGHTS,
+    read_run_info,
+    resolve_model_paths,
+    walk_parts,
+)
 
 __all__ = ["TrainResult", "TrainingError", "Trainer", "train"]
 
@@ -215,10 +223,12 @@ def _check_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> Non
         if not saved.is_file():
             raise ConfigError(f"--resume: {run_dir} holds no run to resume (no {CONFIG}); drop --resume to start one")
         previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        # the saved model section has what the data filled in (sample rate, tokenizer): compare
+        # the model config as it was given, kept in run.json
+        previous["model"] = read_run_info(run_dir).get("model_config", previous.get("model"))
         current = config.to_dict()
         differing = sorted(k for k in set(previous) | set(current)
-                           if k not in ("name", "description") and previous.get(k) != current.get(k)
-                           and k != "model")
+                           if k not in ("name", "description") and previous.get(k) != current.get(k))
         if differing:
             raise ConfigError(f"--resume: {run_dir} was trained with another config (sections {differing} differ); "
                               "resume with the same config, or start a new run in another folder")
@@ -307,6 +317,7 @@ class Trainer:
                 "modalities": list(self.data.modalities),
                 "data": self.data.description,
                 "world_size": self.ctx.world_size,
+                "model_config": cfg.to_dict()["model"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             }, indent=2))
@@ -320,11 +331,8 @@ class Trainer:
 
     def _eval_batches(self, dataset: Any) -> Iterator[dict[str, Any]]:
         size = self.config.train.eval_batch_size or self.config.train.batch_size
-        batches = epoch_batches(len(dataset), size, seed=0, epoch=0, shuffle=False)
-        if self.ctx.world_size > 1:
-            # every process validates the whole split (simple, and identical on every rank)
-            pass
-        return self._loader(batches, dataset)
+        # every process validates the whole split: simple, and identical on every rank
+        return self._loader(epoch_batches(len(dataset), size, seed=0, epoch=0, shuffle=False), dataset)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> TrainResult:
