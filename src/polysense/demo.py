@@ -37,29 +37,19 @@ DEMO_OVERRIDES: tuple[str, ...] = ("data.num_samples=800", "train.epochs=6")
 def run_demo(out: str | Path, *, overrides: Sequence[str] = DEMO_OVERRIDES, quiet: bool = True,
              say: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train, evaluate and report every demo model into ``out``; return the table's rows."""
-    from polysense.evaluate.compare import comparison_table, main_score, plot_comparison
+    from polysense.evaluate.compare import comparison_table, plot_comparison, train_and_score
     from polysense.evaluate.ensemble import ensemble_of_runs
-    from polysense.evaluate.report import write_report
     from polysense.train.checkpoint import atomic_write_text
     from polysense.train.config import load_config
-    from polysense.train.trainer import train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for position, (name, config_name, task) in enumerate(DEMO_CONFIGS, start=1):
-        config = load_config(config_name, overrides)
-        run_dir = out / name
         say(f"[{position}/{len(DEMO_CONFIGS) + 1}] training {name} ({config_name})")
-        if not (run_dir / "result.json").is_file():
-            train(config, run_dir, quiet=quiet)
-        write_report(run_dir, split="test")
-        evaluation = json.loads((run_dir / "evaluation-test.json").read_text(encoding="utf-8"))
-        outcome = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-        score, value = main_score(evaluation)
-        rows.append({"run": name, "task": task, "model": config.model["name"], "score": score, "value": value,
-                     "train_seconds": float(outcome["train_seconds"])})
-        say(f"      test {score} = {value:.3f}  ({outcome['train_seconds']:.1f} s of training)")
+        row = train_and_score(load_config(config_name, overrides), out / name, task=task, quiet=quiet)
+        rows.append(row)
+        say(f"      test {row['score']} = {row['value']:.3f}  ({row['train_seconds']:.1f} s of training)")
     say(f"[{len(DEMO_CONFIGS) + 1}/{len(DEMO_CONFIGS) + 1}] stacking ensemble of the audio-only and image-only runs")
     start = time.perf_counter()
     ensemble = ensemble_of_runs({"audio": out / "audio-only", "image": out / "image-only"}, method="stacking",
