@@ -242,7 +242,7 @@ def evaluate_run(
         result.update(metrics)
         result["classes"] = list(classes) if classes else None
     evaluate_cfg = config.get("evaluate", {}) or {}
-    if evaluate_cfg.get("retrieval", True):
+    if evaluate_cfg.get("retrieval", True) and getattr(run.model, "shared_space", False):
         retrieval = _retrieval(found)
         if retrieval:
             result["retrieval"] = retrieval

@@ -79,6 +79,9 @@ class ALBEF(EntangledModel):
     embeddings for retrieval.
     """
 
+    #: the modalities' embeddings are trained to be comparable (cross-modal retrieval)
+    shared_space = True
+
     DEFAULT_WEIGHTS = {"itc": 1.0, "itm": 1.0, "mlm": 1.0}
 
     step: Tensor

@@ -87,6 +87,9 @@ class DualEncoder(nn.Module):
     ``encode(modality, batch) -> (B, embed_dim)`` unit-length embeddings (what the index calls).
     """
 
+    #: the modalities' embeddings are trained to be comparable (cross-modal retrieval)
+    shared_space = True
+
     objective: nn.Module
     #: The objective's name in ``losses`` (set by each paradigm).
     loss_name: str = "loss"
