@@ -20,7 +20,7 @@ import warnings
 
 import torch
 
-from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate, check_size
 from polysense.errors import ParameterError
 from polysense.signal.dft import fft_frequencies
 from polysense.signal.sampling import check_band
@@ -93,10 +93,8 @@ def mel_frequencies(
 
 def _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz) -> tuple[float, int, float, float]:
     sr = check_sample_rate(sample_rate)
-    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT size in samples")
-    f_min = float(f_min_hz)
-    if not math.isfinite(f_min) or f_min < 0:
-        raise ParameterError(f"f_min_hz={f_min_hz!r} is invalid: expected a finite frequency >= 0 Hz")
+    n_fft = check_size("n_fft", n_fft, minimum=2, limit="max_fft", what="FFT size in samples")
+    f_min = check_positive_float("f_min_hz", f_min_hz, allow_zero=True, what="lowest frequency in Hz")
     f_max = check_band(f_max_hz, sr, name="f_max_hz")
     if f_min >= f_max:
         raise ParameterError(f"f_min_hz={f_min:g} is invalid: expected f_min_hz < f_max_hz={f_max:g} Hz")
@@ -148,7 +146,9 @@ def mel_filterbank(
     norm=norm, dtype=float64)`` to 1e-10 (measured ~1e-16).
     """
     sr, n_fft, f_min, f_max = _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz)
-    n_mels = check_positive_int("n_mels", n_mels, what="number of mel bands")
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
+    check_size("n_mels x (n_fft // 2 + 1)", n_mels * (n_fft // 2 + 1), limit="max_samples", bytes_each=8,
+               what="values of the filter bank")
     check_choice("mel_scale", mel_scale, ("slaney", "htk"))
     check_choice("norm", norm, ("slaney", None))
     edges = mel_frequencies(n_mels + 2, f_min_hz=f_min, f_max_hz=f_max, htk=mel_scale == "htk")

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_positive_float, check_positive_int, check_signal
+from polysense._checks import check_positive_float, check_positive_int, check_representable, check_signal
 from polysense.errors import ParameterError
 
 __all__ = [
@@ -77,7 +77,7 @@ def quantize(x: torch.Tensor, step: float, *, straight_through: bool = False) ->
     :func:`quantize_bits` for a finite number of levels).
     """
     x = check_signal("x", x)
-    delta = check_positive_float("step", step, what="quantization step size Δ")
+    delta = check_representable("step", check_positive_float("step", step, what="quantization step size Δ"), x.dtype)
     q = torch.sign(x) * delta * torch.floor(torch.abs(x) / delta + 0.5)
     if straight_through:
         return x + (q - x).detach()
@@ -100,8 +100,8 @@ def quantize_bits(
     ``full_scale`` clips its positive peaks to ``full_scale − Δ`` (≈ 0.8 dB lower at 8 bits).
     """
     x = check_signal("x", x)
-    delta = quantization_step(bits, full_scale)
-    fs = float(full_scale)
+    delta = check_representable("the step 2·full_scale/2^bits", quantization_step(bits, full_scale), x.dtype)
+    fs = check_representable("full_scale", float(full_scale), x.dtype)
     q = torch.sign(x) * delta * torch.floor(torch.abs(x) / delta + 0.5)
     q = torch.clamp(q, min=-fs, max=fs - delta)
     if straight_through:

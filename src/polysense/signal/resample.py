@@ -29,7 +29,7 @@ import numpy as np
 import soxr
 import torch
 
-from polysense._checks import check_choice, check_sample_rate, check_signal
+from polysense._checks import check_choice, check_sample_rate, check_signal, check_size
 
 __all__ = ["QUALITIES", "expected_length", "resample"]
 
@@ -65,6 +65,10 @@ def resample(
     orig = check_sample_rate(orig_sample_rate, "orig_sample_rate")
     new = check_sample_rate(new_sample_rate, "new_sample_rate")
     check_choice("quality", quality, QUALITIES)
+    # The output length, checked before soxr runs: a ratio of 1e15 would otherwise run for minutes.
+    check_size("the resampled length", expected_length(x.shape[-1], orig_sample_rate=orig, new_sample_rate=new),
+               limit="max_samples", bytes_each=x.element_size() * max(1, x[..., 0].numel()),
+               what=f"{x.shape[-1]} samples from {orig:g} Hz to {new:g} Hz; at least 1")
     if orig == new:
         return x.detach().clone()
     lead = x.shape[:-1]

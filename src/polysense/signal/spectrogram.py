@@ -23,7 +23,16 @@ from functools import lru_cache
 
 import torch
 
-from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense._checks import (
+    check_choice,
+    check_lifter,
+    check_positive_float,
+    check_positive_int,
+    check_sample_rate,
+    check_signal,
+    check_size,
+    power_headroom,
+)
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
 from polysense.signal.filterbanks import _band_limits, dct_matrix, mel_filterbank
@@ -196,6 +205,8 @@ def _spectral(x, *, n_fft, hop_length, win_length, window, center, pad_mode, per
         x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
         center=center, pad_mode=pad_mode, periodic=periodic, convention=convention,
     )
+    if power is not None and power > 2:  # |X|^p overflows sooner than the power spectrum checked above
+        check_signal("x", x, max_abs=power_headroom(x.dtype, n_fft, power))
     frame_window, left, right, phase = _setup_frames(conv, x.shape[-1], n_fft, hop, w, center)
     n_bins = n_fft // 2 + 1
     projection = projection_factory(n_fft, x.dtype, x.device) if projection_factory else None
@@ -333,7 +344,7 @@ def _mel_factory(sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm):
 
 def _mel_args(conv: Convention, sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm):
     sample_rate = check_sample_rate(sample_rate)
-    n_mels = check_positive_int("n_mels", n_mels, what="number of mel bands")
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
     mel_scale = conv.mel_scale if mel_scale is None else mel_scale
     norm = conv.mel_norm if norm is FROM_CONVENTION else norm
     check_choice("mel_scale", mel_scale, ("slaney", "htk"))
@@ -454,9 +465,8 @@ def mfcc(
     """
     conv = get_convention(convention)
     n_mfcc = check_positive_int("n_mfcc", n_mfcc, what="number of coefficients")
-    lifter = float(lifter)
-    if not math.isfinite(lifter) or lifter < 0:
-        raise ParameterError(f"lifter={lifter!r} is invalid: expected a number >= 0 (0 disables liftering)")
+    lifter = check_lifter(lifter)
+    check_choice("dct_norm", dct_norm, ("ortho", None))
     log_mel = log_mel_spectrogram(
         x, sample_rate=sample_rate, ref=ref, amin=amin, top_db=top_db, top_db_scope=top_db_scope,
         convention=conv, **mel_kwargs,
@@ -465,6 +475,6 @@ def mfcc(
     d = dct_matrix(n_mfcc, n_mels, dct_norm, dtype=log_mel.dtype, device=log_mel.device)
     coeffs = torch.matmul(d, log_mel)
     if lifter > 0:
-        n = torch.arange(1, n_mfcc + 1, dtype=log_mel.dtype, device=log_mel.device)
-        coeffs = coeffs * (1.0 + (lifter / 2.0) * torch.sin(math.pi * n / lifter)).unsqueeze(-1)
+        n = torch.arange(1, n_mfcc + 1, dtype=torch.float64, device=log_mel.device)  # float64: n/L may be huge
+        coeffs = coeffs * (1.0 + (lifter / 2.0) * torch.sin(math.pi * n / lifter)).to(log_mel.dtype).unsqueeze(-1)
     return coeffs
