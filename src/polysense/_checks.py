@@ -37,9 +37,11 @@ def check_positive_int(
         value = operator.index(value)
     except TypeError:
         raise ParameterError(f"{name}={value!r} is invalid: expected an integer {bounds}{_what(what)}") from None
-    if value < minimum or value > top:
-        shown = value if abs(value) < 10**30 else f"{value:.3e}"
-        raise ParameterError(f"{name}={shown} is invalid: expected an integer {bounds}{_what(what)}")
+    if value < minimum:
+        raise ParameterError(f"{name}={value} is invalid: expected an integer {bounds}{_what(what)}")
+    if value > top:
+        shown = value if value < 10**30 else f"{value:.3e}"
+        raise ParameterError(f"{name}={shown} is too large: expected an integer in [{minimum}, {top}]{_what(what)}")
     return value
 
 
