@@ -52,7 +52,7 @@ import torch
 from polysense import limits
 from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
 from polysense.errors import AudioError
-from polysense.signal.resample import QUALITIES, resample
+from polysense.signal.resample import QUALITIES, check_ratio, resample
 
 __all__ = ["AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
 
@@ -227,6 +227,11 @@ def blocks(
     if sample_rate is not None:
         sample_rate = check_sample_rate(sample_rate, integer=True)
     raw = _open_info(path)
+    if sample_rate is not None:
+        try:
+            check_ratio(raw.samplerate, sample_rate)
+        except ValueError as exc:
+            raise AudioError(f"{path}: {exc}") from None
     return _iter_blocks(path, raw, block_size, mono, dtype, sample_rate, quality)
 
 
