@@ -163,7 +163,10 @@ def load(
         waveform = waveform.mean(dim=0)
     file_rate = int(raw.samplerate)
     if sample_rate is not None and sample_rate != file_rate:
-        waveform = resample(waveform, orig_sample_rate=file_rate, new_sample_rate=sample_rate, quality=quality)
+        try:
+            waveform = resample(waveform, orig_sample_rate=file_rate, new_sample_rate=sample_rate, quality=quality)
+        except ValueError as exc:  # the file's rate and the target are too far apart
+            raise AudioError(f"{path}: {exc}") from None
         return waveform, sample_rate
     return waveform, file_rate
 

@@ -571,15 +571,15 @@ def istft(
             f"convention={conv.name!r} has no inverse here: istft inverts the centred framing "
             "(convention='librosa' or 'torchaudio')"
         )
+    check_signal("X", X, allow_complex=True)
     n_bins, n_frames = X.shape[-2], X.shape[-1]
     if n_fft is None:
-        n_fft = 2 * (n_bins - 1)
+        n_fft = 2 * (n_bins - 1) if n_bins >= 2 else f"the {n_bins} frequency bin(s) of X"
     n_fft, hop, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
     if n_bins != n_fft // 2 + 1:
         raise ParameterError(f"X has {n_bins} frequency bins: expected n_fft//2+1 = {n_fft // 2 + 1} for n_fft={n_fft}")
     if n_frames < 1:
         raise ParameterError("X has 0 frames: expected at least 1")
-    check_signal("X", X, allow_complex=True)
     center = conv.center if center is None else bool(center)
     periodic = conv.periodic if periodic is None else bool(periodic)
     real = X.real.dtype
@@ -601,9 +601,11 @@ def istft(
         kernel_size=(1, n_fft), stride=(1, hop),
     ).reshape(total)
     start = n_fft // 2 if center else 0
+    name = "length"
     if length is None:
         length = total - 2 * start
-    length = check_size("length", length, limit="max_samples", bytes_each=8 * max(1, X[..., 0, 0].numel()), what="output samples")
+        name = f"length (by default the {n_frames} frame(s) of X span {length} samples at hop_length={hop}; pass length=)"
+    length = check_size(name, length, limit="max_samples", bytes_each=8 * max(1, X[..., 0, 0].numel()), what="output samples")
     stop = min(total, start + length)
     # A sample counts as covered where Σ w² > eps·max Σ w²: below that, dividing by the envelope
     # amplifies rounding (error ≈ eps/w) instead of recovering the sample.
