@@ -8,6 +8,7 @@ finite input.
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -34,10 +35,14 @@ def time_limit(seconds: float = CASE_SECONDS):
 
     previous = signal.signal(signal.SIGALRM, _raise)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+    # SIGALRM cannot interrupt a hang inside C code (soxr, an allocator); this backstop ends the
+    # process with every thread's traceback, so CI fails visibly instead of waiting for ever.
+    faulthandler.dump_traceback_later(3 * seconds, exit=True)
     start = time.monotonic()
     try:
         yield
     finally:
+        faulthandler.cancel_dump_traceback_later()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     elapsed = time.monotonic() - start
