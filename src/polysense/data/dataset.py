@@ -132,7 +132,7 @@ class ManifestDataset(Dataset):
                                      f"add rows with split={split} or choose another split")
         self.manifest = manifest
         self.split = split
-        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.sample_rate = check_sample_rate(sample_rate, integer=True)
         self.image_size = _image_size(image_size)
         self.image_mean, self.image_std = image_normalization(image_mean, image_std)
         if tokenizer is not None and not callable(tokenizer):
