@@ -246,6 +246,19 @@ def check_stft_size(x: torch.Tensor, n_fft: int, hop_length: int) -> None:
         )
 
 
+def check_matrix_size(rows_name: str, rows: int, cols: int, *, what: str) -> None:
+    """Refuse a (rows, cols) filter bank or transform matrix of more than 1/4 of
+    ``POLYSENSE_MAX_SAMPLES`` values (2**27 by default: 256 mel bands at the largest FFT); building one
+    takes ~5 float64 temporaries of that size."""
+    top = limits.current().max_samples // 4
+    if rows * cols > top:
+        raise ParameterError(
+            f"{rows_name}={rows} is too large for {what} of {rows} x {cols} = {rows * cols:,} values (building it needs "
+            f"about {limits.format_bytes(rows * cols * 40)}): the limit is {top:,} values; use fewer, or raise the limit "
+            f"with the environment variable {limits.env_name('max_samples')} (1/4 of it applies here)"
+        )
+
+
 def check_lifter(lifter: Any) -> float:
     """The MFCC lifter L: 0 (off) or at least 1e-6, so ``sin(π·n/L)`` stays finite (a lifter of
     1e-300 makes ``π·n/L`` infinite and the coefficients NaN)."""

@@ -238,3 +238,60 @@ def test_issue_examples_are_refused_with_a_named_argument(call, names, monkeypat
     result = check_call(call, names[:1])
     assert isinstance(result, ValueError), f"expected a polysense error, got a result {type(result)}"
     assert all(n in str(result) for n in names[:1]) and any(n in str(result) for n in names)
+
+
+# Generators and helpers that take sizes rather than a signal: each drawn argument hostile or valid.
+FACTORIES = {
+    "sinusoid": (S.sinusoid, dict(freq_hz=hz, sample_rate=rates, num_samples=st.one_of(st.none(), sizes),
+                                  duration_s=st.one_of(st.none(), reals)), dict(freq_hz=100, sample_rate=8000, num_samples=64)),
+    "chirp": (S.chirp, dict(f0_hz=hz, f1_hz=hz, sample_rate=rates, num_samples=sizes,
+                            method=st.sampled_from(["linear", "exponential", "x"])),
+              dict(f0_hz=10, f1_hz=100, sample_rate=8000, num_samples=64)),
+    "sample_times": (S.sample_times, dict(sample_rate=rates, duration_s=st.one_of(st.none(), reals),
+                                          num_samples=st.one_of(st.none(), sizes)), dict(sample_rate=8000, num_samples=8)),
+    "dft_matrix": (S.dft_matrix, dict(n=sizes), dict(n=8)),
+    "get_window": (S.get_window, dict(name=st.sampled_from(["hann", "kaiser", ("tukey", 0.5), ("gaussian", -1), None]),
+                                      length=sizes), dict(name="hann", length=8)),
+    "fft_frequencies": (S.fft_frequencies, dict(n_fft=sizes, sample_rate=rates), dict(n_fft=8, sample_rate=8000)),
+    "mel_frequencies": (S.mel_frequencies, dict(n_mels=sizes, f_min_hz=hz, f_max_hz=hz), dict(n_mels=8)),
+    "dct_matrix": (S.dct_matrix, dict(n_mfcc=sizes, n_mels=sizes, norm=st.sampled_from(["ortho", None, "x"])),
+                   dict(n_mfcc=4, n_mels=8)),
+    "linear_filterbank": (S.linear_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz),
+                          dict(sample_rate=8000, n_fft=64)),
+    "log_filterbank": (S.log_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz),
+                       dict(sample_rate=8000, n_fft=64)),
+    "nyquist_frequency": (S.nyquist_frequency, dict(sample_rate=rates), dict(sample_rate=8000)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_generators_and_helpers(name):
+    fn, pools, defaults = FACTORIES[name]
+
+    @settings(FUZZ, max_examples=25)
+    @given(kwargs=kwargs_of(**pools))
+    def case(kwargs):
+        call = {**defaults, **kwargs}
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # empty filters, aliasing: warnings, not errors
+            # get_window's `name` is what every caller knows as `window`
+            check_call(lambda: fn(**call), [*kwargs, *(["window", "std", "alpha"] if "name" in kwargs else [])] or ["none"])
+
+    case()
+
+
+@FUZZ
+@given(sig=signals(), amin=reals, top_db=st.one_of(st.none(), reals), ref=reals, channels=sizes)
+def test_db_dft_and_sqnr(sig, amin, top_db, ref, channels):
+    x, finite = sig
+    for fn, names in ((lambda: S.power_to_db(x.abs() if not x.is_complex() else x, amin=amin, top_db=top_db, ref=ref),
+                       ["S", "amin", "top_db", "ref"]),
+                      (lambda: S.amplitude_to_db(x, amin=amin, top_db=top_db), ["S", "amin", "top_db"]),
+                      (lambda: S.dft(x), ["x"]), (lambda: S.amplitude_spectrum(x), ["x"]),
+                      (lambda: S.sqnr_db(x, x * 0.5), ["x"]),
+                      (lambda: S.mu_law_decode(x, channels), ["codes", "quantization_channels"])):
+        result = check_call(fn, names, finite_expected=finite)
+        if not finite:
+            assert isinstance(result, Exception), "a signal with NaN/Inf was accepted"

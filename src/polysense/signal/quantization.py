@@ -190,8 +190,10 @@ def mu_law_decode(
     channels = _check_channels(quantization_channels)
     if not isinstance(codes, torch.Tensor):
         raise ParameterError(f"codes must be a torch.Tensor of integer codes, got {type(codes).__name__}")
-    if codes.is_floating_point() or codes.is_complex():
-        if not bool(torch.all(codes == torch.round(codes.real if codes.is_complex() else codes))):
+    if codes.is_complex() or codes.dtype == torch.bool:
+        raise ParameterError(f"codes has dtype {codes.dtype}: expected integer codes (an integer or float tensor)")
+    if codes.is_floating_point():
+        if not bool(torch.all(torch.isfinite(codes) & (codes == torch.round(codes)))):
             raise ParameterError(f"codes has dtype {codes.dtype} with non-integer values: expected integer codes")
     if codes.numel() == 0:
         raise ParameterError("codes is empty: expected at least one μ-law code")

@@ -28,6 +28,7 @@ from polysense._checks import (
     check_lifter,
     check_positive_float,
     check_positive_int,
+    check_representable,
     check_sample_rate,
     check_signal,
     check_size,
@@ -282,13 +283,9 @@ def power_to_db(
 
     Differentiable (the clip passes gradient only to unclipped values).
     """
-    if not isinstance(S, torch.Tensor) or not S.is_floating_point():
-        raise ParameterError(f"S must be a real floating-point tensor of powers, got {getattr(S, 'dtype', type(S))}")
+    S = check_signal("S", S)  # real float32/float64, non-empty, finite
     amin, top_db = _check_db_args(amin, top_db, top_db_scope)
-    if not bool(torch.isfinite(S).all()):
-        raise ParameterError("S contains NaN or Inf values: expected finite powers")
-    if S.numel() == 0:
-        raise ParameterError(f"S has shape {tuple(S.shape)}: expected a non-empty spectrogram")
+    check_representable("amin", amin, S.dtype)
     return _clip_top_db(_to_db(S, amin, _ref_db(ref, S, amin)), top_db, top_db_scope)
 
 
@@ -315,8 +312,9 @@ def amplitude_to_db(
     complex S uses |S|² = re² + im² directly. ``ref`` may be a callable evaluated on |S|.
     ``top_db``/``top_db_scope`` as :func:`power_to_db`.
     """
-    if not isinstance(S, torch.Tensor) or not (S.is_floating_point() or S.is_complex()):
-        raise ParameterError(f"S must be a floating-point tensor of amplitudes, got {getattr(S, 'dtype', type(S))}")
+    S = check_signal("S", S, allow_complex=True)
+    # |S|² must stay finite: an amplitude of 1e30 in float32 would square to Inf
+    S = check_signal("S", S, allow_complex=True, max_abs=math.sqrt(torch.finfo(S.real.dtype).max) / 2)
     amin = check_positive_float("amin", amin, what="amplitude floor")
     if S.is_complex():
         ri = torch.view_as_real(S)
