@@ -88,8 +88,9 @@ class UserErrorGroup(TyperGroup):
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                               **extra)
         except _NO_ARGS as exc:  # `polysense` or `polysense data` alone: help, not an error
-            ctx = getattr(exc, "ctx", None)
-            click.echo(ctx.get_help() if ctx is not None else exc.format_message())
+            text = exc.format_message()  # typer's rich help prints itself while the error is made
+            if text.strip():
+                click.echo(text)
             sys.exit(0)
         except _ABORT:
             click.echo("Error: aborted", err=True)
