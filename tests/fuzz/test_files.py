@@ -19,7 +19,9 @@ EXAMPLES = int(os.environ.get("POLYSENSE_FUZZ_FILE_EXAMPLES", "250"))
 
 @pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="RLIMIT_AS is Linux-only here")
 def test_mutated_audio_files_hold_the_contract_under_a_memory_limit(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), OMP_NUM_THREADS="1")
+    # one thread and two malloc arenas: many-core machines would otherwise reserve address space per thread
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), OMP_NUM_THREADS="1",
+               MALLOC_ARENA_MAX="2")
     proc = subprocess.run(
         [sys.executable, "-m", "tests.fuzz._file_worker", str(tmp_path), str(EXAMPLES), str(MEMORY_BYTES)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
