@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import data_cmds, demo_cmd, signal_cmds
+from polysense.cli import data_cmds, demo_cmd, signal_cmds, train_cmds
 from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 signal_cmds.register(app)
 data_cmds.register(app)
 demo_cmd.register(app)
+train_cmds.register(app)
 
 
 def main() -> None:

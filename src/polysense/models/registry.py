@@ -42,7 +42,10 @@ _BUILTIN_MODULES = (
     "polysense.models.encoders.audio",
     "polysense.models.encoders.image",
     "polysense.models.encoders.text",
+    "polysense.models.encoders.minilm",
+    "polysense.models.encoders.features",
     "polysense.models.fusion",
+    "polysense.models.classifier",
     "polysense.models.heads",
     "polysense.models.paradigms.vsepp",
     "polysense.models.paradigms.clip",
@@ -89,6 +92,15 @@ def available(kind: str) -> list[str]:
     if kind not in _REGISTRY:
         raise ParameterError(f"kind={kind!r} is not a part kind: choose one of {', '.join(KINDS)}")
     return sorted(_REGISTRY[kind])
+
+
+def builder(kind: str, name: str) -> Callable[..., Any]:
+    """The class or function registered as ``name`` for ``kind`` (to read its signature)."""
+    _load_builtins()
+    found = _REGISTRY.get(kind, {}).get(name)
+    if found is None:
+        raise ParameterError(f"unknown {kind} name={name!r}: choose one of {', '.join(available(kind))}")
+    return found
 
 
 def build(kind: str, config: dict[str, Any]) -> Any:
