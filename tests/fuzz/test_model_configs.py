@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polysense.errors import ParameterError
-from polysense.models.registry import build
+from polysense.models.registry import build, build_model
 from tests.fuzz.contract import check_call
 
 LIMITS = {"POLYSENSE_MAX_MODEL_BYTES": str(64 << 20), "POLYSENSE_MAX_MODEL_DIM": "4096", "POLYSENSE_MAX_MODEL_DEPTH": "8"}
@@ -75,5 +75,5 @@ def test_issue_examples_are_refused_before_allocating(path, value, words, monkey
     config = copy.deepcopy(CONFIGS[3][1])
     config[path[0]][path[1]] = value
     with pytest.raises(ParameterError) as info:
-        build("model", config)
+        build_model(config)
     assert all(w in str(info.value) for w in words), str(info.value)

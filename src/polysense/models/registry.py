@@ -148,9 +148,9 @@ def check_config_sizes(config: Any, *, where: str = "config", path: str = "") ->
         check_size(f"{where}: {path}", config, minimum=-(2**63), limit=limit)
 
 
-def _call(builder: Callable[..., Any], kind: str, name: str, config: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+def _call(make: Callable[..., Any], kind: str, name: str, config: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     try:
-        return builder(**copy.deepcopy(kwargs))
+        return make(**copy.deepcopy(kwargs))
     except TypeError as error:
         raise ParameterError(f"cannot build {kind} {name!r} from config {config!r}: {error}") from error
     except (MemoryError, OverflowError) as error:
@@ -197,3 +197,8 @@ def _requested_bytes(func, args, kwargs) -> int:
     dtype = kwargs.get("dtype") or torch.get_default_dtype()
     itemsize = torch.empty((), dtype=dtype, device="meta").element_size()
     return max(numel, 0) * itemsize
+
+
+def build_model(config: dict[str, Any]) -> Any:
+    """Build a whole model from a plain config dict (see :func:`build`)."""
+    return build("model", config)
