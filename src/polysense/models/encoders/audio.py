@@ -84,7 +84,7 @@ class LogMelFrontEnd(nn.Module):
         super().__init__()
         from polysense.signal.transforms import LogMelSpectrogram
 
-        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.sample_rate = int(check_sample_rate(sample_rate, integer=True))
         self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
         self.hop_length = check_positive_int("hop_length", hop_length)
         self.n_mels = check_positive_int("n_mels", n_mels)
@@ -136,7 +136,7 @@ class _AudioInput(nn.Module):
         """The rate contract read by :func:`polysense.models.batch.encode_modality`: a waveform
         batch at another ``"sample_rate"`` is an error, or resampled to ``sample_rate`` when
         ``resample``."""
-        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.sample_rate = int(check_sample_rate(sample_rate, integer=True))
         self.resample = bool(resample)
 
     def features(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
