@@ -84,7 +84,7 @@ def test_serve_binds_loopback_by_default(run_dir, collection, tmp_path, monkeypa
     invoke("index", run_dir, collection, "-o", idx)
     assert invoke("serve", idx).exit_code == 0
     index, kwargs = calls[0]
-    assert kwargs == {"host": "127.0.0.1", "port": 8000, "max_upload_bytes": 10 * 1024 * 1024}
+    assert kwargs == {"host": "127.0.0.1", "port": 8000, "max_upload_bytes": None}  # None: polysense.limits
     assert index.embedder.source == str(run_dir.resolve())  # the model was loaded before serving
     wide = invoke("serve", idx, "--host", "0.0.0.0", "--max-upload-mb", 1)
     assert wide.exit_code == 0 and "warning" in wide.output and calls[1][1]["host"] == "0.0.0.0"

@@ -163,3 +163,13 @@ def test_bounded_load_on_loopback(indexed):
     print(f"\nload test: {result['requests']} requests, 8 clients: p50 {result['p50_ms']:.1f} ms, "
           f"p99 {result['p99_ms']:.1f} ms")
     assert result["requests"] == 120 and result["errors"] == [] and result["statuses"] == {200: 120}
+
+
+def test_upload_cap_defaults_to_the_project_limit(indexed, monkeypatch):
+    idx, root, bundle = indexed
+    monkeypatch.setenv("POLYSENSE_MAX_UPLOAD_BYTES", "1000")
+    with Index.open(idx, embedder=bundle) as index, TestClient(create_app(index)) as c:
+        assert c.get("/api/info").json()["max_upload_bytes"] == 1000
+        wav = (root / "clip0.wav").read_bytes()
+        assert len(wav) > 1000
+        _assert_json_error(c.post("/api/search/upload", files={"file": ("a.wav", wav)}), 413)

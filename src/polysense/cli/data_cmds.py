@@ -47,20 +47,15 @@ def split(
     """Assign train/val/test from SEED (stratified by label, no group in two splits) and write OUT."""
     from polysense.data.manifest import read_manifest, write_manifest
     from polysense.data.splits import assign_splits, split_manifest
-    from polysense.errors import PolysenseError
-
     try:
         shares = tuple(float(f) for f in fractions.split(","))
     except ValueError:
         raise typer.BadParameter(f"--fractions {fractions!r}: give numbers separated by commas, e.g. 0.8,0.1,0.1") from None
-    try:
-        assigned = assign_splits(read_manifest(manifest, allow_outside=allow_outside), fractions=shares, seed=seed,
-                                 stratify=stratify)
-        parts = split_manifest(assigned, names=sorted({r.split for r in assigned.rows}, key=_split_order))
-        path = write_manifest(out, assigned)
-    except PolysenseError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    # errors reach the app's one handler (polysense.cli.errors): one line on stderr, exit 1
+    assigned = assign_splits(read_manifest(manifest, allow_outside=allow_outside), fractions=shares, seed=seed,
+                             stratify=stratify)
+    parts = split_manifest(assigned, names=sorted({r.split for r in assigned.rows}, key=_split_order))
+    path = write_manifest(out, assigned)
     console = Console()
     for name, part in parts.items():
         groups = sorted({r.group for r in part.rows if r.group is not None})

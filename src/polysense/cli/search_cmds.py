@@ -18,11 +18,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(1)
-
-
 def index(
     run_dir: Path = typer.Argument(..., help="A trained run folder (the --out of `polysense train`)."),
     source: Path = typer.Argument(..., help="A folder (walked recursively) or a .csv/.jsonl manifest."),
@@ -40,7 +35,6 @@ def index(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from polysense.errors import PolysenseError
     from polysense.search import build_index, load_embedder
     from polysense.search.distributed import init_from_env, rank_and_world
 
@@ -61,9 +55,7 @@ def index(
 
             report = build_index(bundle, source, out, index_type=index_type, window_s=window_s, hop_s=hop_s,
                                  batch_size=batch_size, rebuild=rebuild, progress=progress)
-    except PolysenseError as exc:
-        raise _fail(exc) from None
-    finally:
+    finally:  # a bad-input error reaches the app's one error handler (polysense.cli.errors)
         if joined:
             import torch.distributed as dist
 
@@ -113,17 +105,12 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Ranked results for one query: a text, --audio FILE, --image FILE or --like ID."""
-    from polysense.errors import PolysenseError
-
     given = [name for name, value in (("QUERY", query), ("--audio", audio), ("--image", image), ("--like", like))
              if value is not None]
     if len(given) != 1:
         raise typer.BadParameter(f"give exactly one query (QUERY, --audio, --image or --like); got {given or 'none'}")
-    try:
-        with _open(index_dir, run_dir) as idx:
-            hits = idx.search(text=query, audio=audio, image=image, like=like, k=k, dedupe=dedupe)
-    except PolysenseError as exc:
-        raise _fail(exc) from None
+    with _open(index_dir, run_dir) as idx:
+        hits = idx.search(text=query, audio=audio, image=image, like=like, k=k, dedupe=dedupe)
     if as_json:
         typer.echo(json.dumps([h.to_dict() for h in hits], indent=2))
         return
@@ -144,19 +131,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, help="TCP port."),
     run_dir: Path | None = typer.Option(None, "--run", help="The run folder of the model (default: the one the index records)."),
-    max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest upload accepted, in MiB."),
+    max_upload_mb: float | None = typer.Option(
+        None, "--max-upload-mb", help="Largest upload accepted, in MiB (default: POLYSENSE_MAX_UPLOAD_BYTES, 100 MiB)."),
 ) -> None:
     """A web page and JSON API (docs at /docs) searching INDEX_DIR."""
-    from polysense.errors import PolysenseError
     from polysense.search.server import serve as run_server
 
-    if max_upload_mb <= 0:
+    if max_upload_mb is not None and max_upload_mb <= 0:
         raise typer.BadParameter(f"--max-upload-mb {max_upload_mb}: give a positive size")
-    try:
-        idx = _open(index_dir, run_dir)
-        _ = idx.embedder  # load the model now: a wrong model fails here, not on the first query
-    except PolysenseError as exc:
-        raise _fail(exc) from None
+    idx = _open(index_dir, run_dir)
+    _ = idx.embedder  # load the model now: a wrong model fails here, not on the first query
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: serving on {host}: anyone who can reach it can search and play the collection", err=True)
-    run_server(idx, host=host, port=port, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    run_server(idx, host=host, port=port,
+               max_upload_bytes=None if max_upload_mb is None else int(max_upload_mb * 1024 * 1024))

@@ -166,24 +166,36 @@ def av_digits_splits(
     *,
     seed: int,
     fsdd_folder: str | None = None,
+    manifest: str | None = None,
     test_speakers: Sequence[str] | str = ("theo",),
     val_speakers: Sequence[str] | str = ("jackson",),
     image_energy_loss: float = 0.75,
     snr_db: float | None = 0.0,
     sample_rate: int = 8000,
     image_size: int = 8,
+    allow_outside: bool = False,
 ) -> DataSplits:
-    """FSDD audio paired by digit with degraded scikit-learn digit images (see AVDigits)."""
+    """FSDD audio paired by digit with degraded scikit-learn digit images (see AVDigits); the
+    audio comes from ``manifest`` (a speaker-split FSDD-style manifest, its paths under its folder
+    unless ``allow_outside``) or ``fsdd_folder``."""
     from polysense.data.av_digits import AVDigits
     from polysense.data.fsdd import DIGIT_WORDS
+    from polysense.data.manifest import read_manifest
 
-    folder = _folder(fsdd_folder)
+    folder = read_manifest(manifest, allow_outside=allow_outside) if manifest is not None else _folder(fsdd_folder)
     common = dict(test_speakers=test_speakers, val_speakers=val_speakers, image_energy_loss=image_energy_loss,
                   snr_db=snr_db, seed=seed, sample_rate=sample_rate, image_size=image_size)
+
+    def part(split: str) -> AVDigits | None:
+        try:
+            return AVDigits(folder, split=split, **common)
+        except ParameterError:
+            if split == "train":
+                raise
+            return None  # no recordings in this split (no such speakers, or none in the manifest)
+
     return DataSplits(
-        train=AVDigits(folder, split="train", **common),
-        val=AVDigits(folder, split="val", **common) if val_speakers else None,
-        test=AVDigits(folder, split="test", **common) if test_speakers else None,
+        train=part("train"), val=part("val"), test=part("test"),
         sample_rate=int(sample_rate), classes=tuple(DIGIT_WORDS), modalities=("audio", "image"),
         description=f"AV digits: FSDD at {sample_rate} Hz, SNR {snr_db} dB + digit images, {image_energy_loss:.0%} energy removed",
     )

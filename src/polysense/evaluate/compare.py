@@ -17,7 +17,7 @@ from typing import Any
 
 from polysense.errors import ParameterError
 
-__all__ = ["compare_configs", "comparison_table", "main_score"]
+__all__ = ["compare_configs", "comparison_table", "main_score", "train_and_score"]
 
 
 def main_score(evaluation: dict[str, Any]) -> tuple[str, float | None]:
@@ -74,13 +74,27 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def train_and_score(config: Any, run_dir: Path, *, task: str, quiet: bool = True) -> dict[str, Any]:
+    """Train ``config`` into ``run_dir`` (unless a finished run is there), write its test report,
+    and return its row of the comparison table."""
+    from polysense.evaluate.report import write_report
+    from polysense.train.trainer import train
+
+    if not (run_dir / "result.json").is_file():
+        train(config, run_dir, quiet=quiet)
+    write_report(run_dir, split="test")
+    evaluation = json.loads((run_dir / "evaluation-test.json").read_text(encoding="utf-8"))
+    outcome = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+    score, value = main_score(evaluation)
+    return {"run": run_dir.name, "task": task, "model": config.model["name"], "score": score, "value": value,
+            "train_seconds": float(outcome.get("train_seconds", 0.0))}
+
+
 def compare_configs(configs: Sequence[str], out: str | Path, *, overrides: Sequence[str] = (), quiet: bool = False,
                     same_data: bool = True) -> str:
     """Train + evaluate each config (see the module docstring); return the Markdown table."""
-    from polysense.evaluate.report import write_report
     from polysense.train.checkpoint import atomic_write_text
     from polysense.train.config import load_config
-    from polysense.train.trainer import train
 
     if len(configs) < 2:
         raise ParameterError("compare needs two or more configs")
@@ -100,15 +114,8 @@ def compare_configs(configs: Sequence[str], out: str | Path, *, overrides: Seque
         while name in names:
             name += "-2"
         names.add(name)
-        run_dir = out / name
-        if not (run_dir / "result.json").is_file():
-            train(config, run_dir, quiet=quiet)
-        write_report(run_dir, split="test")
-        evaluation = json.loads((run_dir / "evaluation-test.json").read_text(encoding="utf-8"))
-        outcome = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-        score, value = main_score(evaluation)
-        rows.append({"run": name, "task": config.data.get("task", config.data["name"]), "model": config.model["name"],
-                     "score": score, "value": value, "train_seconds": float(outcome.get("train_seconds", 0.0))})
+        rows.append(train_and_score(config, out / name, task=config.data.get("task", config.data["name"]),
+                                    quiet=quiet))
     table = comparison_table(rows)
     plot_comparison(rows, out / "comparison.png")
     atomic_write_text(out / "comparison.md", f"# Comparison\n\n{table}\n\n![comparison](comparison.png)\n")

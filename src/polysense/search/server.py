@@ -14,7 +14,8 @@ Safety:
 - a file is named by its integer id in the index, never by a path, and is served only when its
   real path (symbolic links resolved) lies inside the indexed collection and it is a regular file
   that was indexed as audio or an image;
-- uploads are capped (``max_upload_bytes``, 10 MiB by default: 413 above) and accepted only when
+- uploads are capped (``max_upload_bytes``, by default the ``POLYSENSE_MAX_UPLOAD_BYTES`` limit of
+  :mod:`polysense.limits`, 100 MiB: 413 above) and accepted only when
   they decode as audio (libsndfile) or an image (Pillow); the file name and declared type are ignored;
 - every error is a JSON ``{"detail": ...}`` with a 4xx status (500 with no detail for a bug),
   never a stack trace;
@@ -37,9 +38,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from polysense.errors import PolysenseError
 from polysense.search.index import Hit, Index, decode_audio, decode_image
 
-__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "create_app", "serve"]
+__all__ = ["create_app", "serve"]
 
-DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_K = 100
 _MULTIPART_OVERHEAD = 64 * 1024
 
@@ -83,8 +83,17 @@ def _page() -> str:
     return resources.files("polysense.search").joinpath("static/index.html").read_text(encoding="utf-8")
 
 
-def create_app(index: Index, *, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
-    """A FastAPI app searching ``index`` (see the module docstring)."""
+def create_app(index: Index, *, max_upload_bytes: int | None = None) -> FastAPI:
+    """A FastAPI app searching ``index`` (see the module docstring).
+
+    ``max_upload_bytes``: the largest upload accepted (default: the ``POLYSENSE_MAX_UPLOAD_BYTES``
+    limit of :mod:`polysense.limits`, 100 MiB).
+    """
+    from polysense._checks import check_positive_int
+    from polysense.limits import current
+
+    max_upload_bytes = (current().max_upload_bytes if max_upload_bytes is None
+                        else check_positive_int("max_upload_bytes", max_upload_bytes))
     root = index.root.resolve()
     app = FastAPI(title="polysense search", version="1",
                   description="Search an indexed collection of sounds, images and texts by text, sound, picture or item.")
@@ -226,7 +235,7 @@ def _decode_upload(data: bytes, index: Index) -> tuple[str, Any]:
 
 
 def serve(index: Index, *, host: str = "127.0.0.1", port: int = 8000,
-          max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> None:  # pragma: no cover - blocking
+          max_upload_bytes: int | None = None) -> None:  # pragma: no cover - blocking
     """Run the app with uvicorn (127.0.0.1 by default: reachable from this machine only)."""
     import uvicorn
 

@@ -99,6 +99,9 @@ class TrainConfig(_Section):
     log_every_steps: int = Field(10, ge=1)
     #: stop after this many optimiser steps in all (for smoke tests), None: run every epoch
     max_steps: int | None = Field(None, ge=1)
+    #: DistributedDataParallel's flag for models that leave parameters unused in a step
+    #: (e.g. a missing modality); off by default since it costs a graph traversal per step
+    ddp_find_unused_parameters: bool = False
     #: batches per epoch at most (for smoke tests), None: the whole split
     max_batches_per_epoch: int | None = Field(None, ge=1)
 
