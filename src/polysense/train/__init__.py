@@ -3,11 +3,26 @@
     from polysense.train import load_config, train, load_run
     result = train(load_config("synthetic-early", ["train.epochs=3"]), "runs/early")
     run = load_run("runs/early")          # .model (eval mode), .tokenizer, .sample_rate, .classes
+
+Names are imported on first use, so ``import polysense.train.run`` stays cheap.
 """
 
-from polysense.train.config import ConfigError, ExperimentConfig, config_names, load_config
-from polysense.train.run import LoadedRun, load_run
-from polysense.train.trainer import TrainingError, TrainResult, train
+from __future__ import annotations
 
-__all__ = ["ConfigError", "ExperimentConfig", "LoadedRun", "TrainResult", "TrainingError", "config_names",
-           "load_config", "load_run", "train"]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ConfigError": "config", "ExperimentConfig": "config", "config_names": "config", "load_config": "config",
+    "LoadedRun": "run", "load_run": "run",
+    "TrainResult": "trainer", "TrainingError": "trainer", "train": "trainer",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"polysense.train.{module}"), name)
