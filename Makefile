@@ -5,11 +5,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test install install-test system-deps bench clean
+.PHONY: demo test install install-test install-debs bench clean
 
-# Debian packages some tests use (they skip, saying why, where a package is missing):
-# espeak-ng speaks the synthetic digit voices (polysense.data.espeak).
-DEB_PACKAGES := espeak-ng
+# Debian packages some tests need (chromium + chromium-driver: the search page's browser test;
+# espeak-ng: the synthetic digit voices of polysense.data.espeak).
+# Installed by `make test` only when running as root and missing; elsewhere those tests skip
+# with a reason (under CI=true they fail instead). Append to this list; keep one package a word.
+DEBS := chromium chromium-driver espeak-ng
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,16 +32,14 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/polysense demo --out $(DEMO_OUT)
 
-# Installs the missing DEB_PACKAGES when run as root on a Debian-like system; otherwise says so.
-system-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get update -qq && apt-get install -y -qq $$missing) || echo "could not install$$missing: tests needing it skip"; \
-	  else echo "not root or no apt-get: install$$missing yourself, or the tests needing it skip"; fi; \
-	fi
+install-debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update && apt-get install -y $$missing; \
+	elif [ -n "$$missing" ]; then echo "not root: skipping Debian packages $$missing (tests needing them skip)"; fi
 
-test: install-test system-deps
+test: install-test install-debs
 	$(PY) -m pytest -q
 
 bench: install-test

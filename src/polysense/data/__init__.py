@@ -37,10 +37,10 @@ _LAZY = {
     ),
     **dict.fromkeys(
         ("DIGIT_WORDS", "FSDDFile", "SpeakerInfo", "fsdd_caption", "fsdd_dataset", "fsdd_manifest", "parse_fsdd_name",
-         "read_speakers"),
+         "read_speakers", "speaker_list"),
         "fsdd",
     ),
-    **dict.fromkeys(("AVDigits", "PCADegradation", "load_digit_images", "pca_degrade"), "av_digits"),
+    **dict.fromkeys(("AVDigits", "PCADegradation", "digits_manifest", "load_digit_images", "pca_degrade"), "av_digits"),
     **dict.fromkeys(("captions_csv_manifest", "coco_manifest", "esc50_manifest"), "adapters"),
     **dict.fromkeys(
         ("AddNoise", "MixupOutput", "RandomGain", "SpecAugment", "SpeedPerturb", "TimeShift", "add_noise", "gain",

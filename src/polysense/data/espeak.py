@@ -236,7 +236,9 @@ def fsdd_plus_tts_splits(
             extra.append(replace(template, number=len(table.rows) + i, id=path.stem, line=None, audio=path.resolve(),
                                  text=f"the digit {DIGIT_WORDS[int(digit)]} spoken by {voice}", label=int(digit),
                                  labels={}, split="train", group=voice, meta={"speaker": voice}))
-        table = replace(table, rows=tuple(table.rows) + tuple(extra))
+        # the voices live in the cache folder, outside the FSDD folder the manifest is rooted at; both
+        # are this builder's own folders (no path comes from data), so the rows may leave the root
+        table = replace(table, rows=tuple(table.rows) + tuple(extra), allow_outside=True)
     return manifest_table_splits(table, sample_rate=sample_rate, classes=DIGIT_WORDS,
                                  description=f"FSDD spoken digits + {synthetic_voices} espeak-ng voices at {sample_rate} Hz",
                                  cache=cache)

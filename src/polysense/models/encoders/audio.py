@@ -125,7 +125,7 @@ class LogMelFrontEnd(nn.Module):
         super().__init__()
         from polysense.signal.transforms import LogMelSpectrogram
 
-        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.sample_rate = int(check_sample_rate(sample_rate, integer=True))
         self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
         self.hop_length = check_positive_int("hop_length", hop_length)
         self.n_mels = check_positive_int("n_mels", n_mels)
@@ -221,6 +221,13 @@ class _AudioInput(nn.Module):
             raise ParameterError(f"frontend options {clash} are the encoder's own arguments: set them on the encoder")
         self.frontend = LogMelFrontEnd(n_mels=n_mels, **frontend_kwargs, **extra) if self.input == "waveform" else None
 
+    def _setup_rate(self, sample_rate: int, resample: bool) -> None:
+        """The rate contract read by :func:`polysense.models.batch.encode_modality`: a waveform
+        batch at another ``"sample_rate"`` is an error, or resampled to ``sample_rate`` when
+        ``resample``."""
+        self.sample_rate = int(check_sample_rate(sample_rate, integer=True))
+        self.resample = bool(resample)
+
     def features(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalised log-mel (B, n_mels, frames) with padded frames zeroed, frame mask (B, frames))."""
         if not isinstance(audio, torch.Tensor) or not audio.is_floating_point():
@@ -277,6 +284,8 @@ class AudioCNN(_AudioInput):
 
     Args:
         sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
+        resample: resample waveform batches whose ``"sample_rate"`` differs from ``sample_rate``
+            (soxr) instead of raising (see :func:`polysense.models.batch.encode_modality`).
         input: ``"waveform"`` (front end inside) or ``"log_mel"`` (features given).
         normalize: ``"utterance"`` (per-item mean/std over real frames) or ``"none"`` (use it
             with ``frontend: {normalize: cmvn}``).
@@ -294,6 +303,7 @@ class AudioCNN(_AudioInput):
         self,
         sample_rate: int = 16000,
         *,
+        resample: bool = False,
         n_fft: int = 400,
         hop_length: int = 160,
         win_length: int | None = None,
@@ -312,6 +322,7 @@ class AudioCNN(_AudioInput):
             input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz),
             frontend,
         )
+        self._setup_rate(sample_rate, resample)
         if isinstance(channels, int) or not isinstance(channels, Sequence) or len(channels) == 0:
             raise ParameterError(f"channels={channels!r} is invalid: expected a non-empty list of channel counts")
         channels = [check_positive_int("channels[]", c) for c in channels]
@@ -352,6 +363,8 @@ class AudioSpectrogramTransformer(_AudioInput):
 
     Args:
         sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
+        resample: resample waveform batches whose ``"sample_rate"`` differs from ``sample_rate``
+            (soxr) instead of raising (see :func:`polysense.models.batch.encode_modality`).
         input, normalize: as :class:`AudioCNN`.
         patch_size: (mel bins, frames) per patch (or one int for both).
         patch_stride: step between patches (default: ``patch_size``, no overlap; AST used 10
@@ -369,6 +382,7 @@ class AudioSpectrogramTransformer(_AudioInput):
         self,
         sample_rate: int = 16000,
         *,
+        resample: bool = False,
         n_fft: int = 400,
         hop_length: int = 160,
         win_length: int | None = None,
@@ -394,6 +408,7 @@ class AudioSpectrogramTransformer(_AudioInput):
             input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz),
             frontend,
         )
+        self._setup_rate(sample_rate, resample)
         self.dim = check_positive_int("dim", dim)
         self.max_frames = check_positive_int("max_frames", max_frames)
         self.pool = check_choice("pool", pool, ("cls", "mean"))
