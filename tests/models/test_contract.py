@@ -122,3 +122,22 @@ def test_image_classifier_is_a_config_too():
                             "num_classes": 2, "head": {"name": "mlp", "hidden_dims": [8]}})
     out = model({"image": torch.randn(3, 3, 16, 16), "label": torch.tensor([0, 1, 0])})
     assert out.logits.shape == (3, 2) and set(out.losses) == {"cross_entropy"}
+
+
+def test_classifier_label_smoothing_equals_the_smoothed_formula():
+    import torch.nn.functional as F
+
+    from polysense.errors import ParameterError
+    from polysense.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"name": "classifier", "modality": "image", "num_classes": 3, "label_smoothing": 0.1,
+                         "encoder": {"name": "image_cnn", "channels": [4], "dim": 8}}).double()
+    batch = {"image": torch.randn(5, 3, 8, 8, dtype=torch.float64), "label": torch.tensor([0, 1, 2, 1, 0])}
+    out = model(batch)
+    targets = 0.9 * F.one_hot(batch["label"], 3).double() + 0.1 / 3
+    expected = -(targets * out.logits.log_softmax(dim=-1)).sum(dim=-1).mean()
+    assert torch.allclose(out.loss, expected, atol=1e-12)
+    with pytest.raises(ParameterError, match="label_smoothing=1"):
+        build_model({"name": "classifier", "modality": "image", "num_classes": 3, "label_smoothing": 1.0,
+                     "encoder": {"name": "image_cnn"}})

@@ -222,7 +222,7 @@ def fsdd_plus_tts_splits(
     """
     from polysense.data.builtin import _folder, manifest_table_splits
     from polysense.data.fsdd import fsdd_manifest
-    from polysense.data.manifest import Row
+
 
     table = fsdd_manifest(_folder(fsdd_folder), test_speakers=test_speakers, val_speakers=val_speakers)
     synthetic_voices = check_positive_int("synthetic_voices", synthetic_voices, minimum=0)

@@ -46,8 +46,17 @@ __all__ = ["Classifier", "FusionClassifier", "FusionClassifierOutput", "accuracy
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Fraction of rows whose highest logit is the label (a detached scalar)."""
+    """Fraction of rows whose highest logit is the label (a detached scalar); soft targets
+    (B, C), e.g. from mixup, count their largest class."""
+    if labels.ndim == 2:
+        labels = labels.argmax(dim=-1)
     return (logits.detach().argmax(dim=-1) == labels).float().mean()
+
+
+def _smoothing(value: Any) -> float:
+    from polysense._checks import check_unit_interval
+
+    return check_unit_interval("label_smoothing", value, what="the smoothing ε of the targets", include_one=False)
 
 
 def _check_modality(modality: Any) -> str:
@@ -90,7 +99,8 @@ class Classifier(_EncodingClassifier):
         encoder: encoder config dict (built with the registry) or module with an integer ``dim``.
         num_classes: number of classes.
         head: head config (default ``{"name": "linear"}``; ``in_dim``/``num_classes`` filled in).
-        label_key: the batch key of the (B,) class labels.
+        label_key: the batch key of the (B,) class labels (or (B, C) soft targets).
+        label_smoothing: ε of the smoothed cross-entropy, targets ``(1 - ε)·onehot + ε/C``.
 
     ``forward(batch) -> ClassifierOutput``: ``logits = head(encoder(x).pooled)``; with labels,
     ``loss = losses["cross_entropy"]`` and ``metrics["accuracy"]``.
@@ -104,8 +114,10 @@ class Classifier(_EncodingClassifier):
         num_classes: int,
         head: Mapping[str, Any] | None = None,
         label_key: str = "label",
+        label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
+        self.label_smoothing = _smoothing(label_smoothing)
         self.modality = _check_modality(modality)
         self.modalities = (self.modality,)
         self.num_classes = check_positive_int("num_classes", num_classes)
@@ -119,7 +131,7 @@ class Classifier(_EncodingClassifier):
         labels = batch.get(self.label_key)
         if labels is None:
             return ClassifierOutput(logits=logits)
-        loss = F.cross_entropy(logits, labels)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         return ClassifierOutput(
             loss=loss, losses={"cross_entropy": loss}, metrics={"accuracy": accuracy(logits, labels)}, logits=logits
         )
