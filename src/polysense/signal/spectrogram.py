@@ -121,37 +121,27 @@ def amplitude_to_db(
 def mel_plan(
     *,
     sample_rate: float,
-    n_fft: int = 2048,
-    hop_length: int | None = None,
-    win_length: int | None = None,
-    window: str | tuple | torch.Tensor = "hann",
-    center: bool | None = None,
-    pad_mode: str | None = None,
-    power: float = 2.0,
     n_mels: int = 128,
     f_min_hz: float = 0.0,
     f_max_hz: float | None = None,
     mel_scale: str | None = None,
     norm=FROM_CONVENTION,
-    periodic: bool | None = None,
-    convention: str | Convention | None = None,
     to_db: bool = False,
     ref: float | Callable = 1.0,
     amin: float | None = None,
     top_db=FROM_CONVENTION,
     top_db_scope: str | None = None,
+    n_fft: int = 2048,
+    **stft_kwargs,
 ) -> SpectrogramPlan:
-    """The :class:`~polysense.signal.plan.SpectrogramPlan` of :func:`mel_spectrogram` with these arguments.
+    """The :class:`~polysense.signal.plan.SpectrogramPlan` of :func:`mel_spectrogram` (``to_db=False``)
+    or :func:`log_mel_spectrogram` (``to_db=True``) with these arguments.
 
-    With ``to_db=True``, followed by the dB conversion of :func:`log_mel_spectrogram` (``ref``,
-    ``amin``, ``top_db``, ``top_db_scope``; validated before the filter bank is built).
+    ``stft_kwargs`` (hop_length, win_length, window, center, pad_mode, power, periodic, convention)
+    as :meth:`SpectrogramPlan.create <polysense.signal.plan.SpectrogramPlan.create>`. The dB settings
+    are validated before the filter bank is built.
     """
-    if power is None:
-        raise ParameterError("power=None is invalid for a mel spectrogram: expected 1 (magnitude) or 2 (power)")
-    plan = SpectrogramPlan.create(
-        n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=center, pad_mode=pad_mode,
-        periodic=periodic, convention=convention, power=power,
-    )
+    plan = SpectrogramPlan.create(n_fft=n_fft, **stft_kwargs)
     if to_db:
         plan = plan.with_db(ref=ref, amin=amin, top_db=top_db, top_db_scope=top_db_scope)
     return plan.with_mel(sample_rate=sample_rate, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,

@@ -104,33 +104,30 @@ def apply_plan(x: torch.Tensor, plan: SpectrogramPlan) -> torch.Tensor:
     phase = None if phase is None else phase.to(device=x.device, dtype=ctype)
     bank = None if plan.mel_bank is None else plan.mel_bank.to(device=x.device, dtype=x.dtype)
     db, x2 = plan.db, x.reshape(-1, n)
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, window, bank))
-    if x.device.type == "cpu" and not grad:
-        # Same numbers, faster: see polysense.signal._engine. A numeric ref converts each block to dB.
-        ref_db = None if db is None or callable(db.ref) else db.ref_db()
-        out = _engine.spectra(
-            x2, window=window, n_fft=plan.n_fft, hop_length=plan.hop_length, left_pad=left, right_pad=right,
-            pad_mode=plan.pad_mode, n_frames=n_frames, phase=phase, power=plan.power, mel_bank=bank,
-            db=None if ref_db is None else (lambda block: db.to_db(block, ref_db, inplace=True)),
-        )
-        if db is not None:
-            out = db(out) if ref_db is None else db.clip(out, inplace=True)
-        return out.reshape(*lead, *out.shape[-2:])
-    frames = _pad(x2, left, right, plan.pad_mode).unfold(-1, window.shape[-1], plan.hop_length)[:, :n_frames]
-    X = torch.fft.rfft(frames * window, n=plan.n_fft)  # (B, frames, bins)
-    if phase is not None:
-        X = X * phase
-    if plan.power is None:
-        out = X.transpose(-1, -2)
-    else:
-        ri = torch.view_as_real(X)
-        out = (ri[..., 0] ** 2 + ri[..., 1] ** 2).transpose(-1, -2)  # |X|², no complex abs: see _engine
-        if plan.power != 2.0:
-            out = _SafePow.apply(out, plan.power / 2.0)
-        if bank is not None:
-            out = torch.matmul(bank, out)
-        if db is not None:
-            out = db(out)
+    ref_db = None if db is None or callable(db.ref) else db.ref_db()  # a callable ref needs the whole result
+    out = _engine.spectra(  # the same numbers, faster, on the CPU without autograd (None otherwise)
+        x2, window=window, n_fft=plan.n_fft, hop_length=plan.hop_length, left_pad=left, right_pad=right,
+        pad_mode=plan.pad_mode, n_frames=n_frames, phase=phase, power=plan.power, mel_bank=bank,
+        db=None if ref_db is None else (lambda block: db.to_db(block, ref_db, inplace=True)),
+    )
+    if out is None:
+        frames = _pad(x2, left, right, plan.pad_mode).unfold(-1, window.shape[-1], plan.hop_length)[:, :n_frames]
+        X = torch.fft.rfft(frames * window, n=plan.n_fft)  # (B, frames, bins)
+        if phase is not None:
+            X = X * phase
+        if plan.power is None:
+            out = X.transpose(-1, -2)
+        else:
+            ri = torch.view_as_real(X)
+            out = (ri[..., 0] ** 2 + ri[..., 1] ** 2).transpose(-1, -2)  # |X|², no complex abs: see _engine
+            if plan.power != 2.0:
+                out = _SafePow.apply(out, plan.power / 2.0)
+            if bank is not None:
+                out = torch.matmul(bank, out)
+            if ref_db is not None:
+                out = db.to_db(out, ref_db)
+    if db is not None:
+        out = db(out) if ref_db is None else db.clip(out, inplace=not out.requires_grad)
     return out.reshape(*lead, *out.shape[-2:])
 
 
