@@ -76,6 +76,7 @@ ENGINE_VARIANTS = {
     "no_engine": "the whole engine: the plain pad → unfold → window → rfft path",
     "padded_copy": "edge frames from small padded copies: frames cut from a padded copy of the whole signal",
     "dense_mel": "the CSR mel product: the dense bank in the same blocked product",
+    "fresh_scratch": "scratch reuse: a fresh temporary per block",
     "torch_empty": "numpy.empty outputs: torch.empty for every output",
     "openmp": "the call's own threads: one thread taking the blocks, each kernel on torch's OpenMP threads",
 }
@@ -282,6 +283,8 @@ def switch_off(variant: str) -> None:
             (0, _engine._pad(x2, left, right, mode).unfold(-1, L, hop)[:, :n])]
     elif variant == "dense_mel":
         torch.Tensor.to_sparse_csr = lambda self: self
+    elif variant == "fresh_scratch":
+        _engine._Scratch.get = lambda self, key, shape, dtype: torch.empty(shape, dtype=dtype)
     elif variant == "torch_empty":
         _engine.NUMPY_OUTPUT_BYTES = 1 << 62
     elif variant == "openmp":
@@ -340,7 +343,8 @@ def format_engine_table(results: dict, source: str, rounds: int, repeats: int, b
         "## Front end: what each engine trick buys (`benchmarks/frontend.py --engine`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
-        "**shared with other jobs** (load average above the core count during the run); default allocator. "
+        f"(load average {os.getloadavg()[1]:.1f} over the last 5 minutes: above the core count, the machine was "
+        "shared with other jobs); default allocator. "
         f"Audio: {source}; the workload of the table above. Each variant switches one trick of "
         "`src/polysense/signal/_engine.py` off; variants interleaved over "
         f"{rounds} rounds × {repeats} calls in fresh processes. Cells: best wall ms / best CPU ms "
@@ -398,7 +402,9 @@ def format_tables(results: dict, source: str, quick: bool, meta: dict) -> str:
         "## Front end: spectrogram and log-mel speed (`benchmarks/frontend.py`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores; torch {meta['torch']}, librosa {meta['librosa']}"
+        f"{os.cpu_count()} cores (load average {os.getloadavg()[1]:.1f} over the last 5 minutes of the run: "
+        "above the core count means the machine was shared with other jobs, and times are slower and noisier); "
+        f"torch {meta['torch']}, librosa {meta['librosa']}"
         + (" (**--quick run**: fewer repeats, 1-minute long clip)" if quick else "")
         + ".",
         f"Audio: {source}. n_fft {N_FFT}, hop {HOP}, 128 Slaney mels, {SAMPLE_RATE} Hz, centred frames.",

@@ -1,8 +1,8 @@
 """The CPU engine: the same numbers as the plain pad → unfold → window → rfft path, faster.
 
 Private to :func:`polysense.signal.stft.apply_plan`, which calls :func:`spectra` first; the
-engine takes the call on the CPU when nothing needs a gradient. What buys speed, each measured in ``benchmarks/RESULTS.md``
-("Front end: what each engine trick buys"):
+engine takes the call on the CPU when nothing needs a gradient. What buys speed, each trick
+measured in ``benchmarks/RESULTS.md`` ("Front end: what each engine trick buys"):
 
 * blocks of about :data:`BLOCK_ELEMENTS` samples (frames × frame length): every temporary of a
   block stays in cache, and the result is written straight into its slice of the output;
@@ -13,6 +13,8 @@ engine takes the call on the CPU when nothing needs a gradient. What buys speed,
 * with ``torch.get_num_threads() > 1``, that many Python threads for one call, each taking whole
   blocks with single-threaded kernels (torch releases the GIL inside them), instead of an
   OpenMP team forked and joined for every small kernel; the threads end with the call;
+* per-thread scratch buffers reused from block to block: a worker thread's malloc arena hands
+  freed 2 MiB temporaries back to the kernel, so fresh ones are faulted in again every block;
 * outputs of 4 MiB or more from ``numpy.empty``: numpy asks the kernel for transparent huge pages
   for such buffers, which faults an 82 MB spectrogram in ~650 pieces instead of ~20,000.
 """
@@ -29,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-#: Samples (frames × frame length) per block: 2 MiB of float32; see RESULTS.md for the sizes tried.
+#: Samples (frames × frame length) per block: 2 MiB of float32, the best of the sizes tried (RESULTS.md).
 BLOCK_ELEMENTS = 1 << 19
 #: Most threads for one call: beyond this the Python part of each block (holding the GIL) limits the speed-up.
 MAX_WORKERS = 8
@@ -89,30 +91,32 @@ def spectra(
             step = max(1, block // count)
             jobs += [(frames, offset, b, min(b + step, batch), 0, count) for b in range(0, batch, step)]
 
-    def run(job) -> None:
+    def run(job, scratch: _Scratch) -> None:
         frames, offset, b0, b1, g0, g1 = job
-        spec = torch.fft.rfft(frames[b0:b1, g0:g1] * window, n=n_fft)
+        windowed = scratch.get("frames", (b1 - b0, g1 - g0, frame_length), window.dtype)
+        # no out= for rfft: torch's out variant computes into a temporary and copies it
+        spec = torch.fft.rfft(torch.mul(frames[b0:b1, g0:g1], window, out=windowed), n=n_fft)
         if phase is not None:
             spec.mul_(phase)
         if power is None:
             out[b0:b1, offset + g0 : offset + g1] = spec
         else:
-            _reduce(spec, power, csr, db, out[b0:b1, :, offset + g0 : offset + g1])
+            _reduce(spec, power, csr, db, scratch, out[b0:b1, :, offset + g0 : offset + g1])
 
     _run(jobs, run)
     return out.transpose(-1, -2) if power is None else out
 
 
-def _reduce(spec, power, csr, db, dest: torch.Tensor) -> None:
+def _reduce(spec, power, csr, db, scratch: _Scratch, dest: torch.Tensor) -> None:
     """Fill dest (items, width, frames) from a spectrum block (items, frames, bins) it may overwrite.
 
     The pair sum re² + im² is written frame-contiguous, (bins, frames): without a mel bank straight
-    into dest, otherwise into a temporary in the layout the sparse product reads fastest.
+    into dest, otherwise into scratch, the layout the sparse product reads fastest.
     """
     ri = torch.view_as_real(spec)
     ri.mul_(ri)
     items, frames, bins = spec.shape
-    p = dest if csr is None else torch.empty(bins, items, frames, dtype=ri.dtype).transpose(0, 1)
+    p = dest if csr is None else scratch.get("power", (bins, items, frames), ri.dtype).transpose(0, 1)
     torch.add(ri[..., 0], ri[..., 1], out=p.transpose(-1, -2))
     if power == 1.0:
         p.sqrt_()
@@ -122,7 +126,8 @@ def _reduce(spec, power, csr, db, dest: torch.Tensor) -> None:
         if db is not None:
             db(p)
         return
-    bands = csr @ p.transpose(0, 1).reshape(bins, items * frames)
+    bands = scratch.get("bands", (csr.shape[0], items * frames), p.dtype)
+    torch.mm(csr, p.transpose(0, 1).reshape(bins, items * frames), out=bands)
     if db is not None:
         db(bands)
     dest.copy_(bands.view(-1, items, frames).transpose(0, 1))
@@ -164,8 +169,22 @@ def _pad(x2: torch.Tensor, left: int, right: int, pad_mode: str) -> torch.Tensor
     return F.pad(x2.unsqueeze(1), (left, right), mode=pad_mode).squeeze(1)
 
 
-def _run(jobs: list, run: Callable[[object], None]) -> None:
-    """``run(job)`` for every job: serially, or on ``torch.get_num_threads()`` threads of this call.
+class _Scratch:
+    """One thread's temporaries, grown on demand and reused from block to block within a call."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        size = math.prod(shape)
+        buf = self._buffers.get(key)
+        if buf is None or buf.numel() < size or buf.dtype != dtype:
+            buf = self._buffers[key] = torch.empty(size, dtype=dtype)
+        return buf[:size].view(shape)
+
+
+def _run(jobs: list, run: Callable[[object, _Scratch], None]) -> None:
+    """``run(job, scratch)`` for every job: serially, or on ``torch.get_num_threads()`` threads of this call.
 
     Each thread takes jobs from a shared counter with ``torch.set_num_threads(1)`` (a per-thread
     setting) and writes disjoint slices of the output; the caller's thread count is untouched.
@@ -173,16 +192,18 @@ def _run(jobs: list, run: Callable[[object], None]) -> None:
     threads = torch.get_num_threads()
     workers = min(threads, MAX_WORKERS)
     if workers <= 1 or len(jobs) < 2 * workers:
+        scratch = _Scratch()
         for job in jobs:
-            run(job)
+            run(job, scratch)
         return
     counter = itertools.count()
 
     def worker() -> None:
         torch.set_num_threads(max(1, threads // workers))
+        scratch = _Scratch()
         try:
             while (i := next(counter)) < len(jobs):
-                run(jobs[i])
+                run(jobs[i], scratch)
         finally:  # the setting is per thread, but restore it so no later reader sees 1
             torch.set_num_threads(threads)
 
