@@ -25,6 +25,14 @@ max relative error of the power spectrogram over the same bins.
 
 Run: ``.venv/bin/python benchmarks/frontend.py`` (add ``--quick`` for a short smoke run).
 Writes its tables between the ``frontend`` markers of ``benchmarks/RESULTS.md``.
+
+``--engine`` instead measures what each trick of the private CPU engine
+(``polysense/signal/_engine.py``) buys: the same polysense calls with one trick switched off at a
+time (see ENGINE_VARIANTS), each variant in fresh subprocesses, the variants interleaved round by
+round so a busy machine slows them alike. It reports the best wall time and the best CPU time
+(``time.process_time``: at 1 thread it hardly moves when other processes take the cores) and
+writes the ``frontend-engine`` section. ``--baseline-src DIR`` adds the same calls on another
+checkout's ``src`` (e.g. the previous front end) as one more variant.
 """
 
 from __future__ import annotations
@@ -62,6 +70,16 @@ FEATURES = ("power", "logmel")
 # (32k faults vs 40k by default), which is why the floor is the best of its repeats.
 ALLOCATOR_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_TOP_PAD_": str(1 << 29)}
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+# Engine ablation: variant -> what it switches off (applied in the worker by switch_off()).
+ENGINE_VARIANTS = {
+    "engine": "nothing: the engine as shipped",
+    "no_engine": "the whole engine: the plain pad → unfold → window → rfft path",
+    "padded_copy": "edge frames from small padded copies: frames cut from a padded copy of the whole signal",
+    "dense_mel": "the CSR mel product: the dense bank in the same blocked product",
+    "fresh_scratch": "scratch reuse: a fresh temporary per block",
+    "torch_empty": "numpy.empty outputs: torch.empty for every output",
+    "openmp": "the call's own threads: one thread taking the blocks, each kernel on torch's OpenMP threads",
+}
 
 
 # ----------------------------------------------------------------------------- data
@@ -251,6 +269,114 @@ def worker(data_path: str, threads: int, quick: bool, check_accuracy: bool) -> d
     return {"timings": timings, "errors": errors, "torch": torch.__version__, "librosa": librosa.__version__}
 
 
+# ----------------------------------------------------------------------------- engine ablation
+def switch_off(variant: str) -> None:
+    """Turn one trick of polysense's CPU engine off in this process (private names: a benchmark may)."""
+    import torch
+
+    from polysense.signal import _engine
+
+    if variant == "no_engine":
+        _engine.spectra = lambda *args, **kwargs: None  # apply_plan then takes its plain path
+    elif variant == "padded_copy":
+        _engine._frame_pieces = lambda x2, L, hop, left, right, mode, n: [
+            (0, _engine._pad(x2, left, right, mode).unfold(-1, L, hop)[:, :n])]
+    elif variant == "dense_mel":
+        torch.Tensor.to_sparse_csr = lambda self: self
+    elif variant == "fresh_scratch":
+        _engine._Scratch.get = lambda self, key, shape, dtype: torch.empty(shape, dtype=dtype)
+    elif variant == "torch_empty":
+        _engine.NUMPY_OUTPUT_BYTES = 1 << 62
+    elif variant == "openmp":
+        _engine.MAX_WORKERS = 1
+
+
+def engine_worker(data_path: str, threads: int, variant: str, repeats: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    if variant != "baseline":
+        switch_off(variant)
+    data = np.load(data_path)
+    methods = polysense_methods(torch)
+    out = {}
+    for name in ("batch", "long"):
+        x = data[name]
+        for feature in FEATURES:
+            fn = methods[feature]
+            fn(x)
+            times = []
+            for _ in range(repeats):
+                wall, cpu = time.perf_counter(), time.process_time()
+                fn(x)
+                times.append((time.perf_counter() - wall, time.process_time() - cpu))
+            out[f"{name}/{feature}"] = times
+    return out
+
+
+def run_engine_ablation(data_path: str, rounds: int, repeats: int, baseline_src: str | None) -> dict:
+    variants = list(ENGINE_VARIANTS) + (["baseline"] if baseline_src else [])
+    results: dict = {}
+    for threads in (1, 2):
+        for r in range(rounds):
+            for variant in variants:
+                if variant == "openmp" and threads == 1:
+                    continue  # one thread either way
+                print(f"engine ablation: threads={threads} round={r} {variant} ...", file=sys.stderr, flush=True)
+                env = dict(os.environ, **{var: str(threads) for var in THREAD_VARS})
+                for var in ALLOCATOR_ENV:
+                    env.pop(var, None)
+                if variant == "baseline":
+                    env["PYTHONPATH"] = baseline_src
+                cmd = [sys.executable, __file__, "--engine-worker", data_path, "--threads", str(threads),
+                       "--variant", variant, "--repeats", str(repeats)]
+                out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+                for key, times in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                    results.setdefault((threads, variant), {}).setdefault(key, []).extend(times)
+    return results
+
+
+def format_engine_table(results: dict, source: str, rounds: int, repeats: int, baseline_src: str | None) -> str:
+    keys = ["batch/power", "batch/logmel", "long/power", "long/logmel"]
+    lines = [
+        "<!-- frontend-engine:start -->",
+        "## Front end: what each engine trick buys (`benchmarks/frontend.py --engine`)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"(load average {os.getloadavg()[1]:.1f} over the last 5 minutes: above the core count, the machine was "
+        "shared with other jobs); default allocator. "
+        f"Audio: {source}; the workload of the table above. Each variant switches one trick of "
+        "`src/polysense/signal/_engine.py` off; variants interleaved over "
+        f"{rounds} rounds × {repeats} calls in fresh processes. Cells: best wall ms / best CPU ms "
+        "(CPU = process time, all threads). `cost` = the variant's best time / the engine's best time "
+        "(CPU time at 1 thread, wall time at 2): what removing the trick costs.",
+        "",
+    ]
+    variants = list(ENGINE_VARIANTS) + (["baseline"] if baseline_src else [])
+    for threads in (1, 2):
+        lines += [f"### {threads} thread{'s' if threads > 1 else ''}", "",
+                  "| switched off | " + " | ".join(f"{k} ms | cost" for k in keys) + " |",
+                  "|---|" + "---:|---:|" * len(keys)]
+        ref = results[(threads, "engine")]
+        for variant in variants:
+            if (threads, variant) not in results:
+                continue
+            cells = []
+            for key in keys:
+                wall = min(t[0] for t in results[(threads, variant)][key])
+                cpu = min(t[1] for t in results[(threads, variant)][key])
+                if threads == 1:
+                    cost = cpu / min(t[1] for t in ref[key])
+                else:
+                    cost = wall / min(t[0] for t in ref[key])
+                cells.append(f"{wall * 1e3:.1f} / {cpu * 1e3:.1f} | {cost:.2f}×")
+            label = "— (previous front end)" if variant == "baseline" else ENGINE_VARIANTS[variant].split(":")[0]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append("<!-- frontend-engine:end -->")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- report
 def run_config(data_path: str, threads: int, allocator: str, quick: bool, check_accuracy: bool) -> dict:
     env = dict(os.environ)
@@ -276,7 +402,9 @@ def format_tables(results: dict, source: str, quick: bool, meta: dict) -> str:
         "## Front end: spectrogram and log-mel speed (`benchmarks/frontend.py`)",
         "",
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores; torch {meta['torch']}, librosa {meta['librosa']}"
+        f"{os.cpu_count()} cores (load average {os.getloadavg()[1]:.1f} over the last 5 minutes of the run: "
+        "above the core count means the machine was shared with other jobs, and times are slower and noisier); "
+        f"torch {meta['torch']}, librosa {meta['librosa']}"
         + (" (**--quick run**: fewer repeats, 1-minute long clip)" if quick else "")
         + ".",
         f"Audio: {source}. n_fft {N_FFT}, hop {HOP}, 128 Slaney mels, {SAMPLE_RATE} Hz, centred frames.",
@@ -344,9 +472,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short smoke run: fewer repeats, 1-minute long clip")
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--engine", action="store_true", help="measure what each engine trick buys instead")
+    parser.add_argument("--baseline-src", help="with --engine: another checkout's src folder, timed as one more variant")
+    parser.add_argument("--rounds", type=int, default=3, help="with --engine: rounds over the variants")
+    parser.add_argument("--repeats", type=int, default=5, help="with --engine: timed calls per variant and round")
+    parser.add_argument("--engine-worker", metavar="NPZ")
+    parser.add_argument("--variant", default="engine")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.threads, args.quick, args.accuracy)))
+        return
+    if args.engine_worker:
+        print(json.dumps(engine_worker(args.engine_worker, args.threads, args.variant, args.repeats)))
+        return
+    if args.engine:
+        with tempfile.TemporaryDirectory() as tmp:
+            data_path = str(Path(tmp) / "audio.npz")
+            source = make_audio(Path(data_path), args.quick)
+            results = run_engine_ablation(data_path, args.rounds, args.repeats, args.baseline_src)
+        text = format_engine_table(results, source, args.rounds, args.repeats, args.baseline_src)
+        print(text)
+        if not args.no_write:
+            write_section(text, "<!-- frontend-engine:start -->", "<!-- frontend-engine:end -->")
         return
     with tempfile.TemporaryDirectory() as tmp:
         data_path = str(Path(tmp) / "audio.npz")

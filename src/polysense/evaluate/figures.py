@@ -7,7 +7,8 @@ writes it as PNG.
 
 Lecture topics (:func:`explain_figure`): ``aliasing``, ``quantization``, ``dft``, ``windows``,
 ``resolution``, ``stft``. :func:`frontend_demo` writes all of them plus a spectrogram and a
-mel spectrogram of a built-in example sound (:func:`example_sound`).
+mel spectrogram of the built-in example sound
+(:func:`polysense.data.examples.example_sound`).
 """
 
 from __future__ import annotations
@@ -24,19 +25,19 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
+from polysense.data.examples import example_sound, fade, vowel
 from polysense.errors import ParameterError
 from polysense.signal.dft import amplitude_spectrum, dft_matrix, fft_frequencies
+from polysense.signal.plan import frame_times
 from polysense.signal.quantization import quantization_step, quantize_bits, sqnr_db
-from polysense.signal.resample import resample
 from polysense.signal.resolution import preset, resolution
-from polysense.signal.sampling import alias_frequency, check_band, chirp, nyquist_frequency, sample_times, sinusoid
+from polysense.signal.sampling import alias_frequency, check_band, nyquist_frequency, sample_times, sinusoid
 
 __all__ = [
     "SCALES",
     "TOPICS",
     "aliasing_figure",
     "dft_figure",
-    "example_sound",
     "explain_figure",
     "frontend_demo",
     "quantization_figure",
@@ -74,24 +75,6 @@ def _hz_formatter(value: float, _pos: Any = None) -> str:
     if abs(value) >= 1000:
         return f"{value / 1000:g}k"
     return f"{value:g}"
-
-
-def _frame_times(num_frames: int, *, num_samples: int, sample_rate: float, n_fft: int, hop_length: int,
-                 win_length: int, convention: Any) -> np.ndarray:
-    """Centre time in seconds of each STFT frame, for the framing of ``convention``."""
-    from polysense.signal.conventions import get_convention
-
-    conv = get_convention(convention)
-    if conv.framing == "scipy":
-        from scipy.signal import ShortTimeFFT
-
-        sft = ShortTimeFFT(np.ones(win_length), hop_length, sample_rate, mfft=n_fft)
-        times = np.asarray(sft.t(num_samples), dtype=np.float64)
-        if times.shape[0] == num_frames:
-            return times
-    if not conv.center:
-        return (np.arange(num_frames) * hop_length + n_fft / 2) / sample_rate
-    return np.arange(num_frames) * hop_length / sample_rate
 
 
 def _to_db(power: torch.Tensor, top_db: float | None = 80.0) -> torch.Tensor:
@@ -203,8 +186,8 @@ def spectrogram_figure(
     values = _np(values)
     if scale == "log":
         values, freqs = values[1:], freqs[1:]
-    times = _frame_times(values.shape[-1], num_samples=x.shape[-1], sample_rate=sr, n_fft=n_fft,
-                         hop_length=hop, win_length=win, convention=convention)
+    times = _np(frame_times(x.shape[-1], sample_rate=sr, n_fft=n_fft, hop_length=hop, win_length=win,
+                            convention=convention, window=window))
 
     fig = Figure(figsize=(10, 6.2), layout="constrained")
     grid = fig.add_gridspec(2, 2, height_ratios=(1, 3.2), width_ratios=(1, 0.025))
@@ -463,33 +446,6 @@ def windows_figure(*, length: int = 64, n_fft: int = 4096) -> Figure:
     return fig
 
 
-def _vowel(sample_rate: float, duration_s: float, *, f0_start: float = 110.0, f0_end: float = 150.0,
-           formants: tuple[tuple[float, float], ...] = ((700.0, 110.0), (1220.0, 120.0), (2600.0, 160.0)),
-           max_hz: float | None = None) -> torch.Tensor:
-    """A speech-like vowel: harmonics of a gliding pitch f0(t), shaped by formant resonances.
-
-    ``x(t) = Σ_k A(k·f0(t)) · cos(2π·k·Φ(t))`` with ``Φ = ∫f0`` (zero-phase harmonics, so each
-    pitch period is a sharp pulse) and ``A(f) = Σ_i 1 / (1 + ((f − F_i)/B_i)²) + 0.02`` per
-    formant (centre F_i, half-width B_i), harmonics up to ``max_hz`` (default Nyquist).
-    Normalised to a 0.5 peak.
-    """
-    sr = float(sample_rate)
-    top = sr / 2 if max_hz is None else min(float(max_hz), sr / 2)
-    n = int(round(duration_s * sr))
-    t = torch.arange(n, dtype=torch.float64) / sr
-    f0 = f0_start + (f0_end - f0_start) * t / duration_s
-    cycles = f0_start * t + 0.5 * (f0_end - f0_start) / duration_s * t**2
-    k_max = max(1, int(top // min(f0_start, f0_end)))
-    k = torch.arange(1, k_max + 1, dtype=torch.float64)[:, None]
-    fk = k * f0[None, :]
-    envelope = torch.full_like(fk, 0.02)
-    for centre, width in formants:
-        envelope = envelope + 1.0 / (1.0 + ((fk - centre) / width) ** 2)
-    phase = torch.remainder(k * cycles[None, :], 1.0)
-    x = (envelope * torch.cos(2 * math.pi * phase) * (fk < top)).sum(0)
-    return 0.5 * x / x.abs().max()
-
-
 def resolution_figure(*, sample_rate: float = 16000.0, duration_s: float = 0.6) -> Figure:
     """The same vowel-like sound as a wideband (≈4 ms) and a narrowband (≈32 ms) spectrogram.
 
@@ -499,7 +455,7 @@ def resolution_figure(*, sample_rate: float = 16000.0, duration_s: float = 0.6) 
     from polysense.signal.spectrogram import spectrogram
 
     sr = check_sample_rate(sample_rate)
-    x = _vowel(sr, duration_s)
+    x = vowel(sr, duration_s)
     fig = Figure(figsize=(12, 5.6), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     for ax, name in zip(axes, ("wideband", "narrowband")):
@@ -508,8 +464,7 @@ def resolution_figure(*, sample_rate: float = 16000.0, duration_s: float = 0.6) 
         power = spectrogram(x, n_fft=p["n_fft"], hop_length=p["hop_length"], win_length=p["win_length"],
                             window="hann", power=2.0)
         values = _np(_to_db(power, 70.0))
-        times = _frame_times(values.shape[-1], num_samples=x.shape[-1], sample_rate=sr, n_fft=p["n_fft"],
-                             hop_length=p["hop_length"], win_length=p["win_length"], convention=None)
+        times = _np(res.frame_times_s)
         _draw_spectrogram(fig, ax, values, times_s=times, freqs_hz=_np(res.bin_frequencies_hz), db=True,
                           colorbar=ax is axes[-1])
         ax.set_ylim(0, 4000)
@@ -534,7 +489,7 @@ def stft_figure(*, sample_rate: float = 8000.0, segment_s: float = 0.25,
 
     sr = check_sample_rate(sample_rate)
     n_seg = int(round(segment_s * sr))
-    ramp = _fade(n_seg, int(0.01 * sr))  # 10 ms fades: no clicks at the joins
+    ramp = fade(n_seg, int(0.01 * sr))  # 10 ms fades: no clicks at the joins
     parts = [sinusoid(freq_hz=f, sample_rate=sr, num_samples=n_seg, amplitude=0.8) * ramp for f in freqs_hz]
     rising = torch.cat(parts)
     falling = torch.flip(rising, dims=(-1,))
@@ -573,8 +528,7 @@ def stft_figure(*, sample_rate: float = 8000.0, segment_s: float = 0.25,
         ax_f.grid(alpha=0.3)
         power = spectrogram(signal, n_fft=n_fft, hop_length=hop, window="hann", power=2.0)
         values = _np(_to_db(power, 80.0))
-        times = _frame_times(values.shape[-1], num_samples=signal.shape[-1], sample_rate=sr, n_fft=n_fft,
-                             hop_length=hop, win_length=n_fft, convention=None)
+        times = _np(frame_times(signal.shape[-1], sample_rate=sr, n_fft=n_fft, hop_length=hop))
         _draw_spectrogram(fig, ax_s, values, times_s=times, freqs_hz=f_bins(n_fft, sr), db=True)
         ax_s.set_xlim(0, t[-1])
         ax_s.set_title(f"Spectrogram (STFT, Hann, N = {n_fft}, H = {hop}): when each frequency occurs",
@@ -622,40 +576,8 @@ def write_explain(topic: str, path: str | os.PathLike, **kwargs: Any) -> Path:
 
 
 # --------------------------------------------------------------------------- the demo sound and run
-def _fade(n: int, ramp: int) -> torch.Tensor:
-    """Envelope rising linearly over ``ramp`` samples, flat, then falling over the last ``ramp``."""
-    edge = torch.minimum(torch.arange(n), torch.arange(n).flip(0)).to(torch.float64)
-    return torch.clamp(edge / max(ramp, 1), max=1.0)
-
-
-def example_sound(*, sample_rate: int = 16000, duration_s: float = 2.0, bits: int = 16,
-                  analog_rate: int = 48000) -> tuple[torch.Tensor, int]:
-    """A built-in test sound, synthesised in code and passed through the A/D path.
-
-    "Analog" signal at ``analog_rate`` (a fine stand-in for continuous time): a 440 Hz tone with
-    its octave, a linear chirp 200 Hz → 6 kHz, a vowel with gliding pitch (second half) and a
-    10 kHz tone that lies above the target Nyquist. The A/D path then resamples to
-    ``sample_rate`` with soxr (HQ, the anti-aliasing low-pass removes the 10 kHz tone instead of
-    letting it alias to 6 kHz) and quantizes to ``bits`` bits (PCM levels, Δ = 2/2^bits).
-
-    Returns ``(waveform (time,) float32, sample_rate)``.
-    """
-    sr_in = float(analog_rate)
-    n = int(round(duration_s * sr_in))
-    tone = sinusoid(freq_hz=[440.0, 880.0], amplitude=[0.15, 0.06], sample_rate=sr_in, num_samples=n)
-    sweep = chirp(f0_hz=200.0, f1_hz=6000.0, sample_rate=sr_in, num_samples=n, amplitude=0.2)
-    half = n // 2
-    vowel = torch.zeros(n, dtype=torch.float64)
-    vowel[half:] = 0.8 * _vowel(sr_in, (n - half) / sr_in, max_hz=7500.0) * _fade(n - half, int(0.05 * sr_in))
-    above = sinusoid(freq_hz=10000.0, sample_rate=sr_in, num_samples=n, amplitude=0.1)
-    analog = (tone + sweep + above) * _fade(n, int(0.05 * sr_in)) + vowel
-    digital = resample(analog, orig_sample_rate=sr_in, new_sample_rate=sample_rate, quality="HQ")
-    digital = quantize_bits(digital, bits)
-    return digital.to(torch.float32), int(sample_rate)
-
-
 def frontend_demo(out_dir: str | os.PathLike, *, sample_rate: int = 16000) -> list[dict[str, str]]:
-    """Run the front end on :func:`example_sound` and write every lecture figure to ``out_dir``.
+    """Run the front end on :func:`~polysense.data.examples.example_sound` and write every lecture figure to ``out_dir``.
 
     Writes ``example-spectrogram.png`` (linear STFT, dB), ``example-mel.png`` (128-band
     log-mel) and ``explain-<topic>.png`` for each topic. Returns one row per file:

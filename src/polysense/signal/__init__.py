@@ -7,7 +7,8 @@ dimensions, differentiable where the maths is. No state, no file I/O (see :mod:`
 - :mod:`.quantization`: the lecture's quantizer Q(a), PCM bit depths, SQNR, μ-law.
 - :mod:`.dft`: the DFT as a matrix, one-sided spectra, frequency axes, amplitude spectra.
 - :mod:`.windows`: the eight analysis windows, periodic and symmetric.
-- :mod:`.stft`: STFT, inverse STFT (NOLA), Griffin-Lim, framing.
+- :mod:`.plan`: the resolved analysis plan shared by functions, modules and the stream; frame times.
+- :mod:`.stft`: STFT, inverse STFT (NOLA), Griffin-Lim, framing; the one spectrogram path.
 - :mod:`.filterbanks`: mel (HTK/Slaney), linear and logarithmic banks, the DCT-II.
 - :mod:`.spectrogram`: complex/magnitude/power spectrograms, dB, mel, log-mel, MFCC.
 - :mod:`.resolution`: Δt, Δf, f_max and the wideband/narrowband presets.
@@ -32,6 +33,7 @@ from polysense.signal.filterbanks import (
 )
 from polysense.signal.normalization import cmvn, sliding_cmvn
 from polysense.signal.perturb import pitch_shift, speed_perturb, time_stretch, vtlp_mel_filterbank, vtlp_warp
+from polysense.signal.plan import DecibelScale, SpectrogramPlan, frame_times
 from polysense.signal.quantization import (
     mu_law_compress,
     mu_law_decode,
@@ -56,12 +58,13 @@ from polysense.signal.sampling import (
 from polysense.signal.spectrogram import (
     amplitude_to_db,
     log_mel_spectrogram,
+    mel_plan,
     mel_spectrogram,
     mfcc,
     power_to_db,
     spectrogram,
 )
-from polysense.signal.stft import frame, griffin_lim, istft, nola_ok, stft
+from polysense.signal.stft import apply_plan, frame, griffin_lim, istft, nola_ok, stft
 from polysense.signal.streaming import StreamingLogMel
 from polysense.signal.transforms import (
     MFCC,
@@ -87,15 +90,18 @@ __all__ = [
     "QUALITIES",
     "AmplitudeToDB",
     "Convention",
+    "DecibelScale",
     "LogMelSpectrogram",
     "MelSpectrogram",
     "Resample",
     "Resolution",
     "Spectrogram",
+    "SpectrogramPlan",
     "StreamingLogMel",
     "alias_frequency",
     "amplitude_spectrum",
     "amplitude_to_db",
+    "apply_plan",
     "check_band",
     "chirp",
     "dct_matrix",
@@ -103,6 +109,7 @@ __all__ = [
     "dft_matrix",
     "fft_frequencies",
     "frame",
+    "frame_times",
     "get_convention",
     "get_window",
     "griffin_lim",
@@ -113,6 +120,7 @@ __all__ = [
     "log_mel_spectrogram",
     "mel_filterbank",
     "mel_frequencies",
+    "mel_plan",
     "mel_spectrogram",
     "mel_to_hz",
     "mfcc",

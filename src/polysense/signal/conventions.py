@@ -1,8 +1,13 @@
 """Library conventions: the defaults on which librosa, torchaudio and scipy disagree.
 
-Every front-end function takes ``convention=None | "librosa" | "torchaudio" | "scipy"``.
+Every front-end function and module takes ``convention=None | "librosa" | "torchaudio" | "scipy"``.
 An argument left at ``None`` takes the value from the chosen convention; an argument you
 pass explicitly always wins. ``convention=None`` means ``"librosa"`` (polysense's reference).
+This table is the one place that decides a default: a function and its module (e.g.
+``log_mel_spectrogram`` and ``LogMelSpectrogram``) resolve the same
+:class:`~polysense.signal.plan.SpectrogramPlan` and agree, ``top_db`` and its scope included
+(librosa: 80 dB below the maximum of the whole input; pass ``top_db_scope="spectrogram"`` for
+features of a batch that equal those of its items one by one).
 
 ========================  ==========================  ============================  ==============================
 setting                   ``"librosa"`` (0.11)        ``"torchaudio"`` (2.x)        ``"scipy"`` (ShortTimeFFT)

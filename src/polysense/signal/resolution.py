@@ -17,6 +17,7 @@ import torch
 
 from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_size
 from polysense.errors import ParameterError
+from polysense.signal.plan import frame_times
 
 __all__ = ["PRESETS", "Resolution", "preset", "resolution"]
 
@@ -36,10 +37,9 @@ class Resolution:
     n_bins : ``n_fft // 2 + 1`` one-sided bins.
     bin_frequencies_hz : Tensor (n_bins,), ``k · Δf``.
     num_frames : number of frames for ``num_samples`` (None if not given).
-    frame_times_s : Tensor (num_frames,) of frame centres, or None. With ``center=True`` frame
-        ``m`` is centred on sample ``m·H`` (librosa/torch convention: ``1 + T // H`` frames);
-        with ``center=False`` it starts at ``m·H`` and its centre is ``(m·H + N/2) / F_s``
-        (``1 + (T − N) // H`` frames).
+    frame_times_s : Tensor (num_frames,) of frame centres in s, or None:
+        :func:`~polysense.signal.plan.frame_times` (``m·H/F_s`` centred, ``(m·H + ⌊N/2⌋)/F_s``
+        with ``center=False``).
     """
 
     sample_rate: float
@@ -98,22 +98,19 @@ def resolution(
         raise ParameterError(f"win_length={win_length} is invalid: expected 1 <= win_length <= n_fft={n_fft}")
     bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sr / n_fft)
     num_frames = None
-    frame_times = None
+    frame_times_s = None
     if num_samples is not None:
         num_samples = check_positive_int("num_samples", num_samples, what="signal length in samples")
         # frame_times holds one value per frame: bounded like a signal (a lying header claimed 2**36 samples)
         check_size("frames (num_samples / hop_length)", num_samples // hop_length + 1, limit="max_samples", bytes_each=8)
-        if center:
-            num_frames = 1 + num_samples // hop_length
-            frame_times = torch.arange(num_frames, dtype=torch.float64) * (hop_length / sr)
-        else:
-            if num_samples < n_fft:
-                raise ParameterError(
-                    f"num_samples={num_samples} is shorter than n_fft={n_fft} with center=False: "
-                    f"expected num_samples >= {n_fft} (or center=True)"
-                )
-            num_frames = 1 + (num_samples - n_fft) // hop_length
-            frame_times = (torch.arange(num_frames, dtype=torch.float64) * hop_length + n_fft / 2) / sr
+        if not center and num_samples < n_fft:
+            raise ParameterError(
+                f"num_samples={num_samples} is shorter than n_fft={n_fft} with center=False: "
+                f"expected num_samples >= {n_fft} (or center=True)"
+            )
+        frame_times_s = frame_times(num_samples, sample_rate=sr, n_fft=n_fft, hop_length=hop_length,
+                                    win_length=win_length, center=center)
+        num_frames = frame_times_s.shape[0]
     return Resolution(
         sample_rate=sr,
         n_fft=n_fft,
@@ -126,7 +123,7 @@ def resolution(
         n_bins=n_fft // 2 + 1,
         bin_frequencies_hz=bins,
         num_frames=num_frames,
-        frame_times_s=frame_times,
+        frame_times_s=frame_times_s,
     )
 
 

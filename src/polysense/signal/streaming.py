@@ -25,14 +25,15 @@ afterwards with :attr:`StreamingLogMel.max_db` (the running maximum, in dB) if n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 
 import torch
 
 from polysense.errors import ParameterError
-from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
-from polysense.signal.spectrogram import power_to_db
-from polysense.signal.transforms import MelSpectrogram
+from polysense.signal.conventions import FROM_CONVENTION, Convention
+from polysense.signal.spectrogram import mel_plan
+from polysense.signal.stft import apply_plan
 
 __all__ = ["StreamingLogMel"]
 
@@ -80,10 +81,14 @@ class StreamingLogMel:
         amin: float | None = None,
         top_db: float | None = None,
     ):
-        conv = get_convention(convention)
-        if conv.framing != "center":
+        plan = mel_plan(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+            center=center, pad_mode=pad_mode, power=power, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,
+            mel_scale=mel_scale, norm=norm, periodic=periodic, convention=convention,
+        )
+        if plan.convention.framing != "center":
             raise ParameterError(
-                f"convention={conv.name!r} is not supported for streaming: use 'librosa' or 'torchaudio' framing"
+                f"convention={plan.convention.name!r} is not supported for streaming: use 'librosa' or 'torchaudio' framing"
             )
         if top_db is not None:
             raise ParameterError(
@@ -92,22 +97,15 @@ class StreamingLogMel:
             )
         if callable(ref):
             raise ParameterError("ref must be a number for streaming: a callable ref (e.g. max) needs the whole signal")
-        self.center = conv.center if center is None else bool(center)
-        self.pad_mode = conv.pad_mode if pad_mode is None else pad_mode
+        self.center, self.pad_mode = plan.center, plan.pad_mode
         if self.center and self.pad_mode not in _STREAM_PAD_MODES:
             raise ParameterError(
                 f"pad_mode={self.pad_mode!r} is not supported for streaming: choose one of "
                 + ", ".join(repr(m) for m in _STREAM_PAD_MODES)
             )
         # Frames are computed on the already padded stream, hence center=False inside.
-        self.mel = MelSpectrogram(
-            sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=False,
-            pad_mode="constant", power=power, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,
-            mel_scale=mel_scale, norm=norm, periodic=periodic, convention=conv, to_db=False,
-        )
-        self.n_fft, self.hop_length, self.n_mels = self.mel.n_fft, self.mel.hop_length, self.mel.n_mels
-        self.ref = float(ref)
-        self.amin = conv.amin if amin is None else amin
+        self.plan = dataclasses.replace(plan.with_db(ref=ref, amin=amin, top_db=None), center=False, pad_mode="constant")
+        self.n_fft, self.hop_length, self.n_mels = plan.n_fft, plan.hop_length, plan.n_mels
         self._pad = self.n_fft // 2 if self.center else 0
         self.reset()
 
@@ -165,12 +163,11 @@ class StreamingLogMel:
         if k == 0:
             return buf.new_empty(*lead, self.n_mels, 0)
         used = (k - 1) * self.hop_length + self.n_fft
-        mel = self.mel(buf[..., :used])
+        db = apply_plan(buf[..., :used], self.plan)
         # with hop > n_fft the next frame starts after samples not yet received: skip them
         self._skip = max(0, k * self.hop_length - n)
         self._buffer = buf[..., k * self.hop_length :].clone()
         self.frames_out += k
-        db = power_to_db(mel, ref=self.ref, amin=self.amin, top_db=None)
         self.max_db = max(self.max_db, float(db.max()))
         return db
 

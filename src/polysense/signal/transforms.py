@@ -1,19 +1,15 @@
 """``nn.Module`` wrappers of the front end, for use inside models and data pipelines.
 
-Each module validates its parameters once in ``__init__``, precomputes its window, filter
-bank and DCT matrix, and keeps them as **non-persistent buffers**: they move with
-``.to(device)`` / ``.to(dtype)`` / ``.cuda()``, but are not written to ``state_dict`` because
-they are fully determined by the constructor arguments (a checkpoint stays independent of
-the front end's float details, and loading one with ``strict=True`` works). ``forward``
-accepts a waveform (..., time) of any float dtype on any device; buffers are cast to the
-input's device and dtype when they differ. Buffers are created in float64 (the exact values),
-so a float32 input sees exactly the float32 window/bank of the functional path and a float64
-input the float64 one; ``.to(device)`` moves them, ``.float()`` stores them in float32.
-
-Every module is exactly its functional counterpart in :mod:`polysense.signal.spectrogram`
-(same framing path, same numbers). Unlike the functional ``log_mel_spectrogram`` with the
-librosa convention, the modules clip ``top_db`` per spectrogram (``top_db_scope="spectrogram"``)
-by default, so a batch gives the same features as its items one by one.
+Each module resolves its arguments once, in ``__init__``, into a
+:class:`~polysense.signal.plan.SpectrogramPlan` (attribute ``plan``) — the same plan the
+functions of :mod:`polysense.signal.spectrogram` build per call — and keeps the plan's window,
+filter bank and DCT matrix as **non-persistent buffers**: they move with ``.to(device)`` /
+``.to(dtype)`` / ``.cuda()``, but are not written to ``state_dict`` because they are fully
+determined by the constructor arguments (a checkpoint stays independent of the front end's float
+details, and loading one with ``strict=True`` works). Buffers are created in float64 (the exact
+values); ``forward`` casts them to the input's device and dtype, so a module gives exactly the
+numbers of its functional counterpart, defaults included (``top_db`` and its scope come from the
+convention for both; see :mod:`polysense.signal.conventions`).
 """
 
 from __future__ import annotations
@@ -25,23 +21,17 @@ from torch import nn
 
 from polysense._checks import check_choice, check_lifter, check_positive_int, check_sample_rate
 from polysense.errors import ParameterError
-from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
-from polysense.signal.filterbanks import dct_matrix, mel_filterbank
-from polysense.signal.spectrogram import (
-    SparseProjection,
-    _check_db_args,
-    _check_power,
-    _clip_top_db,
-    _db_defaults,
-    _mel_args,
-    _ref_db,
-    _spectral,
-    amplitude_to_db,
-    power_to_db,
-)
-from polysense.signal.stft import _check_fft_args, _resolve_window
+from polysense.signal.conventions import FROM_CONVENTION, Convention
+from polysense.signal.filterbanks import dct_matrix
+from polysense.signal.plan import DecibelScale, SpectrogramPlan
+from polysense.signal.spectrogram import amplitude_to_db, mel_plan, power_to_db
+from polysense.signal.stft import apply_plan
 
 __all__ = ["MFCC", "AmplitudeToDB", "LogMelSpectrogram", "MelSpectrogram", "Resample", "Spectrogram"]
+
+
+def _from_plan(name: str, field: str | None = None) -> property:
+    return property(lambda self: getattr(self.plan, field or name), doc=f"``plan.{field or name}``")
 
 
 class Spectrogram(nn.Module):
@@ -64,24 +54,27 @@ class Spectrogram(nn.Module):
         convention: str | Convention | None = None,
     ):
         super().__init__()
-        conv = get_convention(convention)
-        self.convention = conv
-        self.n_fft, self.hop_length, self.win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
-        self.center = conv.center if center is None else bool(center)
-        self.pad_mode = conv.pad_mode if pad_mode is None else pad_mode
-        self.periodic = conv.periodic if periodic is None else bool(periodic)
-        self.power = _check_power(power)
-        w = _resolve_window(window, self.win_length, self.periodic, torch.float64, None)
-        self.register_buffer("window", w.detach().clone(), persistent=False)
+        self._use(SpectrogramPlan.create(
+            n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=center,
+            pad_mode=pad_mode, power=power, periodic=periodic, convention=convention,
+        ))
 
-    def _stft_kwargs(self) -> dict:
-        return dict(
-            n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length, window=self.window,
-            center=self.center, pad_mode=self.pad_mode, periodic=self.periodic, convention=self.convention,
-        )
+    def _use(self, plan: SpectrogramPlan) -> None:
+        self.plan = plan
+        self.register_buffer("window", plan.window.detach().clone(), persistent=False)
+        if plan.mel_bank is not None:
+            self.register_buffer("fb", plan.mel_bank.clone(), persistent=False)
+
+    n_fft = _from_plan("n_fft")
+    hop_length = _from_plan("hop_length")
+    win_length = _from_plan("win_length")
+    center = _from_plan("center")
+    pad_mode = _from_plan("pad_mode")
+    power = _from_plan("power")
+    convention = _from_plan("convention")
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        return _spectral(waveform, power=self.power, **self._stft_kwargs())
+        return apply_plan(waveform, self.plan.with_tensors(window=self.window, mel_bank=getattr(self, "fb", None)))
 
     def extra_repr(self) -> str:
         return (f"n_fft={self.n_fft}, hop_length={self.hop_length}, win_length={self.win_length}, "
@@ -111,7 +104,7 @@ class AmplitudeToDB(nn.Module):
         self.stype = check_choice("stype", stype, ("power", "magnitude"))
         self.amin = (1e-10 if stype == "power" else 1e-5) if amin is None else amin
         self.ref, self.top_db, self.top_db_scope = ref, top_db, top_db_scope
-        _check_db_args(self.amin, top_db, top_db_scope)
+        DecibelScale.create(ref=ref, amin=self.amin, top_db=top_db, top_db_scope=top_db_scope)  # validate once
 
     def forward(self, S: torch.Tensor) -> torch.Tensor:
         fn = power_to_db if self.stype == "power" else amplitude_to_db
@@ -125,9 +118,9 @@ class MelSpectrogram(Spectrogram):
     """Mel spectrogram (..., n_mels, frames); with ``to_db=True`` its dB values (log-mel).
 
     Arguments as :func:`~polysense.signal.spectrogram.mel_spectrogram` (and, for ``to_db``,
-    ``ref``/``amin``/``top_db``/``top_db_scope`` as :func:`~polysense.signal.spectrogram.power_to_db`,
-    amin and top_db defaulting from the convention, the scope to ``"spectrogram"``).
-    Buffers: ``window`` and ``fb`` (n_mels, n_fft//2+1), float64 until converted.
+    ``ref``/``amin``/``top_db``/``top_db_scope`` as :func:`~polysense.signal.spectrogram.log_mel_spectrogram`,
+    defaults from the convention). Buffers: ``window`` and ``fb`` (n_mels, n_fft//2+1), float64
+    until converted.
     """
 
     def __init__(
@@ -151,46 +144,27 @@ class MelSpectrogram(Spectrogram):
         ref: float | Callable = 1.0,
         amin: float | None = None,
         top_db=FROM_CONVENTION,
-        top_db_scope: str = "spectrogram",
+        top_db_scope: str | None = None,
     ):
-        if power is None:
-            raise ParameterError("power=None is invalid for a mel spectrogram: expected 1 (magnitude) or 2 (power)")
-        super().__init__(n_fft, hop_length, win_length, window, center, pad_mode, power, periodic, convention)
-        conv = self.convention
-        self.sample_rate, self.n_mels, self.mel_scale, self.norm, self.f_max_hz = _mel_args(
-            conv, sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm
+        nn.Module.__init__(self)
+        plan = mel_plan(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
+            center=center, pad_mode=pad_mode, power=power, n_mels=n_mels, f_min_hz=f_min_hz, f_max_hz=f_max_hz,
+            mel_scale=mel_scale, norm=norm, periodic=periodic, convention=convention, to_db=to_db, ref=ref, amin=amin,
+            top_db=top_db, top_db_scope=top_db_scope,
         )
-        self.f_min_hz = float(f_min_hz)
-        fb = mel_filterbank(
-            sample_rate=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, f_min_hz=self.f_min_hz,
-            f_max_hz=self.f_max_hz, mel_scale=self.mel_scale, norm=self.norm, dtype=torch.float64,
-        )
-        self.register_buffer("fb", fb, persistent=False)
-        self._projections: dict = {}
-        self.to_db = bool(to_db)
-        self.ref = ref
-        self.amin, self.top_db, self.top_db_scope = _db_defaults(conv, amin, top_db, top_db_scope)
-        _check_db_args(self.amin, self.top_db, self.top_db_scope)
+        self._use(plan)
 
-    def _projection(self, n_fft: int, dtype: torch.dtype, device: torch.device) -> SparseProjection:
-        # Built from the fb buffer in the input's dtype/device (its CSR form included); cached
-        # and rebuilt when fb is replaced (e.g. by .to()) or the input's dtype/device changes.
-        key = (self.fb.data_ptr(), self.fb.device, self.fb.dtype, torch.device(device), dtype)
-        projection = self._projections.get(key)
-        if projection is None:
-            projection = SparseProjection(self.fb.to(device=device, dtype=dtype))
-            self._projections = {key: projection}
-        return projection
+    sample_rate = _from_plan("sample_rate")
+    n_mels = _from_plan("n_mels")
+    f_min_hz = _from_plan("f_min_hz")
+    f_max_hz = _from_plan("f_max_hz")
+    mel_scale = _from_plan("mel_scale")
+    norm = _from_plan("norm", "mel_norm")
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        kwargs = dict(power=self.power, projection_factory=self._projection, **self._stft_kwargs())
-        if not self.to_db:
-            return _spectral(waveform, **kwargs)
-        if callable(self.ref):
-            mel = _spectral(waveform, **kwargs)
-            return power_to_db(mel, ref=self.ref, amin=self.amin, top_db=self.top_db, top_db_scope=self.top_db_scope)
-        db = _spectral(waveform, db=(self.amin, _ref_db(self.ref, None, self.amin)), **kwargs)
-        return _clip_top_db(db, self.top_db, self.top_db_scope, inplace=not db.requires_grad)
+    @property
+    def to_db(self) -> bool:
+        return self.plan.db is not None
 
     def extra_repr(self) -> str:
         return (f"sample_rate={self.sample_rate:g}, {super().extra_repr()}, n_mels={self.n_mels}, "
@@ -201,8 +175,7 @@ class MelSpectrogram(Spectrogram):
 class LogMelSpectrogram(MelSpectrogram):
     """Log-mel spectrogram in dB (..., n_mels, frames): :class:`MelSpectrogram` with ``to_db=True``.
 
-    Equals :func:`~polysense.signal.spectrogram.log_mel_spectrogram` with the same
-    arguments (``top_db_scope="spectrogram"`` unless given).
+    Equals :func:`~polysense.signal.spectrogram.log_mel_spectrogram` with the same arguments.
     """
 
     def __init__(self, sample_rate: float = 16000, **kwargs):

@@ -165,8 +165,12 @@ class LogMelFrontEnd(nn.Module):
         self.generator.manual_seed(torch.initial_seed() if seed is None else int(seed))
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Frames of real audio for valid lengths (samples): ``1 + length // hop`` (0 for empty)."""
-        return torch.where(lengths > 0, 1 + lengths // self.hop_length, torch.zeros_like(lengths))
+        """Frames of real audio for valid lengths (samples): the STFT's frame count of each item alone (0 for empty)."""
+        from polysense.signal.plan import frame_times
+
+        counts = [len(frame_times(n, sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length))
+                  if n > 0 else 0 for n in lengths.tolist()]
+        return torch.tensor(counts, dtype=lengths.dtype, device=lengths.device)
 
     def _warped_log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Log-mel (dB) with a VTLP-warped bank per item (same STFT, floor and reference as log_mel)."""
