@@ -75,6 +75,15 @@ def available(kind: str) -> list[str]:
     return sorted(_REGISTRY[kind])
 
 
+def builder(kind: str, name: str) -> Callable[..., Any]:
+    """The class or function registered as ``name`` for ``kind`` (to read its signature)."""
+    _load_builtins()
+    found = _REGISTRY.get(kind, {}).get(name)
+    if found is None:
+        raise ParameterError(f"unknown {kind} name={name!r}: choose one of {', '.join(available(kind))}")
+    return found
+
+
 def build(kind: str, config: dict[str, Any]) -> Any:
     """Build the part of ``kind`` named by ``config["name"]`` with the other keys as keyword arguments."""
     _load_builtins()

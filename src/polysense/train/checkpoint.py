@@ -1,0 +1,267 @@
+"""Checkpoints without pickle, written so that a crash never leaves a half-written one.
+
+A resumable checkpoint is a folder ``checkpoints/step-00000123/`` holding
+
+- ``model.safetensors``: the weights;
+- ``optimizer.safetensors`` + the tensor-free part of the optimiser state in ``state.json``;
+- ``state.json``: step, epoch, batches done in the epoch, scheduler, best metric, RNG states
+  and the length of ``metrics.jsonl`` at that moment.
+
+Each folder is written under a temporary name and renamed; then ``checkpoints/latest.json``
+(the pointer resume reads) is replaced atomically, and older folders are removed. A process
+killed at any moment leaves the previous pointer and its folder intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from polysense.errors import ParameterError
+
+__all__ = [
+    "CheckpointError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "load_weights",
+    "rng_state",
+    "save_checkpoint",
+    "save_weights",
+    "set_rng_state",
+]
+
+POINTER = "latest.json"
+
+
+class CheckpointError(ParameterError):
+    """A checkpoint or weights file is missing, corrupt, or belongs to another model."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses shared storage and non-contiguous views: store plain copies
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+
+
+def save_weights(path: str | os.PathLike, module: torch.nn.Module, *, metadata: Mapping[str, str] | None = None) -> Path:
+    """The module's ``state_dict`` as safetensors, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(_contiguous(module.state_dict()), tmp, metadata=dict(metadata or {}))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_weights(path: str | os.PathLike, module: torch.nn.Module) -> None:
+    """Load safetensors weights into ``module``; a missing, corrupt or mismatched file is a
+    :class:`CheckpointError` naming the file and the differing keys or shapes."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file not found; train the run first or pass the right run folder")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({error}); the file is corrupt, "
+                              "retrain or restore it") from None
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        details = "; ".join(filter(None, [
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}" if missing else "",
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}" if unexpected else "",
+            f"shape mismatch {shapes[:3]}" if shapes else "",
+        ]))
+        raise CheckpointError(f"{path}: these weights belong to another model ({details}); "
+                              "use the config the weights were trained with")
+    module.load_state_dict(state)
+
+
+# ----------------------------------------------------------------------------- RNG
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, JSON) capturing torch's, NumPy's and Python's global generators."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return tensors, {
+        "numpy": [kind, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)],
+        "python": [version, list(internal), gauss],
+    }
+
+
+def set_rng_state(tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, keys, pos, has_gauss, cached = info["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = info["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+# ---------------------------------------------------------------------- optimiser
+
+
+def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    for pid, slots in state["state"].items():
+        entry = {}
+        for slot, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{pid}.{slot}"] = value
+                entry[slot] = {"tensor": f"{pid}.{slot}"}
+            else:
+                entry[slot] = value
+        plain["state"][str(pid)] = entry
+    return tensors, plain
+
+
+def _join_optimizer(tensors: Mapping[str, torch.Tensor], plain: Mapping[str, Any]) -> dict[str, Any]:
+    state = {}
+    for pid, slots in plain["state"].items():
+        state[int(pid)] = {slot: tensors[v["tensor"]] if isinstance(v, dict) and "tensor" in v else v
+                           for slot, v in slots.items()}
+    return {"param_groups": plain["param_groups"], "state": state}
+
+
+# ---------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(
+    folder: str | os.PathLike,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    state: Mapping[str, Any],
+    keep: int = 1,
+) -> Path:
+    """Write a resumable checkpoint under ``folder`` (the run's ``checkpoints/``) and point
+    ``latest.json`` at it; ``state`` must hold ``step`` and be JSON-able."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step-{int(state['step']):08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
+    try:
+        save_file(_contiguous(model.state_dict()), str(tmp / "model.safetensors"))
+        opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
+        rng_tensors, rng_plain = rng_state()
+        save_file(_contiguous({**{f"opt.{k}": v for k, v in opt_tensors.items()}, **rng_tensors}),
+                  str(tmp / "optimizer.safetensors"))
+        payload = {**state, "optimizer": opt_plain, "scheduler": scheduler.state_dict(), "rng": rng_plain}
+        (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+        for f in tmp.iterdir():
+            with open(f, "rb") as handle:
+                os.fsync(handle.fileno())
+        final = folder / name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(folder)
+    atomic_write_text(folder / POINTER, json.dumps({"checkpoint": name, "step": int(state["step"])}))
+    existing = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    for old in existing[:-keep] if keep > 0 else existing:
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+    for stray in folder.glob(".step-*"):
+        shutil.rmtree(stray, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
+    """The checkpoint ``latest.json`` points to, or None when there is none."""
+    pointer = Path(folder) / POINTER
+    if not pointer.is_file():
+        return None
+    try:
+        name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CheckpointError(f"{pointer}: unreadable checkpoint pointer; delete it to start over") from None
+    path = Path(folder) / str(name)
+    if "/" in str(name) or not path.is_dir():
+        raise CheckpointError(f"{pointer}: points to {name!r}, which is missing; delete the pointer to start over")
+    return path
+
+
+def load_checkpoint(
+    path: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> dict[str, Any]:
+    """Restore model, optimiser, scheduler and RNG from a checkpoint folder; return its state."""
+    path = Path(path)
+    load_weights(path / "model.safetensors", model)
+    try:
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        tensors = load_file(str(path / "optimizer.safetensors"))
+    except (OSError, ValueError, SafetensorError) as error:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({error}); delete it (and checkpoints/latest.json) "
+                              "to start over") from None
+    optimizer.load_state_dict(_join_optimizer({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")},
+                                              state.pop("optimizer")))
+    scheduler.load_state_dict(state.pop("scheduler"))
+    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, state.pop("rng"))
+    return state

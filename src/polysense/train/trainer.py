@@ -1,0 +1,499 @@
+"""The one trainer: every model, every dataset, one loop.
+
+``train(config, out_dir)`` builds the data (by name), trains a tokenizer when the model's text
+encoder needs one, builds the model (by name), and runs AdamW with a warm-up + cosine schedule,
+gradient clipping and accumulation, optional bf16 autocast, waveform augmentation, validation
+after every epoch, best-epoch selection and early stopping on a validation metric (never on the
+test split), atomic resumable checkpoints and ``metrics.jsonl``. It reads only the base output
+of :mod:`polysense.models.output` (``loss``, ``losses``, ``metrics``; ``logits`` and
+``embeddings`` for the validation metrics), so it never knows a model class.
+
+Reproducibility: the order of the training items in epoch ``e`` is a permutation drawn from a
+generator seeded with ``(seed, e)``, augmentation draws from a generator seeded with
+``(seed, e, batch)``, and a checkpoint stores the global RNG states, so a run killed at any
+moment and resumed from its last checkpoint reaches the same weights as an uninterrupted one.
+
+Several processes (``torchrun``): ``train.batch_size`` is the global batch; each process takes
+its contiguous share of every batch, gradients are averaged by ``DistributedDataParallel`` and
+the contrastive losses gather embeddings across processes, so N processes follow the same
+trajectory as one (up to floating-point summation order). Only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from polysense.data.registry import DataSplits, build_data
+from polysense.errors import ParameterError
+from polysense.train import checkpoint as ckpt
+from polysense.train.augment import augment_batch
+from polysense.train.config import ConfigError, ExperimentConfig
+from polysense.train.validation import scalar, to_device, validate
+from polysense.train.distributed import DistributedContext, setup, teardown
+from polysense.train.progress import RunLog
+from polysense.train.run import CONFIG, RUN_INFO, TOKENIZER, WEIGHTS, resolve_model_paths, walk_parts
+
+__all__ = ["TrainResult", "TrainingError", "Trainer", "train"]
+
+CHECKPOINTS = "checkpoints"
+RESULT = "result.json"
+
+
+class TrainingError(ParameterError):
+    """Training cannot go on (a non-finite loss, ...); the message says where and what to change."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_metric: str
+    best_value: float | None
+    best_epoch: int | None
+    epochs_run: int
+    steps: int
+    train_seconds: float
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def _generator(*keys: int) -> torch.Generator:
+    # one 63-bit seed from the keys (seed, epoch, batch): independent streams per batch
+    value = 0
+    for key in keys:
+        value = (value * 1_000_003 + int(key) + 1) % (2**63 - 1)
+    return torch.Generator().manual_seed(value)
+
+
+class Collator:
+    """The dataset's collate, then the model's tokenizer on ``text`` (picklable for workers)."""
+
+    def __init__(self, collate: Callable[[list[Any]], dict[str, Any]], tokenizer: Any = None) -> None:
+        self.collate = collate
+        self.tokenizer = tokenizer
+
+    def __call__(self, items: list[Any]) -> dict[str, Any]:
+        batch = self.collate(items)
+        texts = batch.get("text")
+        if self.tokenizer is not None and texts is not None and "input_ids" not in batch:
+            encoded = self.tokenizer.batch_encode(list(texts))
+            batch["input_ids"] = encoded.input_ids
+            batch["text_mask"] = encoded.attention_mask.bool()
+            word_ids = getattr(encoded, "word_ids", None)
+            if word_ids is not None:
+                batch["word_ids"] = word_ids
+        return batch
+
+
+def epoch_batches(num_items: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True) -> list[list[int]]:
+    """The global batches of one epoch: a seeded permutation cut into ``batch_size`` pieces (the
+    last, partial batch is dropped when shuffling, so every step sees a full global batch)."""
+    if shuffle:
+        order = torch.randperm(num_items, generator=_generator(seed, epoch)).tolist()
+    else:
+        order = list(range(num_items))
+    batches = [order[i:i + batch_size] for i in range(0, num_items, batch_size)]
+    if shuffle and len(batches) > 1 and len(batches[-1]) < batch_size:
+        batches.pop()
+    return batches
+
+
+def shard(batch: list[int], rank: int, world_size: int) -> list[int]:
+    """This process's contiguous share of a global batch (rank order = global order)."""
+    size = math.ceil(len(batch) / world_size)
+    return batch[rank * size:(rank + 1) * size]
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: decay on matrices and higher (weights), none on vectors (biases, norms,
+    scales) and embeddings' padding rows stay as the optimiser leaves them."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if not parameter.requires_grad:
+            continue
+        (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def lr_lambda(total_steps: int, warmup_steps: int, name: str, min_ratio: float) -> Callable[[int], float]:
+    """Linear warm-up from 0 to 1 over ``warmup_steps``, then cosine from 1 to ``min_ratio`` at
+    ``total_steps`` (or constant 1)."""
+
+    def factor(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if name == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+# ----------------------------------------------------------------------- preparation
+
+
+def _audio_encoder_names() -> set[str]:
+    import inspect
+
+    from polysense.models import registry
+
+    names = set()
+    for name in registry.available("encoder"):
+        try:
+            if "sample_rate" in inspect.signature(registry.builder("encoder", name)).parameters:
+                names.add(name)
+        except (TypeError, ValueError):
+            continue
+    return names
+
+
+def prepare_model_config(model_config: dict[str, Any], data: DataSplits, run_dir: Path | None) -> dict[str, Any]:
+    """Fill what the data decides: the audio encoders' sample rate (when the config leaves it
+    out; a different one is an error naming both rates) and a tokenizer trained on the
+    training text for text encoders that have none (saved as ``tokenizer.json``)."""
+    import copy
+
+    resolved = copy.deepcopy(model_config)
+    audio_names = _audio_encoder_names()
+    for part in walk_parts(resolved):
+        if part.get("name") in audio_names and data.sample_rate is not None:
+            given = part.get("sample_rate")
+            if given is None:
+                part["sample_rate"] = int(data.sample_rate)
+            elif int(given) != int(data.sample_rate) and not part.get("resample", False):
+                raise ConfigError(
+                    f"model encoder {part['name']!r} has sample_rate={given} but the data is at {data.sample_rate} Hz: "
+                    f"set the encoder's sample_rate to {data.sample_rate} (or leave it out), or data.sample_rate to {given}"
+                )
+        if part.get("name") == "text_transformer" and "tokenizer" not in part:
+            if not data.train_texts:
+                raise ConfigError("the model has a text_transformer but the training split has no text: "
+                                  "use data with captions, or give the encoder a tokenizer path")
+            if run_dir is not None:
+                from polysense.models.encoders.text import train_tokenizer
+
+                vocab = int(part.pop("vocab_size", 1000))
+                path = run_dir / TOKENIZER
+                if not path.is_file():
+                    tokenizer = train_tokenizer(list(data.train_texts), vocab_size=vocab)
+                    tokenizer.save(path)
+                part["tokenizer"] = TOKENIZER
+    return resolved
+
+
+def _model_tokenizer(model: nn.Module, run_dir: Path) -> Any:
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None and (run_dir / TOKENIZER).is_file():
+        from polysense.models.encoders.text import load_tokenizer
+
+        tokenizer = load_tokenizer(run_dir / TOKENIZER)
+    return tokenizer
+
+
+def _check_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
+    saved = run_dir / CONFIG
+    if resume:
+        if not saved.is_file():
+            raise ConfigError(f"--resume: {run_dir} holds no run to resume (no {CONFIG}); drop --resume to start one")
+        previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        current = config.to_dict()
+        differing = sorted(k for k in set(previous) | set(current)
+                           if k not in ("name", "description") and previous.get(k) != current.get(k)
+                           and k != "model")
+        if differing:
+            raise ConfigError(f"--resume: {run_dir} was trained with another config (sections {differing} differ); "
+                              "resume with the same config, or start a new run in another folder")
+        return
+    if saved.is_file():
+        raise ConfigError(f"{run_dir} already holds a run ({CONFIG}); pass --resume to continue it, "
+                          "or choose another --out folder")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file: give a folder for the run")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ConfigError(f"--out {run_dir} is not empty and holds no run: choose an empty or new folder")
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """One training run (see the module docstring); :meth:`run` does it all."""
+
+    def __init__(self, config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
+                 quiet: bool = False) -> None:
+        self.config = config
+        self.run_dir = Path(out_dir)
+        self.resume = resume
+        self.quiet = quiet
+
+    # -- set-up ------------------------------------------------------------------------
+    def _setup(self) -> None:
+        cfg = self.config
+        self.ctx: DistributedContext = setup(cfg.train.device)
+        if cfg.train.batch_size % self.ctx.world_size:
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size} is the global batch and must divide evenly "
+                              f"over {self.ctx.world_size} processes")
+        if self.ctx.is_main:
+            _check_run_dir(self.run_dir, cfg, self.resume)
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.ctx.barrier()
+        seed_everything(cfg.train.seed)
+        self.data = build_data(cfg.data, seed=cfg.train.seed)
+        self.data.split("train")
+        if self.data.val is None or len(self.data.val) == 0:
+            raise ConfigError("the data has no validation split: the best epoch is chosen on it (never on test); "
+                              "give the data config a val split (e.g. val_speakers)")
+        # rank 0 trains the tokenizer; the others wait and read it
+        model_config = prepare_model_config(cfg.model, self.data, self.run_dir if self.ctx.is_main else None)
+        self.ctx.barrier()
+        if not self.ctx.is_main:
+            model_config = prepare_model_config(cfg.model, self.data, self.run_dir)
+        self.model_config = model_config
+        from polysense.models.registry import build_model
+
+        seed_everything(cfg.train.seed)
+        model = build_model(resolve_model_paths(model_config, self.run_dir))
+        self.model = model.to(self.ctx.device)
+        self.tokenizer = _model_tokenizer(model, self.run_dir)
+        self.collator = Collator(self.data.collate, self.tokenizer)
+        self.num_classes = len(self.data.classes) if self.data.classes else None
+        if self.ctx.world_size > 1:
+            self.ddp = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None,
+                find_unused_parameters=True)
+        else:
+            self.ddp = self.model
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+                                           betas=cfg.optim.betas, eps=cfg.optim.eps)
+        batches = len(epoch_batches(len(self.data.train), cfg.train.batch_size, seed=0, epoch=0))
+        if cfg.train.max_batches_per_epoch:
+            batches = min(batches, cfg.train.max_batches_per_epoch)
+        self.steps_per_epoch = max(1, batches // cfg.optim.accumulate_steps)
+        self.total_steps = self.steps_per_epoch * cfg.train.epochs
+        if cfg.train.max_steps:
+            self.total_steps = min(self.total_steps, cfg.train.max_steps)
+        warmup = int(cfg.schedule.warmup_fraction * self.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(self.total_steps, warmup, cfg.schedule.name, cfg.schedule.min_lr_ratio))
+        bf16 = cfg.train.precision == "bf16"
+        device_type = self.ctx.device.type
+        self.autocast = lambda: torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16)
+        self.log = RunLog(self.run_dir, enabled=self.ctx.is_main, quiet=self.quiet)
+        if self.ctx.is_main:
+            ckpt.atomic_write_text(self.run_dir / CONFIG, yaml.safe_dump(
+                {**cfg.to_dict(), "model": model_config}, sort_keys=False))
+            ckpt.atomic_write_text(self.run_dir / RUN_INFO, json.dumps({
+                "sample_rate": self.data.sample_rate,
+                "classes": list(self.data.classes) if self.data.classes else None,
+                "modalities": list(self.data.modalities),
+                "data": self.data.description,
+                "world_size": self.ctx.world_size,
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+            }, indent=2))
+
+    def _loader(self, batches: list[list[int]], dataset: Any) -> Iterator[dict[str, Any]]:
+        if not batches:
+            return iter(())
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.collator,
+                                             num_workers=self.config.train.num_workers)
+        return iter(loader)
+
+    def _eval_batches(self, dataset: Any) -> Iterator[dict[str, Any]]:
+        size = self.config.train.eval_batch_size or self.config.train.batch_size
+        batches = epoch_batches(len(dataset), size, seed=0, epoch=0, shuffle=False)
+        if self.ctx.world_size > 1:
+            # every process validates the whole split (simple, and identical on every rank)
+            pass
+        return self._loader(batches, dataset)
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        try:
+            self._setup()
+            return self._loop()
+        finally:
+            log = getattr(self, "log", None)
+            if log is not None:
+                log.close()
+            context = getattr(self, "ctx", None)
+            if context is not None:
+                teardown(context)
+
+    def _select(self) -> tuple[str, str]:
+        cfg = self.config.train
+        metric = (cfg.select_metric or ("accuracy" if self.num_classes else "loss")).removeprefix("val/")
+        mode = cfg.select_mode or ("min" if metric == "loss" or metric.startswith("loss_") else "max")
+        return metric, mode
+
+    def _loop(self) -> TrainResult:
+        cfg = self.config
+        state = {"step": 0, "epoch": 0, "batch": 0, "best_value": None, "best_epoch": None, "bad_evals": 0,
+                 "train_seconds": 0.0, "metrics_bytes": 0, "history": [], "stopped_early": False}
+        if self.resume:
+            latest = ckpt.latest_checkpoint(self.run_dir / CHECKPOINTS)
+            if latest is None:
+                raise ConfigError(f"--resume: {self.run_dir} has no checkpoint yet; start the run again without --resume "
+                                  "(delete the folder first)")
+            state.update(ckpt.load_checkpoint(latest, model=self.model, optimizer=self.optimizer,
+                                              scheduler=self.scheduler))
+            self.log.truncate(int(state["metrics_bytes"]))
+            self.log.say(f"resumed from {latest.name}: epoch {state['epoch'] + 1}, batch {state['batch']}, "
+                         f"step {state['step']}")
+        metric, mode = self._select()
+        accumulate = cfg.optim.accumulate_steps
+        started = time.perf_counter() - float(state["train_seconds"])
+        self.ddp.train()
+
+        def checkpoint() -> None:
+            if self.ctx.is_main:
+                state["train_seconds"] = time.perf_counter() - started
+                state["metrics_bytes"] = self.log.size()
+                ckpt.save_checkpoint(self.run_dir / CHECKPOINTS, model=self.model, optimizer=self.optimizer,
+                                     scheduler=self.scheduler, state=state)
+            self.ctx.barrier()
+
+        done = state["step"] >= self.total_steps
+        while not done and state["epoch"] < cfg.train.epochs:
+            epoch = int(state["epoch"])
+            batches = epoch_batches(len(self.data.train), cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch)
+            if cfg.train.max_batches_per_epoch:
+                batches = batches[:cfg.train.max_batches_per_epoch]
+            batches = batches[: len(batches) - len(batches) % accumulate] or batches
+            start = int(state["batch"])
+            local = [shard(b, self.ctx.rank, self.ctx.world_size) for b in batches[start:]]
+            self.log.start_epoch(epoch, cfg.train.epochs, len(batches), start)
+            tick = time.perf_counter()
+            running: dict[str, float] = {}
+            running_n = 0
+            for offset, batch in enumerate(self._loader(local, self.data.train)):
+                index = start + offset
+                batch = augment_batch(batch, cfg.augment.waveform, generator=_generator(cfg.train.seed, epoch, index),
+                                      num_classes=self.num_classes)
+                batch = to_device(batch, self.ctx.device)
+                last_micro = (index + 1) % accumulate == 0
+                sync = (self.ddp.no_sync() if self.ctx.world_size > 1 and not last_micro
+                        else _nullcontext())
+                with sync:
+                    with self.autocast():
+                        out = self.ddp(batch)
+                    loss = getattr(out, "loss", None)
+                    if loss is None:
+                        raise TrainingError(
+                            f"the model returned no loss at step {state['step']} (epoch {epoch + 1}, batch {index}): "
+                            "the training batches lack what its objective needs (labels, or both modalities)")
+                    if not bool(torch.isfinite(loss.detach())):
+                        last = ckpt.latest_checkpoint(self.run_dir / CHECKPOINTS) if self.ctx.is_main else None
+                        raise TrainingError(
+                            f"the loss is {float(loss)} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
+                            f"training stopped. The last good checkpoint is {last or 'none yet'} and "
+                            f"{self.run_dir / WEIGHTS} holds the best weights so far. Lower optim.lr, set "
+                            "optim.clip_grad_norm, or check the data for extreme values")
+                    (loss / accumulate).backward()
+                for key, value in [("loss", loss), *((f"loss_{k}", v) for k, v in (getattr(out, "losses", None) or {}).items()),
+                                   *((getattr(out, "metrics", None) or {}).items())]:
+                    running[key] = running.get(key, 0.0) + scalar(value)
+                running_n += 1
+                state["batch"] = index + 1
+                if not last_micro:
+                    continue
+                if cfg.optim.clip_grad_norm:
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad_norm))
+                else:
+                    grad_norm = float("nan")
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scheduler.step()
+                state["step"] += 1
+                elapsed = time.perf_counter() - tick
+                self.log.advance(running.get("loss", 0.0) / max(running_n, 1), (offset + 1) / max(elapsed, 1e-9))
+                if state["step"] % cfg.train.log_every_steps == 0:
+                    entry = {"split": "train", "step": state["step"], "epoch": epoch + 1,
+                             "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                             **{k: v / running_n for k, v in running.items()}}
+                    self.log.record(entry)
+                    if not self.log.interactive:
+                        self.log.say(f"epoch {epoch + 1} step {state['step']}/{self.total_steps} "
+                                     f"loss {entry['loss']:.4f} lr {entry['lr']:.2e}")
+                    running, running_n = {}, 0
+                if cfg.train.checkpoint_every_steps and state["step"] % cfg.train.checkpoint_every_steps == 0:
+                    checkpoint()
+                if state["step"] >= self.total_steps:
+                    done = True
+                    break
+            # end of epoch: validate, select, checkpoint
+            values = validate(self.model, self._eval_batches(self.data.val), device=self.ctx.device,
+                              num_classes=self.num_classes, autocast=self.autocast)
+            if metric not in values:
+                raise ConfigError(f"train.select_metric={metric!r} is not among the validation metrics "
+                                  f"{sorted(values)}: choose one of them")
+            value = values[metric]
+            better = state["best_value"] is None or (value > state["best_value"] if mode == "max"
+                                                     else value < state["best_value"])
+            entry = {"split": "val", "step": state["step"], "epoch": epoch + 1, **values,
+                     "seconds": time.perf_counter() - started}
+            state["history"].append(entry)
+            self.log.record(entry)
+            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k in ("loss", "accuracy", "macro_f1", "r1"))
+            self.log.say(f"epoch {epoch + 1}/{cfg.train.epochs} val {shown}{'  (best)' if better else ''}")
+            if better:
+                state["best_value"], state["best_epoch"], state["bad_evals"] = value, epoch + 1, 0
+                if self.ctx.is_main:
+                    ckpt.save_weights(self.run_dir / WEIGHTS, self.model)
+            else:
+                state["bad_evals"] += 1
+            state["epoch"], state["batch"] = epoch + 1, 0
+            if cfg.train.patience and state["bad_evals"] >= cfg.train.patience:
+                state["stopped_early"] = True
+                done = True
+                self.log.say(f"early stop: no better val {metric} for {cfg.train.patience} evaluations")
+            checkpoint()
+        seconds = time.perf_counter() - started
+        result = TrainResult(run_dir=self.run_dir, best_metric=f"val/{metric}", best_value=state["best_value"],
+                             best_epoch=state["best_epoch"], epochs_run=int(state["epoch"]), steps=int(state["step"]),
+                             train_seconds=seconds, stopped_early=bool(state["stopped_early"]),
+                             history=list(state["history"]))
+        if self.ctx.is_main:
+            ckpt.atomic_write_text(self.run_dir / RESULT, json.dumps({
+                "best_metric": result.best_metric, "best_value": result.best_value, "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(seconds, 3),
+                "stopped_early": result.stopped_early}, indent=2))
+        self.ctx.barrier()
+        return result
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def train(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, quiet: bool = False) -> TrainResult:
+    """Train ``config`` into the run folder ``out_dir`` (see :class:`Trainer`)."""
+    return Trainer(config, out_dir, resume=resume, quiet=quiet).run()
