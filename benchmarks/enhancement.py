@@ -48,7 +48,7 @@ from frontend import write_section  # noqa: E402
 from polysense.enhance.classical import oracle_enhance, spectral_subtraction, wiener_filter  # noqa: E402
 from polysense.enhance.mixtures import NoisyMixtures, SpeakerPairs, collate_mixtures, load_utterances  # noqa: E402
 from polysense.enhance.noise import NOISE_TYPES  # noqa: E402
-from polysense.evaluate.enhancement import utterance_metrics  # noqa: E402
+from polysense.evaluate.enhancement import concatenated_stoi, utterance_metrics  # noqa: E402
 from polysense.models.registry import build_model  # noqa: E402
 
 SPEAKERS = ("jackson", "nicolas", "theo", "yweweler")
@@ -157,14 +157,19 @@ def denoise_fold(test_speaker: str, args) -> dict:
                                  snr_db=snr, segment_s=None, babble_pool=pool)
             rows: dict[str, list] = {m: [] for m in methods}
             rows["input"] = []
+            joined: dict[str, tuple[list, list]] = {m: ([], []) for m in rows}
             for i in range(len(data)):
                 item = data[i]
                 x, c = item["noisy"], item["clean"]
                 rows["input"].append(utterance_metrics(x, c, x, sample_rate=8000, perceptual=True))
+                joined["input"][0].append(x)
+                joined["input"][1].append(c)
                 with torch.no_grad():
                     for m, fn in methods.items():
                         est = fn(x, c)
                         rows[m].append(utterance_metrics(est, c, x, sample_rate=8000, perceptual=True))
+                        joined[m][0].append(est)
+                        joined[m][1].append(c)
                         if m == "unet_clean" and snr == 0.0:
                             denoised0.append(est)
                 if snr == 0.0:
@@ -172,7 +177,9 @@ def denoise_fold(test_speaker: str, args) -> dict:
                     ids0.append(item["id"])
             for m, r in rows.items():
                 per.setdefault(m, {})[f"{kind}@{snr:g}"] = {
-                    k: float(np.mean([row[k] for row in r if k in row])) for k in ("si_sdri", "snri", "stoi", "pesq")
+                    **{k: float(np.mean([row[k] for row in r if k in row])) for k in ("si_sdri", "snri", "pesq")},
+                    # STOI over the condition's utterances joined: one digit is too short for STOI alone
+                    "stoi": concatenated_stoi(*joined[m], sample_rate=8000),
                 }
             print(f"[{test_speaker}] {kind} {snr:+g} dB: " + ", ".join(
                 f"{m} {per[m][f'{kind}@{snr:g}']['si_sdri']:.1f}" for m in methods), flush=True)
@@ -211,6 +218,7 @@ def separate_fold(test_speakers: tuple[str, str], args) -> dict:
     rng = np.random.default_rng(0)
     idx = sorted(rng.choice(len(test), args.sep_test, replace=False))
     rows: dict[str, list] = {"conv_tasnet": [], "ibm_oracle": [], "irm_oracle": []}
+    joined: dict[str, tuple[list, list]] = {m: ([], []) for m in rows}
     from polysense.losses.separation import pit_si_sdr_loss
 
     for i in idx:
@@ -220,12 +228,16 @@ def separate_fold(test_speakers: tuple[str, str], args) -> dict:
             est = pit_si_sdr_loss(model.separate(mix).unsqueeze(0).double(), src.unsqueeze(0).double()).reordered[0]
         for s in range(2):
             rows["conv_tasnet"].append(utterance_metrics(est[s], src[s], mix, sample_rate=8000))
+            joined["conv_tasnet"][0].append(est[s])
+            joined["conv_tasnet"][1].append(src[s])
             for mask in ("ibm", "irm"):
-                rows[f"{mask}_oracle"].append(utterance_metrics(oracle_enhance(mix, src[s], mask=mask), src[s], mix,
-                                                                sample_rate=8000))
+                oracle = oracle_enhance(mix, src[s], mask=mask)
+                rows[f"{mask}_oracle"].append(utterance_metrics(oracle, src[s], mix, sample_rate=8000))
+                joined[f"{mask}_oracle"][0].append(oracle)
+                joined[f"{mask}_oracle"][1].append(src[s])
     out = {"test_speakers": list(test_speakers), "train_s": train_s, "final_loss": float(np.mean(losses[-50:])), "steps": len(losses),
-           "methods": {m: {k: float(np.mean([row[k] for row in r if k in row])) for k in ("si_sdri", "stoi", "pesq")}
-                       for m, r in rows.items()}}
+           "methods": {m: {**{k: float(np.mean([row[k] for row in r if k in row])) for k in ("si_sdri", "pesq")},
+                           "stoi": concatenated_stoi(*joined[m], sample_rate=8000)} for m, r in rows.items()}}
     print(f"[sep] {out}", flush=True)
     return out
 

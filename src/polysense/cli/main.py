@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import data_cmds, demo_cmd, signal_cmds, train_cmds
+from polysense.cli import data_cmds, demo_cmd, enhance_cmds, signal_cmds, train_cmds
 
 app = typer.Typer(
     name="polysense",
@@ -21,6 +21,7 @@ signal_cmds.register(app)
 data_cmds.register(app)
 demo_cmd.register(app)
 train_cmds.register(app)
+enhance_cmds.register(app)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from rich.table import Table
 from polysense.errors import PolysenseError
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft"
+TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft | denoising"
 
 
 @contextmanager

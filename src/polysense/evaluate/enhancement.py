@@ -85,15 +85,28 @@ def snr_improvement(estimate: Any, reference: Any, mixture: Any) -> torch.Tensor
     return snr(estimate, reference) - snr(mixture, reference)
 
 
-def stoi(estimate: Any, reference: Any, *, sample_rate: float, extended: bool = False) -> float:
-    """STOI (or ESTOI with ``extended=True``) of a 1-D ``estimate`` against ``reference``."""
+def stoi(estimate: Any, reference: Any, *, sample_rate: float, extended: bool = False) -> float | None:
+    """STOI (or ESTOI with ``extended=True``) of a 1-D ``estimate`` against ``reference``.
+
+    None when the reference has too little speech for STOI's 384-ms analysis segments (after its
+    silent frames are removed, fewer than 30 frames of 25.6 ms remain; pystoi would return 1e-5):
+    a single spoken digit is often that short, so :func:`evaluate_enhancement` scores STOI over the
+    concatenation of the utterances instead.
+    """
+    import warnings
+
     from pystoi import stoi as _stoi
 
     est, ref = _pair(estimate, reference)
     if est.ndim != 1:
         raise ParameterError(f"stoi takes one signal (time,), got shape {tuple(est.shape)}")
     sr = check_sample_rate(sample_rate)
-    return float(_stoi(ref.numpy(), est.numpy(), int(sr), extended=extended))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref.numpy(), est.numpy(), int(sr), extended=extended))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return None
+    return value
 
 
 def pesq(estimate: Any, reference: Any, *, sample_rate: float) -> float | None:
@@ -125,7 +138,9 @@ def utterance_metrics(estimate: torch.Tensor, reference: torch.Tensor, mixture: 
         "snri": float(snr_improvement(estimate, reference, mixture)),
     }
     if perceptual:
-        out["stoi"] = stoi(estimate, reference, sample_rate=sample_rate)
+        value = stoi(estimate, reference, sample_rate=sample_rate)
+        if value is not None:
+            out["stoi"] = value
         value = pesq(estimate, reference, sample_rate=sample_rate)
         if value is not None:
             out["pesq"] = value
@@ -142,7 +157,7 @@ def summarize(rows: list[dict[str, float]]) -> dict[str, float]:
         values = np.array([r[name] for r in rows if name in r], dtype=np.float64)
         out[name] = float(values.mean())
         out[f"{name}_std"] = float(values.std())
-    if "stoi" in out:
+    if any("pesq" in r or "si_sdr" in r for r in rows):
         out["pesq_failed"] = float(sum(1 for r in rows if "pesq" not in r))
     return out
 
@@ -153,17 +168,20 @@ def evaluate_enhancement(model: torch.nn.Module, dataset_or_loader: Iterable[Any
     """Run a denoiser or separator over data and average the per-utterance metrics.
 
     ``dataset_or_loader`` yields batches (a DataLoader) or items (a map-style dataset, batched
-    here with ``collate``, default :func:`polysense.enhance.mixtures.collate_mixtures`). A batch
+    here with ``collate``, else the dataset's own ``collate`` attribute, else
+    :func:`polysense.enhance.mixtures.collate_mixtures`). A batch
     of a denoiser holds ``noisy`` (B, T) and ``clean`` (B, T); of a separator ``mixture`` (B, T)
     and ``sources`` (B, S, T): the estimates are matched to the sources by the best permutation
     and every source counts as one utterance. Optional ``length`` (B,) trims the padding.
 
     Returns the means (and ``_std``) of ``si_sdr``, ``si_sdri``, ``snri`` and, with
-    ``perceptual``, ``stoi`` and ``pesq`` (``pesq_failed`` counts utterances P.862 refused).
+    ``perceptual``, ``stoi`` (utterances long enough for it), ``stoi_concat`` (all utterances joined)
+    and ``pesq`` (``pesq_failed`` counts utterances P.862 refused).
     """
     sr = check_sample_rate(sample_rate)
     model.eval()
     rows: list[dict[str, float]] = []
+    pieces: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])  # estimates, references for STOI
     for batch in _batches(dataset_or_loader, collate, batch_size):
         out = model(batch)
         estimate = getattr(out, "estimate", None)
@@ -180,21 +198,42 @@ def evaluate_enhancement(model: torch.nn.Module, dataset_or_loader: Iterable[Any
                 for s in range(refs.shape[1]):
                     rows.append(utterance_metrics(est[b, s, :n], refs[b, s, :n], mix[b, :n], sample_rate=sr,
                                                   perceptual=perceptual))
+                    pieces[0].append(est[b, s, :n])
+                    pieces[1].append(refs[b, s, :n])
         elif "clean" in batch:
             for b in range(estimate.shape[0]):
                 n = int(lengths[b]) if lengths is not None else estimate.shape[-1]
                 rows.append(utterance_metrics(estimate[b, :n], batch["clean"][b, :n], batch["noisy"][b, :n],
                                               sample_rate=sr, perceptual=perceptual))
+                pieces[0].append(estimate[b, :n])
+                pieces[1].append(batch["clean"][b, :n])
         else:
             raise ParameterError(f"batch keys {sorted(batch)} hold no reference: give 'clean' (denoising) "
                                  "or 'sources' (separation)")
-    return summarize(rows)
+    out = summarize(rows)
+    if perceptual:
+        value = concatenated_stoi(pieces[0], pieces[1], sample_rate=sr)
+        if value is not None:
+            out["stoi_concat"] = value
+    return out
+
+
+def concatenated_stoi(estimates: list[torch.Tensor], references: list[torch.Tensor], *,
+                      sample_rate: float) -> float | None:
+    """STOI of the utterances joined end to end (each pair trimmed to the same length): short
+    utterances (a spoken digit) are too short for STOI one by one."""
+    if not estimates:
+        return None
+    return stoi(torch.cat([e.double() for e in estimates]), torch.cat([r.double() for r in references]),
+                sample_rate=sample_rate)
 
 
 def _batches(data: Iterable[Any], collate: Any, batch_size: int) -> Iterable[Mapping[str, Any]]:
     if isinstance(data, torch.utils.data.DataLoader):
         yield from data
         return
+    if collate is None:
+        collate = getattr(data, "collate", None)
     if collate is None:
         from polysense.enhance.mixtures import collate_mixtures as collate
     items: list[Any] = []

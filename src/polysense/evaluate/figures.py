@@ -48,7 +48,7 @@ __all__ = [
     "write_explain",
 ]
 
-TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft")
+TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft", "denoising")
 SCALES = ("linear", "log", "mel")
 _CMAP = "magma"
 _TONE = "#1f77b4"
@@ -591,6 +591,13 @@ def f_bins(n_fft: int, sample_rate: float) -> np.ndarray:
     return _np(fft_frequencies(n_fft=n_fft, sample_rate=sample_rate))
 
 
+def _denoising_figure(**kwargs: Any) -> Figure:
+    # imported on use: it pulls in the enhancement models and, when present, FSDD
+    from polysense.evaluate.enhancement_figure import denoising_figure
+
+    return denoising_figure(**kwargs)
+
+
 _EXPLAIN: dict[str, Callable[..., Figure]] = {
     "aliasing": aliasing_figure,
     "quantization": quantization_figure,
@@ -598,6 +605,7 @@ _EXPLAIN: dict[str, Callable[..., Figure]] = {
     "windows": windows_figure,
     "resolution": resolution_figure,
     "stft": stft_figure,
+    "denoising": _denoising_figure,
 }
 
 _DESCRIPTIONS = {
@@ -607,6 +615,7 @@ _DESCRIPTIONS = {
     "windows": "eight window shapes and their spectra",
     "resolution": "the same sound as wideband and narrowband spectrograms",
     "stft": "whole-signal DFT vs spectrogram for a sound that changes over time",
+    "denoising": "noisy / Wiener gain / denoised / clean spectrograms and the ideal ratio mask",
 }
 
 
