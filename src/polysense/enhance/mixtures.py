@@ -11,7 +11,7 @@ from ``snr_db`` (a number, or ``[low, high]`` dB). The SNR is ``10·log10(P_s / 
 the power of the utterance's own samples (not its padding) and ``P_n`` the noise's over the
 segment. Keys: ``noisy``, ``clean``, ``target`` (``clean``, or with ``n2n=True`` the clean signal
 plus an independent noise draw of the same type and SNR: the Noise2Noise target), ``noise``
-(its type), ``snr_db``, ``speaker``, ``id``.
+(its type), ``snr_db``, ``speaker``, ``id``, ``speech_span`` (start, stop of the utterance's samples).
 
 Separation item (:class:`SpeakerPairs`): two utterances of different speakers of the split, each at a
 random offset, the second ``level_db`` dB below the first (a number or ``[low, high]``); keys
@@ -151,7 +151,7 @@ class NoisyMixtures(Dataset):
         noisy, clean_t, target = _limit_peak(noisy, clean_t, target)
         return {"noisy": noisy.float(), "clean": clean_t.float(), "target": target.float(), "noise": kind,
                 "snr_db": snr, "speaker": utt.speaker, "id": f"{utt.id}+{kind}@{snr:.1f}dB#{index}",
-                "sample_rate": self.sample_rate}
+                "speech_span": (lo, hi), "sample_rate": self.sample_rate}
 
 
 class SpeakerPairs(Dataset):
