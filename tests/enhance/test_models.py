@@ -82,5 +82,11 @@ def test_models_refuse_inputs_they_cannot_serve():
                           "repeats": 1})
     with pytest.raises(ParameterError, match="num_sources"):
         tasnet({"mixture": torch.randn(1, 400), "sources": torch.randn(1, 3, 400)})
+    deep = build_model({"name": "conv_tasnet", "enc_channels": 8, "bottleneck": 8, "hidden": 8, "blocks": 6,
+                        "repeats": 2})
+    with pytest.raises(ParameterError, match="receptive field of 2032 samples.*segment_s"):
+        deep({"mixture": torch.randn(1, 1000), "sources": torch.randn(1, 2, 1000)})
+    deep.eval()
+    assert deep({"mixture": torch.randn(1, 1000)}).estimate.shape == (1, 2, 1000)  # inference serves any length
     with pytest.raises(ParameterError, match="loss"):
         build_model({"name": "mask_unet", "loss": "l1"})

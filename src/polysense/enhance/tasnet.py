@@ -101,6 +101,12 @@ class ConvTasNet(nn.Module):
 
     def forward(self, batch: Mapping[str, Any]) -> EnhancementOutput:
         mixture = batch["mixture"]
+        if self.training and mixture.shape[-1] < self.receptive_field:
+            # training on segments shorter than what one output sample sees teaches the TCN zero padding
+            raise ParameterError(
+                f"training mixtures have {mixture.shape[-1]} samples, shorter than conv_tasnet's receptive field of "
+                f"{self.receptive_field} samples ({self.receptive_field / self.sample_rate:.3f} s at {self.sample_rate} Hz): "
+                f"raise data.segment_s to at least {self.receptive_field / self.sample_rate:.3f}, or use fewer blocks")
         estimate = self.separate(mixture)
         valid = valid_length_mask(batch, mixture)
         if valid is not None:
