@@ -95,3 +95,18 @@ def test_synthetic_utterances_work_without_fsdd():
     kinds = {data[i]["noise"] for i in range(8)}
     assert kinds <= {"pink", "hum", "clicks", "bursts"}
     assert all(np.isfinite(data[i]["noisy"].numpy()).all() for i in range(8))
+
+
+def test_same_speaker_pairs_when_asked():
+    utts = _utts()
+    speaker = {u.id: u.speaker for u in utts}
+
+    def speakers(data, i):
+        a, b = data[i]["id"].split("@")[0].split("+")
+        return speaker[a], speaker[b]
+
+    mixed = SpeakerPairs(utts, sample_rate=SR, segment_s=0.5, repeats=5, same_speaker_p=0.5)
+    kinds = {speakers(mixed, i)[0] == speakers(mixed, i)[1] for i in range(len(mixed))}
+    assert kinds == {True, False}
+    only = SpeakerPairs(utts, sample_rate=SR, segment_s=0.5, repeats=3)
+    assert all(speakers(only, i)[0] != speakers(only, i)[1] for i in range(len(only)))

@@ -15,7 +15,9 @@ plus an independent noise draw of the same type and SNR: the Noise2Noise target)
 
 Separation item (:class:`SpeakerPairs`): two utterances of different speakers of the split, each at a
 random offset, the second ``level_db`` dB below the first (a number or ``[low, high]``); keys
-``mixture``, ``sources`` (2, T), ``level_db``, ``id``.
+``mixture``, ``sources`` (2, T), ``level_db``, ``id``. With ``same_speaker_p > 0`` that share of
+training pairs are two utterances of one speaker: with few training speakers this keeps a separator
+from learning "which voice is which speaker" instead of separating.
 
 Speaker-independent splits: ``test_speakers`` form ``test``; ``val_speakers`` form ``val``, or,
 when none are given, the last ``val_fraction`` of each training speaker's utterances (by recording
@@ -159,9 +161,11 @@ class SpeakerPairs(Dataset):
 
     def __init__(self, utterances: Sequence[Utterance], *, sample_rate: int, split: str = "train", seed: int = 0,
                  level_db: float | Sequence[float] = (0.0, 5.0), segment_s: float | None = 1.0,
-                 repeats: int = 1) -> None:
+                 repeats: int = 1, same_speaker_p: float = 0.0) -> None:
         speakers = sorted({u.speaker for u in utterances})
-        if len(speakers) < 2:
+        self.same_speaker_p = check_unit_interval("same_speaker_p", same_speaker_p,
+                                                  what="the share of pairs of one speaker's two utterances")
+        if len(speakers) < 2 and self.same_speaker_p < 1:
             raise ParameterError(f"the {split} split has speaker(s) {speakers}: two-speaker mixtures need at least "
                                  f"two speakers in each split; hold out two test speakers (test_speakers=[a, b])")
         self.utterances = list(utterances)
@@ -180,7 +184,8 @@ class SpeakerPairs(Dataset):
             raise IndexError(index)
         first = self.utterances[index % len(self.utterances)]
         rng = np.random.default_rng([self.seed, _SPLIT_CODE.get(self.split, 3), index, 1])
-        others = [u for u in self.utterances if u.speaker != first.speaker]
+        same = self.same_speaker_p > 0 and rng.uniform() < self.same_speaker_p
+        others = [u for u in self.utterances if (u.speaker == first.speaker) == same and u.id != first.id]
         second = others[int(rng.integers(0, len(others)))]
         a, b = first.audio.double().numpy(), second.audio.double().numpy()
         n = self.segment if self.segment is not None else max(a.size, b.size)
@@ -299,7 +304,7 @@ def fsdd_pair_splits(*, seed: int, fsdd_folder: str | None = None, manifest: str
                      test_speakers: Sequence[str] | str = ("theo", "yweweler"),
                      val_speakers: Sequence[str] | str = (), val_fraction: float = 0.1, sample_rate: int = 8000,
                      level_db: float | Sequence[float] = (0.0, 5.0), segment_s: float | None = 1.0,
-                     repeats: int = 1, max_per_speaker: int | None = None) -> DataSplits:
+                     repeats: int = 1, same_speaker_p: float = 0.0, max_per_speaker: int | None = None) -> DataSplits:
     """Two-speaker mixtures with their sources (see :class:`SpeakerPairs`); val/test keep whole utterances."""
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
                             test_speakers=test_speakers, val_speakers=val_speakers, val_fraction=val_fraction,
@@ -308,7 +313,8 @@ def fsdd_pair_splits(*, seed: int, fsdd_folder: str | None = None, manifest: str
     def make(split: str, utts: list[Utterance]) -> SpeakerPairs:
         train = split == "train"
         return SpeakerPairs(utts, sample_rate=sample_rate, split=split, seed=seed, level_db=level_db,
-                            segment_s=segment_s if train else None, repeats=repeats if train else 1)
+                            segment_s=segment_s if train else None, repeats=repeats if train else 1,
+                            same_speaker_p=same_speaker_p if train else 0.0)
 
     sets = _splits_or_none(make, parts)
     return DataSplits(train=sets["train"], val=sets["val"], test=sets["test"], sample_rate=int(sample_rate),
