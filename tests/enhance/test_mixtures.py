@@ -31,7 +31,7 @@ def test_splits_are_speaker_independent_and_reproducible(mixtures, fsdd_dir):
     again = NoisyMixtures(t.utterances, sample_rate=SR, split="train", seed=3, snr_db=(-5, 5), n2n=True,
                           babble_pool=t.babble_pool)
     for i in (11, 0, 5):  # any order
-        a, b = mixtures.train[i], again.train[i]
+        a, b = mixtures.train[i], again[i]
         assert torch.equal(a["noisy"], b["noisy"]) and a["id"] == b["id"]
 
 
