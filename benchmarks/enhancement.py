@@ -17,6 +17,10 @@ Separation (``--part separate``): ``conv_tasnet`` trained with PIT SI-SDR on pai
 training speakers, tested on pairs of the two held-out ones, against the IBM and IRM oracles
 (per source, from the true sources).
 
+Longer training (``--part long``): one clean-target U-Net on one fold for ``--long-steps`` steps with
+``--long-loss`` / ``--long-channels``, SI-SDRi at 0 dB per noise type (no perceptual metrics): how far
+the small runs above are from converged, and what the ``fsdd-denoise`` config (si_sdr, [16, 32, 64]) reaches.
+
 Speed (``--part speed``): ``polysense.enhance.blockwise.denoise_file`` on a 10-minute 8 kHz file
 with one intra-op thread; × real time = audio seconds / wall seconds, best of ``--repeats``.
 

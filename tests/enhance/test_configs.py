@@ -19,9 +19,10 @@ def test_config_loads_and_builds(name, data, model):
     assert built.sample_rate == 8000
 
 
-def test_noise2noise_config_differs_only_in_its_targets():
+def test_noise2noise_config_differs_only_in_its_targets_and_l2_loss():
     clean = load_config("fsdd-denoise").to_dict()
     n2n = load_config("fsdd-denoise-n2n").to_dict()
     assert n2n["data"].pop("n2n") is True
     clean["data"].pop("n2n", None)
+    assert n2n["model"].pop("loss") == "stft_l2" and clean["model"].pop("loss") == "si_sdr"
     assert n2n["data"] == clean["data"] and n2n["model"] == clean["model"] and n2n["train"] == clean["train"]
