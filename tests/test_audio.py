@@ -382,3 +382,107 @@ def test_stream_log_mel_memory_is_bounded_by_the_block_not_the_file(tmp_path, mo
     assert max(requested) == 8192
     # Measured: ~80 kB (one int32 block and its float copy); the whole signal would be 7.7 MB.
     assert peak < 400_000, f"peak traced memory {peak} bytes for a {4 * n}-byte signal"
+
+
+# --- headers are not trusted (issue: bad input) ---------------------------------------------------
+
+
+def _claim_frames_flac(path: Path, frames: int) -> None:
+    """Rewrite STREAMINFO's 36-bit total-samples field (bytes 21..25 of a FLAC file)."""
+    data = bytearray(path.read_bytes())
+    field = int.from_bytes(data[18:26], "big")
+    field = (field & ~((1 << 36) - 1)) | frames
+    data[18:26] = field.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("reader", ["load", "info", "blocks"])
+def test_a_header_claiming_more_frames_than_the_file_can_hold_is_refused_up_front(tmp_path, reader):
+    path = tmp_path / "claim.flac"
+    sf.write(path, np.zeros(4000), 8000, subtype="PCM_16")
+    _claim_frames_flac(path, 2**36 - 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(AudioError, match=r"claim\.flac: the header claims 68,719,476,735 frames but .* at most"):
+            _read(reader, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # nothing near the 256 GiB the header asks for
+
+
+def test_a_plausible_but_false_claim_reads_what_is_there_and_reports_truncation(tmp_path, monkeypatch):
+    # 4,000 real frames claimed as 4,000,000: within what the bytes could hold compressed, so the
+    # reader tries, in blocks of 2**20 frames, and its memory follows the audio actually present.
+    path = tmp_path / "claim.flac"
+    sf.write(path, 0.1 * np.sin(np.arange(4000) / 3.0), 8000, subtype="PCM_16")
+    _claim_frames_flac(path, 4_000_000)
+    with pytest.raises(AudioError, match=r"claim\.flac: .*(truncated|corrupt)"):
+        audio.load(path)
+
+
+def test_a_header_sample_rate_outside_the_limits_is_refused(tmp_path):
+    path = tmp_path / "rate.wav"
+    sf.write(path, np.zeros(100), 8000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[24:28] = (2_100_000_000).to_bytes(4, "little")  # fmt chunk: the sample rate
+    path.write_bytes(bytes(data))
+    for reader in (audio.info, audio.load):
+        with pytest.raises(AudioError, match=r"rate\.wav: the header claims a sample rate of 2,100,000,000 Hz.*POLYSENSE_MAX_SAMPLE_RATE"):
+            reader(path)
+
+
+@pytest.mark.parametrize("value, shown", [(math.nan, "NaN"), (math.inf, "infinite"), (1e300, "1e\\+300"), (1e30, "1e\\+30")])
+@pytest.mark.parametrize("reader", ["load", "blocks"])
+def test_float_samples_that_are_not_finite_or_far_beyond_full_scale_are_refused(tmp_path, value, shown, reader):
+    path = tmp_path / "bad.wav"
+    x = np.zeros((3000, 2))
+    x[2500, 1] = value
+    sf.write(path, x, 8000, subtype="DOUBLE")
+    with pytest.raises(AudioError, match=rf"bad\.wav: sample {shown} at frame 2,500 \(channel 1\).*POLYSENSE_MAX_SAMPLE_VALUE"):
+        _read(reader, path)
+
+
+def test_loud_but_sane_float_audio_loads(tmp_path):
+    path = tmp_path / "loud.wav"
+    x = np.full(100, 1000.0)  # 60 dB above full scale, within the default limit of 1e4
+    sf.write(path, x, 8000, subtype="FLOAT")
+    assert audio.load(path)[0].max().item() == 1000.0
+
+
+def test_load_refuses_more_samples_than_the_limit_saying_what_it_would_need(tmp_path, monkeypatch):
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros((5000, 2)), 8000, subtype="PCM_16")
+    monkeypatch.setenv("POLYSENSE_MAX_SAMPLES", "9999")
+    with pytest.raises(AudioError, match=r"long\.wav: 5,000 frames x 2 channel\(s\) = 10,000 samples would need 39.1 KiB.*blocks"):
+        audio.load(path)
+    assert sum(b.shape[-1] for b in audio.blocks(path, block_size=1024)) == 5000  # streaming has no such limit
+
+
+@pytest.mark.parametrize("name", ["x\x00.wav", "x" * 300 + ".wav"])
+def test_paths_the_os_refuses_are_audio_errors(tmp_path, name):
+    with pytest.raises(AudioError):
+        audio.load(tmp_path / name)
+
+
+def test_a_symlink_loop_is_an_audio_error(tmp_path):
+    (tmp_path / "a.wav").symlink_to("b.wav")
+    (tmp_path / "b.wav").symlink_to("a.wav")
+    with pytest.raises(AudioError, match=r"a\.wav"):
+        audio.info(tmp_path / "a.wav")
+
+
+@pytest.mark.parametrize("rate", [1.5, True, "8000", 10**10])
+def test_load_target_rate_must_be_a_whole_number_of_hz_in_range(tmp_path, rate):
+    path = tmp_path / "x.wav"
+    sf.write(path, np.zeros(100), 8000, subtype="PCM_16")
+    with pytest.raises(ValueError, match="sample_rate"):
+        audio.load(path, sample_rate=rate)
+
+
+def _read(reader: str, path: Path):
+    if reader == "info":
+        return audio.info(path)
+    if reader == "blocks":
+        return list(audio.blocks(path, block_size=1024))
+    return audio.load(path)

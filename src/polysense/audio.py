@@ -23,6 +23,16 @@ Errors
 A missing, empty (0 bytes or 0 frames), truncated (the header promises more audio than the file
 holds) or non-audio file raises :class:`~polysense.errors.AudioError` whose message names the file
 and the cause.
+
+Headers are not trusted: a header whose sample rate lies outside the limits, or whose frame count
+the file's size cannot hold (more bytes than the file has for uncompressed samples, more than
+:data:`MAX_FRAMES_PER_BYTE` frames per byte for compressed ones), is refused before anything is
+read; :func:`load` refuses a file longer than ``POLYSENSE_MAX_SAMPLES`` samples (frames x channels)
+saying how much memory it would need (:func:`blocks` streams any length), and reads in blocks, so
+memory follows the audio actually present, never the header's claim. Floating-point samples that
+are NaN, infinite or larger in magnitude than ``POLYSENSE_MAX_SAMPLE_VALUE`` (full scale is 1) are
+refused too, naming the frame: they would turn every feature computed from them into NaN or Inf.
+See :mod:`polysense.limits`.
 """
 
 from __future__ import annotations
@@ -39,9 +49,10 @@ import soundfile as sf
 import soxr
 import torch
 
+from polysense import limits
 from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
 from polysense.errors import AudioError
-from polysense.signal.resample import QUALITIES, resample
+from polysense.signal.resample import QUALITIES, check_ratio, resample
 
 __all__ = ["AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
 
@@ -52,6 +63,12 @@ _INTEGER_SUBTYPES = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_
 _FLOAT_SUBTYPES = {"FLOAT": 32, "DOUBLE": 64}
 # Placeholder data-chunk sizes written by streaming encoders that never went back to fix the header.
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+# The most frames a byte of a compressed file can plausibly hold: a FLAC frame of 65,535 constant
+# samples takes at least 8 bytes, a Vorbis packet of 4,096 new samples at least 1. A header claiming
+# more (a 100 kB FLAC claiming 2**36 frames) is corrupt.
+MAX_FRAMES_PER_BYTE = 8192
+# Frames per read in load(): memory grows with the audio actually decoded, not with the header.
+_READ_FRAMES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -124,19 +141,32 @@ def load(
     dtype = _check_dtype(dtype)
     check_choice("quality", quality, QUALITIES)
     if sample_rate is not None:
-        sample_rate = int(check_sample_rate(sample_rate))
+        sample_rate = check_sample_rate(sample_rate, integer=True)
     raw = _open_info(path)
+    _check_loadable(path, raw, dtype)
     try:
         with sf.SoundFile(path) as f:
-            waveform = _read(f, f.frames, dtype)
+            parts, total = [], 0
+            while total < raw.frames:
+                part = _read(f, min(_READ_FRAMES, raw.frames - total), dtype, path, total)
+                if part.shape[-1] == 0:
+                    break
+                parts.append(part)
+                total += part.shape[-1]
     except sf.LibsndfileError as exc:
         raise AudioError(f"{path}: corrupt or truncated audio data ({exc})") from None
-    _check_complete(path, waveform.shape[-1], raw.frames)
+    except MemoryError:
+        raise AudioError(f"{path}: not enough memory to load {raw.frames:,} frames; use polysense.audio.blocks") from None
+    _check_complete(path, total, raw.frames)
+    waveform = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
     if mono:
         waveform = waveform.mean(dim=0)
     file_rate = int(raw.samplerate)
     if sample_rate is not None and sample_rate != file_rate:
-        waveform = resample(waveform, orig_sample_rate=file_rate, new_sample_rate=sample_rate, quality=quality)
+        try:
+            waveform = resample(waveform, orig_sample_rate=file_rate, new_sample_rate=sample_rate, quality=quality)
+        except ValueError as exc:  # the file's rate and the target are too far apart
+            raise AudioError(f"{path}: {exc}") from None
         return waveform, sample_rate
     return waveform, file_rate
 
@@ -150,9 +180,10 @@ def save(path: PathLike, waveform: torch.Tensor, sample_rate: int, *, subtype: s
     the code range, the exact inverse of :func:`load`'s mapping. Returns the path written.
     """
     path = Path(path)
-    sample_rate = check_sample_rate(sample_rate)
-    if sample_rate != int(sample_rate):
-        raise AudioError(f"{path}: sample_rate={sample_rate} must be a whole number of Hz to be stored in a file")
+    try:
+        sample_rate = check_sample_rate(sample_rate, integer=True)
+    except ValueError as exc:
+        raise AudioError(f"{path}: {exc} (a file stores a whole number of Hz)") from None
     waveform = check_signal("waveform", torch.as_tensor(waveform))
     if waveform.ndim not in (1, 2):
         raise AudioError(f"{path}: waveform has shape {tuple(waveform.shape)}: expected (time,) or (channels, time)")
@@ -171,6 +202,8 @@ def save(path: PathLike, waveform: torch.Tensor, sample_rate: int, *, subtype: s
         sf.write(path, data, int(sample_rate), subtype=subtype)
     except (sf.LibsndfileError, TypeError, ValueError) as exc:
         raise AudioError(f"{path}: cannot write subtype {subtype!r} ({exc})") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     return path
 
 
@@ -195,8 +228,13 @@ def blocks(
     dtype = _check_dtype(dtype)
     check_choice("quality", quality, QUALITIES)
     if sample_rate is not None:
-        sample_rate = int(check_sample_rate(sample_rate))
+        sample_rate = check_sample_rate(sample_rate, integer=True)
     raw = _open_info(path)
+    if sample_rate is not None:
+        try:
+            check_ratio(raw.samplerate, sample_rate)
+        except ValueError as exc:
+            raise AudioError(f"{path}: {exc}") from None
     return _iter_blocks(path, raw, block_size, mono, dtype, sample_rate, quality)
 
 
@@ -208,7 +246,7 @@ def _iter_blocks(path, raw, block_size, mono, dtype, sample_rate, quality) -> It
     try:
         with sf.SoundFile(path) as f:
             while True:
-                block = _read(f, block_size, torch.float64 if stream else dtype)
+                block = _read(f, block_size, torch.float64 if stream else dtype, path, total)
                 n = block.shape[-1]
                 total += n
                 last = n < block_size or total >= raw.frames
@@ -273,12 +311,19 @@ def _format_from_suffix(path: Path) -> str:
 
 
 def _open_info(path: Path):
-    """soundfile's header info after checking the file exists, is not empty and is complete."""
-    if not path.exists():
+    """soundfile's header info after checking the file exists, is not empty, is complete and has a
+    header the file's size can back."""
+    try:
+        exists, regular = path.exists(), path.is_file()
+        size = path.stat().st_size if regular else 0
+    except ValueError:  # an embedded NUL byte
+        raise AudioError(f"{str(path)!r}: not a valid path (it contains a NUL byte)") from None
+    except OSError as exc:  # a name too long, a symbolic-link loop, no permission
+        raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    if not exists:
         raise AudioError(f"{path}: file not found")
-    if not path.is_file():
+    if not regular:
         raise AudioError(f"{path}: not a regular file")
-    size = path.stat().st_size
     if size == 0:
         raise AudioError(f"{path}: empty file (0 bytes)")
     try:
@@ -290,9 +335,47 @@ def _open_info(path: Path):
         raise AudioError(f"{path}: cannot be read ({exc})") from None
     if raw.format in ("WAV", "WAVEX"):
         _check_wav_data_chunk(path, size)
-    if raw.frames <= 0 or raw.samplerate <= 0:
+    if raw.frames <= 0 or raw.samplerate <= 0 or raw.channels <= 0:
         raise AudioError(f"{path}: contains no audio frames (empty or truncated {raw.format} file)")
+    _check_header(path, raw, size)
     return raw
+
+
+def _check_header(path: Path, raw, size: int) -> None:
+    """Refuse a header whose sample rate is out of range or whose length the file cannot hold."""
+    lim = limits.current()
+    if not lim.min_sample_rate <= raw.samplerate <= lim.max_sample_rate:
+        raise AudioError(
+            f"{path}: the header claims a sample rate of {raw.samplerate:,} Hz, outside "
+            f"[{lim.min_sample_rate:g}, {lim.max_sample_rate:,.0f}] Hz: a corrupt header? (the limits are set by "
+            f"{limits.env_name('min_sample_rate')} and {limits.env_name('max_sample_rate')})"
+        )
+    bits = _INTEGER_SUBTYPES.get(raw.subtype, _FLOAT_SUBTYPES.get(raw.subtype))
+    if bits is not None and raw.format not in ("FLAC",):
+        need = raw.frames * raw.channels * bits // 8
+        if need > size:
+            raise AudioError(
+                f"{path}: the header claims {raw.frames:,} frames x {raw.channels} channel(s) of {raw.subtype} "
+                f"({need:,} bytes) but the file has {size:,} bytes: a corrupt header or a truncated file"
+            )
+    elif raw.frames > MAX_FRAMES_PER_BYTE * size:
+        raise AudioError(
+            f"{path}: the header claims {raw.frames:,} frames but a {raw.format}/{raw.subtype} file of {size:,} bytes "
+            f"holds at most {MAX_FRAMES_PER_BYTE * size:,}: a corrupt header"
+        )
+
+
+def _check_loadable(path: Path, raw, dtype: torch.dtype) -> None:
+    """Refuse to load more samples than ``POLYSENSE_MAX_SAMPLES``, saying what it would need."""
+    samples = raw.frames * raw.channels
+    top = limits.current().max_samples
+    if samples > top:
+        itemsize = torch.finfo(dtype).bits // 8
+        raise AudioError(
+            f"{path}: {raw.frames:,} frames x {raw.channels} channel(s) = {samples:,} samples would need "
+            f"{limits.format_bytes(samples * itemsize)} of memory, more than the limit of {top:,} samples: read it "
+            f"in pieces with polysense.audio.blocks, or raise the limit with {limits.env_name('max_samples')}"
+        )
 
 
 def _check_wav_data_chunk(path: Path, size: int) -> None:
@@ -327,13 +410,35 @@ def _check_complete(path: Path, got: int, expected: int) -> None:
         )
 
 
-def _read(f: sf.SoundFile, frames: int, dtype: torch.dtype) -> torch.Tensor:
-    """Read up to ``frames`` frames as (channels, n) with the documented integer mapping."""
+def _read(f: sf.SoundFile, frames: int, dtype: torch.dtype, path: Path, start: int) -> torch.Tensor:
+    """Read up to ``frames`` frames as (channels, n) with the documented integer mapping; ``start``
+    (the frames read before) only words the error for a bad sample."""
     bits = _INTEGER_SUBTYPES.get(f.subtype)
     if bits is not None:
         # libsndfile left-justifies every integer code into int32 (q << (32 - bits)), so dividing
         # by 2**31 is q / 2**(bits-1) exactly; the power-of-two scale adds no rounding.
         codes = f.read(frames, dtype="int32", always_2d=True)
         return torch.from_numpy(codes.T.copy()).to(dtype).mul_(math.ldexp(1.0, -31))
-    np_dtype = "float32" if dtype == torch.float32 else "float64"
-    return torch.from_numpy(f.read(frames, dtype=np_dtype, always_2d=True).T.copy())
+    # Floating-point (and decoded compressed) samples are read as float64 and checked before the
+    # cast, so a stored 1e300 is reported as such, not as the inf float32 would make of it.
+    data = f.read(frames, dtype="float64", always_2d=True)
+    _check_samples(path, data, start)
+    return torch.from_numpy(data.T.copy()).to(dtype)
+
+
+def _check_samples(path: Path, data: np.ndarray, start: int) -> None:
+    """Refuse NaN, Inf and samples beyond ``POLYSENSE_MAX_SAMPLE_VALUE`` in a (frames, channels) block."""
+    if data.size == 0:
+        return
+    top = limits.current().max_sample_value
+    peak = float(np.max(np.abs(data)))  # NaN propagates
+    if peak <= top:
+        return
+    bad = np.argwhere(~(np.abs(data) <= top))[0]
+    value = float(data[bad[0], bad[1]])
+    what = "NaN" if math.isnan(value) else "infinite" if math.isinf(value) else f"{value:.3g}"
+    raise AudioError(
+        f"{path}: sample {what} at frame {start + int(bad[0]):,} (channel {int(bad[1])}): floating-point audio "
+        f"must be finite and within ±{top:g} (full scale is 1); fix or re-export the file (the limit is set by "
+        f"{limits.env_name('max_sample_value')})"
+    )

@@ -161,3 +161,38 @@ def test_real_av_digits(fsdd_dir):
     test = AVDigits(fsdd_dir, test_speakers=("theo",), split="test")
     assert set(test.groups) == {"theo"} and set(test.pairs) <= set(test.image_pools["test"])
     assert not set(test.image_pools["test"]) & set(test.image_pools["train"])
+
+
+def test_a_manifest_gives_the_same_dataset_as_its_folder(fake, tmp_path):
+    """AVDigits accepts a manifest (object or written file) instead of a folder: same pairs, same items."""
+    from polysense.data.fsdd import fsdd_manifest
+    from polysense.data.manifest import write_manifest
+
+    folder = AVDigits(fake, test_speakers=("cy",), val_speakers=("bo",), seed=3)
+    manifest = fsdd_manifest(fake, test_speakers=("cy",), val_speakers=("bo",))
+    path = write_manifest(tmp_path / "digits.csv", manifest)
+    for source in (manifest, path):
+        other = AVDigits(source, seed=3)
+        assert other.pairs == folder.pairs and other.image_pools == folder.image_pools
+        assert other[4]["id"] == folder[4]["id"] and torch.equal(other[4]["audio"], folder[4]["audio"])
+    # without a split column the group is the speaker held out by test_speakers/val_speakers
+    from dataclasses import replace
+
+    unsplit = replace(manifest, columns=tuple(c for c in manifest.columns if c != "split"),
+                      rows=tuple(replace(r, split=None) for r in manifest.rows))
+    again = AVDigits(unsplit, test_speakers=("cy",), val_speakers=("bo",), seed=3)
+    assert again.pairs == folder.pairs and set(AVDigits(unsplit, test_speakers="cy", split="test").groups) == {"cy"}
+
+
+def test_a_manifest_without_digits_is_refused(fake, tmp_path):
+    from dataclasses import replace
+
+    from polysense.data.fsdd import fsdd_manifest
+    from polysense.errors import ManifestError
+
+    manifest = fsdd_manifest(fake, test_speakers=("cy",))
+    bad = replace(manifest, rows=(replace(manifest.rows[0], label=12), *manifest.rows[1:]))
+    with pytest.raises(ManifestError, match="not a digit 0-9"):
+        AVDigits(bad)
+    with pytest.raises(ParameterError, match="not found"):
+        AVDigits(tmp_path / "nothing.csv")

@@ -97,8 +97,16 @@ def test_speaker_metadata_options(fake_fsdd, tmp_path):
     assert "meta:gender" not in plain.columns
     partial = tmp_path / "partial.csv"
     partial.write_text("speaker,gender,accent\nada,female,GBR/English\n")
-    with pytest.raises(ManifestError, match=r"partial\.csv.*bo, cy.*not listed"):
-        fsdd_manifest(fake_fsdd, test_speakers="cy", speakers_csv=partial)
+    # any FSDD-style collection: an unlisted speaker gets captions without metadata, and a warning
+    with pytest.warns(UserWarning, match=r"partial\.csv.*bo, cy.*not listed"):
+        mixed = fsdd_manifest(fake_fsdd, test_speakers="cy", speakers_csv=partial)
+    captions = {r.group: r.text for r in mixed.rows if r.label == 0}
+    assert captions == {
+        "ada": "the digit zero spoken by ada, a female speaker with a GBR/English accent",
+        "bo": "the digit zero spoken by bo",
+        "cy": "the digit zero spoken by cy",
+    }
+    assert "meta:gender" in mixed.columns and {r.meta["gender"] for r in mixed.rows} == {"female", ""}
     broken = tmp_path / "broken.csv"
     broken.write_text("name,sex\nada,female\n")
     with pytest.raises(ManifestError, match="missing column"):

@@ -95,3 +95,33 @@ def test_bad_embedder_output_and_inputs():
         clf.accuracy(torch.ones(2, 3), torch.tensor([0, 3]))
     with pytest.raises(ParameterError, match="one each"):
         ZeroShotClassifier(torch.eye(3), class_names=["a", "b"])
+
+
+def test_templates_default_to_the_modality_and_a_model_without_tokenizer_is_refused():
+    from torch import nn
+
+    from polysense.evaluate.zero_shot import default_templates, text_embedder
+
+    seen = []
+
+    def embed_text(texts):
+        seen.extend(texts)
+        return torch.randn(len(texts), 4)
+
+    ZeroShotClassifier.from_class_names(["cat"], embed_text=embed_text, modality="audio")
+    assert seen == [t.format("cat") for t in TEMPLATES["audio"]] and "the sound of cat." in seen
+    assert default_templates("image") == TEMPLATES["image"]
+    with pytest.raises(ParameterError, match="modality="):
+        ZeroShotClassifier.from_class_names(["cat"], embed_text=embed_text)
+    with pytest.raises(ParameterError, match="no default prompt templates"):
+        default_templates("smell")
+
+    class NoTokenizer(nn.Module):
+        modalities = ("audio", "text")
+        tokenizer = None
+
+        def encode(self, modality, batch):
+            raise AssertionError("not reached")
+
+    with pytest.raises(ParameterError, match="has no tokenizer"):
+        text_embedder(NoTokenizer())

@@ -182,3 +182,27 @@ def test_gradcheck_float64(pair):
 def test_bad_inputs_raise_parameter_error(call, match):
     with pytest.raises(ParameterError, match=match):
         call()
+
+
+def test_positive_mask_gives_uniform_targets_over_duplicates_by_hand():
+    """Items 0 and 2 share a caption: each row's target is uniform over its positives, so the
+    loss is ``-mean_i mean_{j in P(i)} log softmax(s a_i . b_j)`` (float64 formula below)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(4, 5, generator=g, dtype=torch.float64), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(4, 5, generator=g, dtype=torch.float64), dim=-1)
+    mask = torch.eye(4, dtype=torch.bool)
+    mask[0, 2] = mask[2, 0] = True
+    out = clip_loss(a, b, logit_scale=10.0, positive_mask=mask)
+
+    def direction(q, k):
+        logp = (10.0 * q @ k.T).log_softmax(dim=1)
+        return torch.stack([-(logp[i][mask[i]]).mean() for i in range(4)]).mean()
+
+    torch.testing.assert_close(out.loss, (direction(a, b) + direction(b, a)) / 2, rtol=1e-12, atol=1e-12)
+    # without duplicates the mask changes nothing
+    plain = clip_loss(a, b, logit_scale=10.0)
+    torch.testing.assert_close(clip_loss(a, b, logit_scale=10.0, positive_mask=torch.eye(4, dtype=torch.bool)).loss, plain.loss)
+    with pytest.raises(ParameterError, match="not both"):
+        clip_loss(a, b, positive_mask=mask, targets_a=torch.arange(4))
+    with pytest.raises(ParameterError, match="bool"):
+        clip_loss(a, b, positive_mask=mask.float())

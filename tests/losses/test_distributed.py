@@ -68,7 +68,22 @@ CASES = [
     ("vsepp", dict(local_loss=True), (4, 4)),
     ("vsepp", dict(local_loss=True, reduction="mean"), (2, 6)),
     ("vsepp", dict(local_loss=False), (3, 5)),
+    # items 0 and 1 of each process are duplicates (the same caption): positive_mask
+    ("clip", dict(local_loss=True, duplicates=True), (3, 5)),
+    ("clip", dict(local_loss=False, duplicates=True), (3, 5)),
+    ("vsepp", dict(local_loss=True, duplicates=True), (4, 4)),
+    ("vsepp", dict(local_loss=False, duplicates=True), (3, 5)),
 ]
+
+
+def _duplicates(sizes: tuple[int, ...]) -> torch.Tensor:
+    """The global (N, N) positive mask: rows 0 and 1 of each process's block are duplicates
+    (a process only knows its own, so the reference has none across processes)."""
+    mask = torch.eye(sum(sizes), dtype=torch.bool)
+    for rank in range(len(sizes)):
+        first = sum(sizes[:rank])
+        mask[first, first + 1] = mask[first + 1, first] = True
+    return mask
 
 
 def _worker(rank: int) -> None:
@@ -77,10 +92,16 @@ def _worker(rank: int) -> None:
     for loss_name, kwargs, sizes in CASES:
         inputs = _case_inputs(sum(sizes))
         start, stop = sum(sizes[:rank]), sum(sizes[: rank + 1])
+        kwargs = dict(kwargs)
+        ref_kwargs, local_kwargs = dict(kwargs), dict(kwargs)
+        if kwargs.pop("duplicates", False):
+            mask = _duplicates(sizes)
+            ref_kwargs = dict(kwargs, positive_mask=mask)
+            local_kwargs = dict(kwargs, positive_mask=mask[start:stop, start:stop])
         # Single-process reference on the global batch (gather=False: no communication).
-        ref_loss, ref_param_grads, ref_input_grads = _run(loss_name, **inputs, gather=False, **kwargs)
+        ref_loss, ref_param_grads, ref_input_grads = _run(loss_name, **inputs, gather=False, **ref_kwargs)
         local = dict(inputs, x_a=inputs["x_a"][start:stop], x_b=inputs["x_b"][start:stop])
-        loss, param_grads, input_grads = _run(loss_name, **local, **kwargs)
+        loss, param_grads, input_grads = _run(loss_name, **local, **local_kwargs)
         where = f"{loss_name} {kwargs} sizes={sizes} rank={rank}"
         # The mean over processes of the losses and of the parameter gradients (DDP).
         mean_loss = loss.clone()

@@ -106,3 +106,20 @@ def test_bad_arguments(kwargs, match):
 def test_unpaired_inputs_raise():
     with pytest.raises(ParameterError, match="paired row by row"):
         vsepp_loss(torch.randn(3, 4), torch.randn(4, 4))
+
+
+def test_positive_mask_keeps_duplicates_out_of_the_negatives():
+    """Items 0 and 1 share a caption and b_1 is the hardest 'negative' of a_0: with the mask the
+    hinge of a_0 uses the next hardest, by hand."""
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    b = torch.tensor([[0.8, 0.6], [1.0, 0.0], [0.0, 1.0]])
+    mask = torch.tensor([[True, True, False], [True, True, False], [False, False, True]])
+    out = vsepp_loss(a, b, margin=0.2, positive_mask=mask)
+    sim = a @ torch.nn.functional.normalize(b, dim=-1).T
+    # row 0: positive 0.8, negatives {col 2: 0.0} -> max(0, 0.2 + 0.0 - 0.8) = 0
+    # row 1: positive 1.0, negatives {col 2: 0.0} -> 0; row 2: positive 1, negatives 0.6, 0 -> 0
+    # cols: b_0 (pos 0.8) vs a_2 (0.6): 0.2 + 0.6 - 0.8 = 0.0; b_1: vs a_2 (0): 0; b_2: vs a_0/a_1 (0): 0
+    assert float(out.loss) == pytest.approx(0.0, abs=1e-6)
+    unmasked = vsepp_loss(a, b, margin=0.2)
+    # without the mask a_0's hardest negative is b_1 (1.0): 0.2 + 1.0 - 0.8 = 0.4
+    assert float(unmasked.loss_a) == pytest.approx(0.4 + max(0.0, 0.2 + float(sim[1, 0]) - 1.0), abs=1e-6)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from polysense.errors import ParameterError
 from polysense.losses.matching import duplicate_mask
 from polysense.models.paradigms.albef import ALBEF
-from polysense.models.paradigms.entangled import PretrainingOutput
+from polysense.models.output import ModelOutput
 from polysense.models.registry import build
 from tests._multiprocess import run_in_processes
 from tests.models._entangled_doubles import (
@@ -49,7 +49,7 @@ def test_builds_from_config_and_returns_typed_output():
     model = build("model", albef_config())
     assert isinstance(model, ALBEF)
     out = model(image_text_batch())
-    assert isinstance(out, PretrainingOutput)
+    assert isinstance(out, ModelOutput)
     assert set(out.losses) == {"itc", "itm", "mlm"}
     torch.testing.assert_close(out.loss, sum(out.losses.values()))
     assert {"itm_accuracy", "mlm_accuracy", "alpha", "logit_scale"} <= set(out.metrics)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.evaluate.zero_shot import ZeroShotClassifier, text_embedder
-from polysense.losses import ContrastiveOutput, clip_loss
+from polysense.evaluate.zero_shot import TEMPLATES, zero_shot_classifier
+from polysense.losses import clip_loss
 from polysense.models.paradigms.clip import CLIP
-from polysense.models.paradigms.dual_encoder import DualEncoderOutput
+from polysense.models.output import EmbeddingOutput
 from polysense.models.registry import build
 from tests.models._dual_encoder_doubles import (
     ENCODERS,
@@ -35,14 +35,15 @@ def test_forward_gives_unit_embeddings_and_the_clip_loss(pair):
     model = _clip(pair)
     batch = paired_batch(pair)
     out = model(batch)
-    assert isinstance(out, DualEncoderOutput) and isinstance(out.parts, ContrastiveOutput)
+    assert isinstance(out, EmbeddingOutput) and set(out.losses) == {"clip"}
     assert model.modalities == pair and set(out.embeddings) == set(pair)
     for embedding in out.embeddings.values():
         assert embedding.shape == (8, 8)
         torch.testing.assert_close(embedding.norm(dim=1), torch.ones(8))
     expected = clip_loss(*(out.embeddings[m] for m in pair), logit_scale=model.logit_scale)
     torch.testing.assert_close(out.loss, expected.loss)
-    torch.testing.assert_close(out.parts.logit_scale.detach(), torch.tensor(1 / 0.07))
+    torch.testing.assert_close(out.logits, expected.logits_a)
+    torch.testing.assert_close(out.metrics["logit_scale"], torch.tensor(1 / 0.07))
 
 
 def test_logit_scale_starts_at_1_over_0_07_and_is_clamped_at_100():
@@ -51,14 +52,14 @@ def test_logit_scale_starts_at_1_over_0_07_and_is_clamped_at_100():
     with torch.no_grad():
         model.objective.logit_scale.log_scale.fill_(10.0)
     assert float(model.logit_scale.detach()) == pytest.approx(100.0)
-    assert float(model(paired_batch(("audio", "text"))).parts.logit_scale.detach()) == pytest.approx(100.0)
+    assert float(model(paired_batch(("audio", "text"))).metrics["logit_scale"]) == pytest.approx(100.0)
 
 
 def test_one_modality_gives_embeddings_without_loss():
     model = _clip(("image", "text"))
     batch = {k: v for k, v in paired_batch(("image", "text")).items() if k == "image"}
     out = model(batch)
-    assert out.loss is None and out.parts is None and list(out.embeddings) == ["image"]
+    assert out.loss is None and out.logits is None and out.losses == {} and list(out.embeddings) == ["image"]
     with pytest.raises(ParameterError, match="neither of the model's modalities"):
         model({"label": torch.zeros(2)})
     with pytest.raises(ParameterError, match="no text input"):
@@ -110,19 +111,23 @@ def test_real_encoders_overfit_eight_pairs():
     assert recall_at_1(model, batch) == (1.0, 1.0)
 
 
-def test_zero_shot_with_a_trained_model_and_tokenizer():
-    """Train on 4 tones named by words; classify held-out tones by their class names alone."""
-    from polysense.models.encoders.text import train_tokenizer
+def test_zero_shot_with_a_trained_model_and_its_tokenizer(tmp_path):
+    """Train on 4 tones named by words; classify held-out tones by their class names alone, with
+    the tokenizer the model was built with and the audio prompt templates."""
+    from polysense.models.encoders.tokenizer import train_tokenizer
     from polysense.signal.sampling import sinusoid
 
     names = ["low hum", "mid tone", "high beep", "very high whistle"]
     freqs = [200.0, 600.0, 1400.0, 3000.0]
-    tokenizer = train_tokenizer(names * 5, vocab_size=300)
+    prompts = [template.format(name) for template in TEMPLATES["audio"] for name in names]
+    path = train_tokenizer(prompts, vocab_size=300).save(tmp_path / "tokenizer.json")
     torch.manual_seed(0)
+    text_config = {k: v for k, v in ENCODERS["text"].items() if k != "vocab_size"}
     model = build("model", {
-        "name": "clip", "embed_dim": 8, "audio": ENCODERS["audio"],
-        "text": dict(ENCODERS["text"], vocab_size=tokenizer.vocab_size),
+        "name": "clip", "embed_dim": 8, "audio": ENCODERS["audio"], "text": dict(text_config, tokenizer=str(path)),
     })
+    tokenizer = model.tokenizer
+    assert tokenizer is not None and model.encoders["text"].vocab_size == tokenizer.vocab_size
     g = torch.Generator().manual_seed(1)
 
     def tones(labels):
@@ -133,13 +138,14 @@ def test_zero_shot_with_a_trained_model_and_tokenizer():
         ])
 
     labels = [0, 1, 2, 3] * 2
-    text = tokenizer.batch_encode([names[c] for c in labels]).as_dict()
-    batch = {"audio": tones(labels), "input_ids": text["input_ids"], "text_mask": text["text_mask"]}
-    # Pairs of the same class are both positives and (in-batch) negatives; the loss still
-    # pulls each tone towards its name.
+    captions = [f"the sound of {names[c]}." for c in labels]
+    text = tokenizer.batch_encode(captions).as_dict()
+    batch = {"audio": tones(labels), "input_ids": text["input_ids"], "text_mask": text["text_mask"], "text": captions}
+    # the two clips of a class share a caption: positives of each other, not negatives
     train(model, batch, steps=100, lr=3e-3)
     model.eval()
-    classifier = ZeroShotClassifier.from_class_names(names, embed_text=text_embedder(model, tokenizer))
+    classifier = zero_shot_classifier(model, names, modality="audio")
+    assert classifier.logit_scale == pytest.approx(float(model.logit_scale.detach()))
     test_labels = torch.tensor([3, 2, 1, 0, 0, 1, 2, 3])
     with torch.no_grad():
         embeddings = model.encode("audio", {"audio": tones(test_labels.tolist())})
@@ -164,3 +170,72 @@ def test_zero_shot_with_a_trained_model_and_tokenizer():
 def test_bad_config_raises_parameter_error(config, match):
     with pytest.raises(ParameterError, match=match):
         build("model", config)
+
+
+def test_items_with_the_same_text_or_label_are_positives_not_negatives():
+    """FSDD pairs 2,000 clips with 40 captions: equal captions in a batch must not be negatives."""
+    model = _clip(("audio", "text"))
+    batch = paired_batch(("audio", "text"))
+    batch["text"] = ["one", "two", "one", "three", "two", "four", "five", "six"]
+    out = model(batch)
+    same = torch.tensor([[s == t for t in batch["text"]] for s in batch["text"]])
+    a, b = out.embeddings["audio"], out.embeddings["text"]
+    expected = clip_loss(a, b, logit_scale=model.logit_scale, positive_mask=same)
+    torch.testing.assert_close(out.loss, expected.loss)
+    assert not torch.allclose(out.loss, clip_loss(a, b, logit_scale=model.logit_scale).loss)
+    # without strings, equal input_ids rows (over the real tokens) identify equal captions
+    del batch["text"]
+    for key in ("input_ids", "text_mask"):
+        batch[key][2], batch[key][4] = batch[key][0], batch[key][1]
+    out = model(batch)
+    a, b = out.embeddings["audio"], out.embeddings["text"]
+    expected = clip_loss(a, b, logit_scale=model.logit_scale, positive_mask=same)
+    torch.testing.assert_close(out.loss, expected.loss)
+    # labels instead of text, when the config says so
+    by_label = _clip(("audio", "text"), positives="label")
+    batch["label"] = torch.tensor([0, 1, 0, 2, 1, 3, 4, 5])
+    torch.testing.assert_close(by_label(batch).loss, expected.loss)
+    none = _clip(("audio", "text"), positives="none")
+    torch.testing.assert_close(none(batch).loss, clip_loss(a, b, logit_scale=model.logit_scale).loss)
+    with pytest.raises(ParameterError, match="positives"):
+        _clip(("audio", "text"), positives="caption")
+    with pytest.raises(ParameterError, match="needs labels"):
+        by_label({k: v for k, v in batch.items() if k != "label"})
+
+
+def test_vsepp_passes_the_text_positives_too():
+    from polysense.losses import vsepp_loss
+    from polysense.models.paradigms.vsepp import VSEPP
+
+    torch.manual_seed(0)
+    model = VSEPP(embed_dim=8, **doubles(("image", "text")))
+    batch = paired_batch(("image", "text"))
+    batch["text"] = ["x", "y", "x", "z", "y", "w", "v", "u"]
+    out = model(batch)
+    same = torch.tensor([[s == t for t in batch["text"]] for s in batch["text"]])
+    expected = vsepp_loss(out.embeddings["image"], out.embeddings["text"], positive_mask=same)
+    torch.testing.assert_close(out.loss, expected.loss)
+
+
+def test_a_text_tower_exposes_its_tokenizer(tmp_path):
+    from polysense.models.encoders.tokenizer import train_tokenizer
+
+    tokenizer = train_tokenizer(["the digit one", "the digit two", "a dog barks"], vocab_size=300)
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    text = {"name": "text_transformer", "tokenizer": str(path), "dim": 16, "depth": 1, "heads": 2}
+    model = build("model", {"name": "clip", "embed_dim": 8, "image": {"name": "image_cnn", "dim": 8}, "text": text})
+    assert model.tokenizer.vocab_size == tokenizer.vocab_size == model.encoders["text"].vocab_size
+    assert model.encoders["text"].pad_id == tokenizer.pad_id
+    # a table larger than the tokenizer (trained towards a vocab_size it did not reach) is fine
+    assert build("encoder", {**text, "vocab_size": 1000}).vocab_size == 1000
+    with pytest.raises(ParameterError, match="smaller than the tokenizer"):
+        build("encoder", {**text, "vocab_size": 10})
+    no_tokenizer = build("model", {"name": "clip", "embed_dim": 8, "image": {"name": "image_cnn", "dim": 8},
+                                   "text": ENCODERS["text"]})
+    assert no_tokenizer.tokenizer is None
+    assert build("model", {"name": "clip", "embed_dim": 8, "image": {"name": "image_cnn", "dim": 8},
+                           "audio": ENCODERS["audio"]}).tokenizer is None
+    vilt = build("model", {"name": "vilt", "depth": 1, "heads": 2, "text": {**text, "depth": 0},
+                           "image": {"name": "image_vit", "image_size": 16, "patch_size": 8, "dim": 16, "depth": 0}})
+    assert vilt.tokenizer is model.encoders["text"].tokenizer or vilt.tokenizer.vocab_size == tokenizer.vocab_size
+    assert vilt.mask_token_id == tokenizer.mask_id

@@ -16,21 +16,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from polysense.errors import ParameterError
+from polysense.evaluate.missing_modality import evaluate_missing_modality
 from polysense.losses.contrastive import clip_loss
 from polysense.models.encoders.base import EncoderOutput
+from polysense.models.classifier import FusionClassifier
+from polysense.models.encoders.features import FeatureInput
 from polysense.models.fusion import (
     CoordinatedFusion,
     CrossModalFusion,
     EarlyFusion,
-    FeatureInput,
-    FusionClassifier,
     HybridFusion,
     JointFusion,
     LateFusion,
-    evaluate_missing_modality,
-    missing_modality_table,
-    modality_keys,
-    modality_presence,
 )
 from polysense.models.registry import build
 
@@ -87,41 +84,6 @@ def make_model(key: str, seed: int = 0, **overrides) -> FusionClassifier:
 
 def by_hand_features(model: FusionClassifier, batch: dict) -> dict[str, EncoderOutput]:
     return {m: model.encoders[m](batch[m]) for m in model.modalities}
-
-
-# --------------------------------------------------------------------------- batches
-
-
-def test_modality_keys_follow_the_collate_convention():
-    assert modality_keys("audio") == ("audio", "audio_mask")
-    assert modality_keys("text") == ("input_ids", "text_mask")
-    assert modality_keys("image")[0] == "image"
-    assert modality_keys("depth") == ("depth", "depth_mask")
-
-
-def test_presence_from_absent_inputs_and_masks():
-    batch = make_batch(4)
-    present = modality_presence(batch, ["a", "b"])
-    assert all(bool(p.all()) for p in present.values())
-    del batch["b"]
-    assert not bool(modality_presence(batch, ["a", "b"])["b"].any())
-    batch = make_batch(4)
-    batch["b_present"] = torch.tensor([True, False, True, False])
-    assert modality_presence(batch, ["a", "b"])["b"].tolist() == [True, False, True, False]
-
-
-def test_presence_errors_name_the_problem():
-    batch = make_batch(4)
-    batch["a_present"] = torch.tensor([True, False, True, True])
-    batch["b_present"] = torch.tensor([True, False, True, True])
-    with pytest.raises(ParameterError, match=r"samples \[1\] have no modality"):
-        modality_presence(batch, ["a", "b"])
-    batch = make_batch(4)
-    batch["a_present"] = torch.ones(3, dtype=torch.bool)
-    with pytest.raises(ParameterError, match="a_present has shape"):
-        modality_presence(batch, ["a", "b"])
-    with pytest.raises(ParameterError, match="none of the model's modalities"):
-        modality_presence({"label": torch.zeros(2)}, ["a", "b"])
 
 
 # --------------------------------------------------------------------------- forward semantics
@@ -275,7 +237,7 @@ def test_cross_modal_loss_is_mse_to_the_detached_target_by_hand():
     a, b = features["a"].pooled, features["b"].pooled
     mse_ab = (model.fusion.translate("a", "b", a) - b).pow(2).mean()
     mse_ba = (model.fusion.translate("b", "a", b) - a).pow(2).mean()
-    torch.testing.assert_close(out.aux_loss, (mse_ab + mse_ba) / 2)
+    torch.testing.assert_close(out.losses["translation"], (mse_ab + mse_ba) / 2)
     torch.testing.assert_close(out.fused, torch.cat([a, b], dim=-1))
 
 
@@ -286,8 +248,8 @@ def test_cross_modal_cosine_loss_by_hand_and_no_gradient_into_the_target():
     features = by_hand_features(model, batch)
     predicted = model.fusion.translate("a", "b", features["a"].pooled)
     expected = (1 - F.cosine_similarity(predicted, features["b"].pooled, dim=-1)).mean()
-    torch.testing.assert_close(out.aux_loss, expected)
-    out.aux_loss.backward()
+    torch.testing.assert_close(out.losses["translation"], expected)
+    out.losses["translation"].backward()
     assert all(p.grad is None for p in model.encoders["b"].parameters())  # target detached
     assert all(p.grad is not None for p in model.encoders["a"].parameters())
 
@@ -325,7 +287,7 @@ def test_coordinated_cosine_constraint_by_hand():
     z_a, z_b = out.embeddings["a"], out.embeddings["b"]
     torch.testing.assert_close(z_a.norm(dim=-1), torch.ones(8))  # a space per modality, unit vectors
     expected = (1 - F.cosine_similarity(z_a, z_b, dim=-1)).mean()
-    torch.testing.assert_close(out.aux_loss, expected)
+    torch.testing.assert_close(out.losses["constraint"], expected)
     torch.testing.assert_close(out.fused, (z_a + z_b) / 2)
 
 
@@ -336,7 +298,7 @@ def test_coordinated_contrastive_constraint_is_clip_loss():
     out = model(batch)
     z_a, z_b = out.embeddings["a"][:6], out.embeddings["b"][:6]
     expected = clip_loss(z_a, z_b, logit_scale=1 / 0.07).loss  # only the paired samples
-    torch.testing.assert_close(out.aux_loss, expected)
+    torch.testing.assert_close(out.losses["constraint"], expected)
 
 
 # --------------------------------------------------------------------------- missing modalities
@@ -372,36 +334,6 @@ def test_modality_dropout_drops_in_training_only_and_never_everything():
     assert 0 < int((~stacked).sum()) < 64
     model.eval()
     assert all(bool(p.all()) for p in model(batch).present.values())
-
-
-def test_evaluate_missing_modality_by_construction():
-    # a: logits pointing at the label (strong); b: pointing at the wrong class (weak)
-    labels = torch.tensor([0, 1, 1, 0, 1, 0])
-    right = F.one_hot(labels, 2).float() * 5.0
-    wrong = F.one_hot(1 - labels, 2).float() * 1.0
-    fusion = LateFusion({"a": 2, "b": 2}, num_classes=2, combine="mean")
-    fusion.heads = nn.ModuleDict({"a": nn.Identity(), "b": nn.Identity()})
-    model = FusionClassifier({"a": FeatureInput(2), "b": FeatureInput(2)}, fusion, num_classes=2).train()
-    batches = [{"a": right[:4], "b": wrong[:4], "label": labels[:4]}, {"a": right[4:], "b": wrong[4:], "label": labels[4:]}]
-    result = evaluate_missing_modality(model, batches)
-    assert result == {"all": 1.0, "without a": 0.0, "without b": 1.0}
-    assert evaluate_missing_modality(model, batches, how="mask") == result
-    assert model.training  # mode restored
-    table = missing_modality_table(result)
-    assert "| without a | 0.000 | -1.000 |" in table
-    with pytest.raises(ParameterError, match="no labels"):
-        evaluate_missing_modality(model, [{"a": right, "b": wrong}])
-    with pytest.raises(ParameterError, match="how"):
-        evaluate_missing_modality(model, batches, how="zero")
-
-
-@pytest.mark.parametrize("key", ["early", "hybrid", "late_vote"])
-def test_evaluate_missing_modality_on_trained_models(key):
-    model = make_model(key)
-    batch = make_batch()
-    result = evaluate_missing_modality(model, [batch])
-    assert set(result) == {"all", "without a", "without b"}
-    assert all(0.0 <= v <= 1.0 for v in result.values())
 
 
 # --------------------------------------------------------------------------- training
@@ -495,6 +427,7 @@ def test_fusion_classifier_with_the_real_audio_and_image_encoders():
     batch = {
         "audio": torch.randn(4, 2000, generator=g) * 0.1,
         "audio_mask": torch.arange(2000)[None, :] < torch.tensor([2000, 1500, 1000, 2000])[:, None],
+        "sample_rate": 8000,
         "image": torch.randn(4, 3, 16, 16, generator=g),
         "image_present": torch.tensor([True, True, False, True]),
         "label": torch.tensor([0, 1, 2, 0]),

@@ -203,3 +203,16 @@ def test_patch_embed_spectrogram_patches():
     tokens, (gf, gt) = embed(torch.randn(2, 1, 128, 100))
     assert (gf, gt) == (1 + math.ceil((128 - 16) / 10), 1 + math.ceil((100 - 16) / 10))
     assert tokens.shape == (2, gf * gt, 8)
+
+
+def test_post_norm_block_is_the_bert_order_by_hand():
+    """``post_norm=True``: LN2(y + MLP(y)) with y = LN1(x + Attn(x)) (reference: the sub-modules
+    composed by hand; the pretrained check is MiniLM reproducing sentence-transformers)."""
+    from polysense.models.layers import TransformerBlock
+
+    torch.manual_seed(0)
+    block = TransformerBlock(8, 2, post_norm=True).eval()
+    x = torch.randn(2, 5, 8)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    y = block.norm1(x + block.attention(x, key_mask=mask))
+    torch.testing.assert_close(block(x, mask), block.norm2(y + block.mlp(y)))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.encoders.text import MiniLMEncoder, minilm_model_dir
+from polysense.models.encoders.minilm import MiniLMEncoder, minilm_model_dir
 from polysense.models.registry import build
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -96,7 +96,7 @@ def test_fine_tuning_and_partial_freezing():
     top.train()
     top(batch.input_ids, batch.mask).pooled.sum().backward()
     for name, parameter in top.named_parameters():
-        assert parameter.requires_grad == name.startswith("bert.encoder.layer.5."), name
+        assert parameter.requires_grad == name.startswith("bert.encoder.blocks.5."), name
         assert (parameter.grad is not None) == parameter.requires_grad, name
 
 
@@ -109,3 +109,53 @@ def test_errors(tmp_path, frozen):
         build("encoder", {"name": "minilm", "pool": "max"})
     with pytest.raises(ParameterError, match="config.json"):
         MiniLMEncoder(model_dir=str(tmp_path))
+
+
+def test_a_frozen_tower_runs_once_per_distinct_caption(frozen):
+    """The cache: the second pass over the same captions runs the transformer on none of them
+    and gives identical outputs; cached outputs equal the uncached ones (padding invariance,
+    1e-5) and padded positions are zero."""
+    uncached = build("encoder", {"name": "minilm", "cache_rows": 0})
+    encoder = build("encoder", {"name": "minilm"})
+    captions = SENTENCES + SENTENCES[:2]  # a repeated caption in the batch runs once
+    batch = encoder.tokenizer.batch_encode(captions)
+    runs = []
+    original = encoder._run
+
+    def counting(ids, mask):
+        runs.append(ids.shape[0])
+        return original(ids, mask)
+
+    encoder._run = counting
+    first = encoder(batch.input_ids, batch.mask)
+    second = encoder(batch.input_ids, batch.mask)
+    assert runs == [len(SENTENCES)] and encoder.cache.calls == len(SENTENCES) and len(encoder.cache) == len(SENTENCES)
+    assert torch.equal(first.pooled, second.pooled) and torch.equal(first.tokens, second.tokens)
+    reference = uncached(batch.input_ids, batch.mask)
+    torch.testing.assert_close(first.pooled, reference.pooled, atol=1e-5, rtol=0)
+    real = batch.mask[..., None]
+    torch.testing.assert_close(first.tokens * real, reference.tokens * real, atol=1e-5, rtol=0)
+    assert not first.tokens[~batch.mask].any()
+    # one new caption in another batch runs alone
+    other = encoder.tokenizer.batch_encode([SENTENCES[0], "A brand new caption."])
+    encoder(other.input_ids, other.mask)
+    assert runs == [len(SENTENCES), 1]
+    # unfrozen: no cache (the weights will change), and the old entries are dropped
+    encoder.bert.blocks[5].requires_grad_(True)
+    encoder(other.input_ids, other.mask)
+    assert runs == [len(SENTENCES), 1, 2] and len(encoder.cache) == 0
+    # loading weights empties it too
+    encoder.bert.requires_grad_(False)
+    encoder(other.input_ids, other.mask)
+    assert len(encoder.cache) == 2
+    encoder.load_state_dict(uncached.state_dict())
+    assert len(encoder.cache) == 0
+
+
+def test_the_checkpoint_lands_on_the_project_transformer_blocks(frozen):
+    """No second transformer: the six layers are layers.TransformerBlock in post-norm order."""
+    from polysense.models.layers import TransformerBlock
+
+    blocks = list(frozen.bert.encoder.blocks)
+    assert len(blocks) == 6 and all(isinstance(b, TransformerBlock) and b.post_norm for b in blocks)
+    assert blocks[0].norm1.eps == 1e-12

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.paradigms.entangled import PretrainingOutput
+from polysense.models.output import ModelOutput
 from polysense.models.paradigms.vilbert import ViLBERT
 from polysense.models.registry import build
 from tests.models._entangled_doubles import (
@@ -33,7 +33,7 @@ def test_builds_from_config_and_returns_typed_output():
     model = build("model", vilbert_config(visual_dim=48, pooled_dim=24))
     assert isinstance(model, ViLBERT)
     out = model(image_text_batch())
-    assert isinstance(out, PretrainingOutput)
+    assert isinstance(out, ModelOutput)
     assert set(out.losses) == {"itm", "mlm", "mrm"}
     torch.testing.assert_close(out.loss, sum(out.losses.values()))
     assert all(torch.isfinite(v) for v in out.losses.values())

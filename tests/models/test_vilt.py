@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.paradigms.entangled import PretrainingOutput
+from polysense.models.output import ModelOutput
 from polysense.models.paradigms.vilt import ViLT
 from polysense.models.registry import build
 from tests.models._entangled_doubles import (
@@ -33,7 +33,7 @@ def test_builds_from_config_and_returns_typed_output():
     model = build("model", vilt_config())
     assert isinstance(model, ViLT) and model.modality == "image" and model.visual_cls == 1
     out = model(image_text_batch())
-    assert isinstance(out, PretrainingOutput)
+    assert isinstance(out, ModelOutput)
     assert set(out.losses) == {"itm", "mlm", "wpa"}
     expected = out.losses["itm"] + out.losses["mlm"] + 0.1 * out.losses["wpa"]
     torch.testing.assert_close(out.loss, expected)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.losses import RankingOutput, vsepp_loss
+from polysense.losses import vsepp_loss
 from polysense.models.paradigms.vsepp import VSEPP
 from polysense.models.registry import build
 from tests.models._dual_encoder_doubles import (
@@ -31,11 +31,12 @@ def _vsepp(pair, **kwargs) -> VSEPP:
 def test_forward_gives_unit_embeddings_and_the_vsepp_loss(pair):
     model = _vsepp(pair)
     out = model(paired_batch(pair))
-    assert isinstance(out.parts, RankingOutput) and model.modalities == pair
+    assert set(out.losses) == {"vsepp"} and model.modalities == pair
     for embedding in out.embeddings.values():
         torch.testing.assert_close(embedding.norm(dim=1), torch.ones(8))
     expected = vsepp_loss(*(out.embeddings[m] for m in pair), margin=0.2)
     torch.testing.assert_close(out.loss, expected.loss)
+    torch.testing.assert_close(out.logits, expected.similarity_a)
     assert out.loss > 0  # hinges active at initialisation, so the gradient test below means something
 
 

@@ -47,20 +47,15 @@ def split(
     """Assign train/val/test from SEED (stratified by label, no group in two splits) and write OUT."""
     from polysense.data.manifest import read_manifest, write_manifest
     from polysense.data.splits import assign_splits, split_manifest
-    from polysense.errors import PolysenseError
-
     try:
         shares = tuple(float(f) for f in fractions.split(","))
     except ValueError:
         raise typer.BadParameter(f"--fractions {fractions!r}: give numbers separated by commas, e.g. 0.8,0.1,0.1") from None
-    try:
-        assigned = assign_splits(read_manifest(manifest, allow_outside=allow_outside), fractions=shares, seed=seed,
-                                 stratify=stratify)
-        parts = split_manifest(assigned, names=sorted({r.split for r in assigned.rows}, key=_split_order))
-        path = write_manifest(out, assigned)
-    except PolysenseError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    # errors reach the app's one handler (polysense.cli.errors): one line on stderr, exit 1
+    assigned = assign_splits(read_manifest(manifest, allow_outside=allow_outside), fractions=shares, seed=seed,
+                             stratify=stratify)
+    parts = split_manifest(assigned, names=sorted({r.split for r in assigned.rows}, key=_split_order))
+    path = write_manifest(out, assigned)
     console = Console()
     for name, part in parts.items():
         groups = sorted({r.group for r in part.rows if r.group is not None})
@@ -107,3 +102,25 @@ def _print_report(report, console: Console) -> None:
             table.add_row(str(label), *(str(report.class_balance[s].get(label, 0)) for s in splits))
         table.add_row("[bold]total[/bold]", *(str(sum(report.class_balance[s].values())) for s in splits))
         console.print(table)
+
+
+@data_app.command("fsdd")
+def fsdd(
+    recordings: Path = typer.Argument(None, help="FSDD recordings folder (default: $POLYSENSE_FSDD or ../shared/data/fsdd/recordings)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Where to write the manifest (.csv or .jsonl)."),
+    test_speakers: str = typer.Option("theo", "--test-speakers", help="Held-out test speakers, comma-separated."),
+    val_speakers: str = typer.Option("jackson", "--val-speakers", help="Validation speakers, comma-separated ('' for none)."),
+) -> None:
+    """Write the manifest of an FSDD-style folder with a speaker-independent split."""
+    from polysense.cli.signal_cmds import user_errors
+    from polysense.data.builtin import default_fsdd_folder
+    from polysense.data.fsdd import fsdd_manifest
+    from polysense.data.manifest import write_manifest
+
+    folder = recordings or default_fsdd_folder()
+    speakers = lambda text: tuple(s.strip() for s in text.split(",") if s.strip())  # noqa: E731
+    with user_errors():
+        manifest = fsdd_manifest(folder, test_speakers=speakers(test_speakers), val_speakers=speakers(val_speakers))
+        path = write_manifest(out, manifest)
+    counts = {s: sum(r.split == s for r in manifest.rows) for s in ("train", "val", "test")}
+    Console().print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))

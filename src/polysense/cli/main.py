@@ -1,6 +1,8 @@
 """The ``polysense`` command: parses arguments and calls the library, nothing more.
 
-Each layer's commands live in their own module and register themselves on the app here.
+Each layer's commands live in their own module and register themselves on the app here. Errors
+are handled in one place for every command (:mod:`polysense.cli.errors`): bad input prints one
+line on stderr and exits 1; ``--debug`` also prints the traceback.
 """
 
 from __future__ import annotations
@@ -8,10 +10,12 @@ from __future__ import annotations
 import typer
 
 from polysense.cli import data_cmds, demo_cmd, enhance_cmds, signal_cmds, train_cmds
+from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(
     name="polysense",
-    help="Acoustic signal processing and multimodal learning.",
+    help="Acoustic signal processing and multimodal learning. Add --debug to any command to see tracebacks.",
+    cls=UserErrorGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

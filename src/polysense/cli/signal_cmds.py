@@ -16,20 +16,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from polysense.errors import PolysenseError
-
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft | denoising"
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn polysense's own errors (bad file, bad value) into 'Error: ...' on stderr and exit code 1."""
-    try:
-        yield
-    except PolysenseError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    """Marks the part of a command that calls the library. Errors are turned into one line on
+    stderr + exit 1 in one place for every command (polysense.cli.errors.UserErrorGroup), which
+    also honours --debug, so nothing is caught here."""
+    yield
 
 
 def _figure_path(out: Path) -> Path:

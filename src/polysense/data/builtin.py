@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.errors import ParameterError
 
@@ -35,6 +37,28 @@ def _folder(fsdd_folder: str | None) -> Path:
     return folder
 
 
+class InMemory(torch.utils.data.Dataset):
+    """A dataset whose items are computed once, on first access, and kept (synthesis is the
+    expensive part of the synthetic data; a few hundred MB hold thousands of clips)."""
+
+    def __init__(self, dataset: Any) -> None:
+        self.dataset = dataset
+        self.items: list[Any] = [None] * len(dataset)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Any:
+        if self.items[index] is None:
+            self.items[index] = self.dataset[index]
+        return self.items[index]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
 @register_dataset("synthetic")
 def synthetic_splits(
     *,
@@ -47,8 +71,10 @@ def synthetic_splits(
     snr_db: float | None = 30.0,
     num_groups: int = 8,
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    in_memory: bool = True,
 ) -> DataSplits:
-    """The synthetic tri-modal data (no files): splits by site, stratified by label."""
+    """The synthetic tri-modal data (no files): splits by site, stratified by label; each item
+    is synthesised once and kept in memory unless ``in_memory`` is false."""
     from polysense.data.synthetic import SyntheticTriModal, caption, sample_attributes
 
     full = SyntheticTriModal(num_samples, sample_rate=sample_rate, clip_duration_s=clip_duration_s,
@@ -58,9 +84,10 @@ def synthetic_splits(
     def subset(name: str) -> SyntheticTriModal | None:
         if name not in parts:
             return None
-        return SyntheticTriModal(num_samples, sample_rate=sample_rate, clip_duration_s=clip_duration_s,
+        part = SyntheticTriModal(num_samples, sample_rate=sample_rate, clip_duration_s=clip_duration_s,
                                  image_size=image_size, snr_db=snr_db, num_groups=num_groups, seed=seed, task=task,
                                  indices=[full.indices[i] for i in parts[name]])
+        return InMemory(part) if in_memory else part
 
     train = subset("train")
     texts = [caption(sample_attributes(full.config, i)) for i in train.indices]
@@ -79,17 +106,18 @@ def fsdd_splits(
     val_speakers: Sequence[str] | str = ("jackson",),
     sample_rate: int = 8000,
     cache: str | None = None,
+    allow_outside: bool = False,
 ) -> DataSplits:
     """Free Spoken Digit Dataset: audio + caption + digit label, split by speaker.
 
-    ``manifest`` (a CSV written by ``polysense data fsdd``) wins over ``fsdd_folder``.
+    ``manifest`` (a CSV written by ``polysense data fsdd``) wins over ``fsdd_folder``; its audio
+    paths must lie under the manifest's folder unless ``allow_outside`` is true.
     """
-    from polysense.data.dataset import ManifestDataset
     from polysense.data.fsdd import DIGIT_WORDS, fsdd_manifest
     from polysense.data.manifest import read_manifest
 
     if manifest is not None:
-        table = read_manifest(manifest)
+        table = read_manifest(manifest, allow_outside=allow_outside)
     else:
         table = fsdd_manifest(_folder(fsdd_folder), test_speakers=test_speakers, val_speakers=val_speakers)
     return manifest_table_splits(table, sample_rate=sample_rate, classes=tuple(DIGIT_WORDS),
@@ -138,24 +166,36 @@ def av_digits_splits(
     *,
     seed: int,
     fsdd_folder: str | None = None,
+    manifest: str | None = None,
     test_speakers: Sequence[str] | str = ("theo",),
     val_speakers: Sequence[str] | str = ("jackson",),
     image_energy_loss: float = 0.75,
     snr_db: float | None = 0.0,
     sample_rate: int = 8000,
     image_size: int = 8,
+    allow_outside: bool = False,
 ) -> DataSplits:
-    """FSDD audio paired by digit with degraded scikit-learn digit images (see AVDigits)."""
+    """FSDD audio paired by digit with degraded scikit-learn digit images (see AVDigits); the
+    audio comes from ``manifest`` (a speaker-split FSDD-style manifest, its paths under its folder
+    unless ``allow_outside``) or ``fsdd_folder``."""
     from polysense.data.av_digits import AVDigits
     from polysense.data.fsdd import DIGIT_WORDS
+    from polysense.data.manifest import read_manifest
 
-    folder = _folder(fsdd_folder)
+    folder = read_manifest(manifest, allow_outside=allow_outside) if manifest is not None else _folder(fsdd_folder)
     common = dict(test_speakers=test_speakers, val_speakers=val_speakers, image_energy_loss=image_energy_loss,
                   snr_db=snr_db, seed=seed, sample_rate=sample_rate, image_size=image_size)
+
+    def part(split: str) -> AVDigits | None:
+        try:
+            return AVDigits(folder, split=split, **common)
+        except ParameterError:
+            if split == "train":
+                raise
+            return None  # no recordings in this split (no such speakers, or none in the manifest)
+
     return DataSplits(
-        train=AVDigits(folder, split="train", **common),
-        val=AVDigits(folder, split="val", **common) if val_speakers else None,
-        test=AVDigits(folder, split="test", **common) if test_speakers else None,
+        train=part("train"), val=part("val"), test=part("test"),
         sample_rate=int(sample_rate), classes=tuple(DIGIT_WORDS), modalities=("audio", "image"),
         description=f"AV digits: FSDD at {sample_rate} Hz, SNR {snr_db} dB + digit images, {image_energy_loss:.0%} energy removed",
     )

@@ -24,7 +24,7 @@ from polysense import audio as audio_io
 from polysense.data.cache import file_sha256
 from polysense.data.dataset import ImageError, load_image
 from polysense.data.manifest import FILE_MODALITIES, SPLITS, Manifest, Problem, Row, parse_manifest
-from polysense.errors import AudioError
+from polysense.errors import AudioError, ManifestError
 
 __all__ = ["CheckReport", "check_manifest"]
 
@@ -103,8 +103,9 @@ def check_manifest(path: str | os.PathLike, *, allow_outside: bool = False, deco
             if file is None:
                 continue
             shown = file.relative_to(manifest.root) if file.is_relative_to(manifest.root) else file
-            if _check_file(row, modality, file, shown, report, decode):
-                hashes[modality][file_sha256(file)].append(row)
+            digest = _check_file(manifest, row, modality, file, shown, report, decode)
+            if digest is not None:
+                hashes[modality][digest].append(row)
 
     _check_duplicate_files(hashes, report)
     _check_sample_formats(report)
@@ -127,9 +128,12 @@ def _cause(exc: Exception, file: Path) -> str:
     return text[len(prefix):] if text.startswith(prefix) else text
 
 
-def _check_file(row: Row, modality: str, file: Path, shown: Path, report: CheckReport, decode: bool) -> bool:
-    """Open (and for audio with ``decode``, fully read) one file; record its format or its problem."""
+def _check_file(manifest: Manifest, row: Row, modality: str, file: Path, shown: Path, report: CheckReport,
+                decode: bool) -> str | None:
+    """Open (and for audio with ``decode``, fully read) one file; record its format or its problem.
+    Returns the file's content hash, or None when it has a problem. Never raises for a bad file."""
     try:
+        file = manifest.open_path(row, file)
         if modality == "audio":
             info = audio_io.info(file)
             if decode:
@@ -141,16 +145,22 @@ def _check_file(row: Row, modality: str, file: Path, shown: Path, report: CheckR
         else:
             image = load_image(file)
             report.image_sizes[(image.shape[2], image.shape[1])] += 1
+        return file_sha256(file)
+    except ManifestError as exc:
+        report.problems.append(_problem(row, f"{modality} {shown}: {_cause(exc, f'{manifest.path}: {row.where}')}",
+                                        "restore the file or remove the row", column=modality, file=file))
     except (AudioError, ImageError) as exc:
         report.problems.append(_problem(row, f"{modality} {shown}: {_cause(exc, file)}",
                                         f"replace or re-export the {modality} file, or remove the row",
                                         column=modality, file=file))
-        return False
     except OSError as exc:
         report.problems.append(_problem(row, f"{modality} {shown}: unreadable ({exc.strerror or exc})",
                                         "check the file's permissions", column=modality, file=file))
-        return False
-    return True
+    except (ValueError, RuntimeError, MemoryError) as exc:  # whatever a decoder raises: a problem of this row
+        report.problems.append(_problem(row, f"{modality} {shown}: cannot be read ({type(exc).__name__}: {exc})",
+                                        f"replace or re-export the {modality} file, or remove the row",
+                                        column=modality, file=file))
+    return None
 
 
 def _check_duplicate_files(hashes: dict[str, dict[str, list[Row]]], report: CheckReport) -> None:

@@ -13,6 +13,10 @@ manifest, the row, the id and the file (``on_error="raise"``, the default), or, 
 ``on_error="skip"``, the item comes back as ``None`` (which :func:`polysense.data.collate.collate`
 drops) and the row is recorded in :attr:`ManifestDataset.skipped`, a report that also collects the
 rows skipped inside DataLoader worker processes. Nothing is skipped silently: each skip also warns.
+Every way a file can be bad counts: missing, unreadable, not audio, a lying header, NaN/Inf or
+out-of-range samples, a name the OS refuses, a path that leads outside the manifest's folder when
+opened (it is re-checked then, see :meth:`~polysense.data.manifest.Manifest.open_path`), or
+features that cannot be computed from it (a polysense error from ``features``).
 """
 
 from __future__ import annotations
@@ -128,7 +132,7 @@ class ManifestDataset(Dataset):
                                      f"add rows with split={split} or choose another split")
         self.manifest = manifest
         self.split = split
-        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.sample_rate = check_sample_rate(sample_rate, integer=True)
         self.image_size = _image_size(image_size)
         self.image_mean, self.image_std = image_normalization(image_mean, image_std)
         if tokenizer is not None and not callable(tokenizer):
@@ -162,11 +166,11 @@ class ManifestDataset(Dataset):
         try:
             if row.audio is not None:
                 current = row.audio
-                sample["audio"] = self._audio(row.audio)
+                sample["audio"] = self._audio(self.manifest.open_path(row, row.audio))
                 sample["sample_rate"] = self.sample_rate
             if row.image is not None:
                 current = row.image
-                sample["image"] = self._image(row.image)
+                sample["image"] = self._image(self.manifest.open_path(row, row.image))
             current = None
             if row.text is not None:
                 sample["text"] = row.text
@@ -174,8 +178,12 @@ class ManifestDataset(Dataset):
                     sample["input_ids"], word_ids = self._tokenize(row.text)
                     if word_ids is not None:
                         sample["word_ids"] = word_ids
-        except (AudioError, ImageError) as exc:
+        except PolysenseError as exc:  # AudioError, ImageError, ManifestError, a ParameterError from features
+            if current is None:  # the tokenizer's error is the caller's, not a bad file
+                raise
             return self._fail(row, current, exc)
+        except OSError as exc:
+            return self._fail(row, current, AudioError(f"{current}: cannot be read ({exc.strerror or exc})"))
         if row.label is not None:
             sample["label"] = row.label
         if row.labels:
@@ -250,8 +258,9 @@ class ManifestDataset(Dataset):
 
     def _fail(self, row: Row, file: Path | None, exc: Exception) -> None:
         reason = str(exc)
-        if file is not None and reason.startswith(f"{file}: "):
-            reason = reason[len(f"{file}: "):]
+        for prefix in (f"{file}: ", f"{self.manifest.path}: {row.where}: "):
+            if reason.startswith(prefix):
+                reason = reason[len(prefix):]
         if self.on_error == "raise":
             raise self.manifest.error(
                 row, f"cannot load {file}: {reason}",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "fsdd_manifest",
     "parse_fsdd_name",
     "read_speakers",
+    "speaker_list",
 ]
 
 PathLike = str | os.PathLike
@@ -132,7 +134,8 @@ def _find_speakers_csv(folder: Path) -> Path | None:
     return None
 
 
-def _speaker_list(name: str, value: Sequence[str] | str) -> tuple[str, ...]:
+def speaker_list(name: str, value: Sequence[str] | str) -> tuple[str, ...]:
+    """Speaker names given as one name or a list, checked (``name`` is the argument's, for errors)."""
     if isinstance(value, str):
         value = (value,)
     speakers = tuple(value)
@@ -158,8 +161,9 @@ def fsdd_manifest(
         other speaker is ``train``. They must be disjoint, present in the folder, and leave at least
         one training speaker. ``test_speakers=()`` gives a manifest with only train (and val) rows.
     speakers_csv: ``True`` (default) uses ``speakers.csv`` in the folder or beside it when there is
-        one, a path uses that file (every speaker of the folder must then be listed), ``None`` or
-        ``False`` goes without metadata (captions name only digit and speaker).
+        one, a path uses that file, ``None`` or ``False`` goes without metadata (captions name only
+        digit and speaker). A speaker of the folder that the file does not list gets captions
+        without metadata, with a warning naming it (any FSDD-style collection works).
 
     Rows are sorted by (speaker, digit, index) and have ``id`` = the file stem, ``audio``,
     ``text``, ``label`` (the digit), ``split``, ``group`` (the speaker) and the metadata
@@ -172,8 +176,8 @@ def fsdd_manifest(
     files = [parse_fsdd_name(p) for p in sorted(folder.glob("*.wav"))]
     if not files:
         raise ManifestError(f"{folder}: no .wav files. Fix: pass the folder that holds the FSDD recordings")
-    test = _speaker_list("test_speakers", test_speakers)
-    val = _speaker_list("val_speakers", val_speakers)
+    test = speaker_list("test_speakers", test_speakers)
+    val = speaker_list("val_speakers", val_speakers)
     present = sorted({f.speaker for f in files})
     for name, chosen in (("test_speakers", test), ("val_speakers", val)):
         absent = [s for s in chosen if s not in present]
@@ -200,8 +204,12 @@ def fsdd_manifest(
     if info:
         unlisted = [s for s in present if s not in info]
         if unlisted:
-            raise ManifestError(f"{source}: speaker(s) {', '.join(unlisted)} of {folder} are not listed. "
-                                "Fix: add a row speaker,gender,accent,language for each, or pass speakers_csv=None")
+            warnings.warn(
+                f"{source}: speaker(s) {', '.join(unlisted)} of {folder} are not listed: their captions name only "
+                "the digit and the speaker. Add a row speaker,gender,accent,language for each to describe them",
+                UserWarning,
+                stacklevel=2,
+            )
 
     files.sort(key=lambda f: (f.speaker, f.digit, f.index))
     rows = []
@@ -210,6 +218,8 @@ def fsdd_manifest(
         meta: dict[str, Any] = {"speaker": f.speaker, "index": f.index}
         if spk is not None:
             meta.update(gender=spk.gender, accent=spk.accent)
+        elif info:
+            meta.update(gender="", accent="")  # every row has the metadata columns
         split = "test" if f.speaker in test else "val" if f.speaker in val else "train"
         rows.append(Row(number=number, id=f.id, audio=f.path.resolve(), text=fsdd_caption(f.digit, f.speaker, spk),
                         label=f.digit, split=split, group=f.speaker, meta=meta))

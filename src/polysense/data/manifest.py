@@ -25,6 +25,13 @@ Relative paths resolve against the manifest's folder. A path that ends up outsid
 
 Rows are numbered from 1 in file order; errors name the manifest, the row (and for CSV the line)
 and the sample id, and say how to fix it.
+
+Every row is parsed on its own: whatever is wrong with one (a path with a NUL byte or a symbolic
+link loop, a label of 5,000 digits, JSON nested 100,000 deep) becomes a problem of that row, never
+an exception. A manifest larger than ``POLYSENSE_MAX_MANIFEST_BYTES`` or with more rows than
+``POLYSENSE_MAX_MANIFEST_ROWS`` is refused (:mod:`polysense.limits`). Paths are checked again when
+a file is opened (:meth:`Manifest.open_path`), so a file swapped for a symbolic link pointing out
+after the manifest was read is refused too.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from polysense import limits
 from polysense.errors import ManifestError, ParameterError
 
 __all__ = [
@@ -65,6 +73,8 @@ META_PREFIX = "meta:"
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
+# The largest class id: a label must fit the int64 tensors of a batch with room to spare.
+MAX_LABEL = 2**31 - 1
 
 
 def check_split_name(split: str | None) -> str | None:
@@ -131,6 +141,7 @@ class Manifest:
     root: Path
     columns: tuple[str, ...]
     rows: tuple[Row, ...]
+    allow_outside: bool = False
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -173,6 +184,22 @@ class Manifest:
         columns = self.columns if "split" in self.columns else (*self.columns, "split")
         rows = tuple(replace(r, split=s) for r, s in zip(self.rows, assignment, strict=True))
         return replace(self, columns=columns, rows=rows)
+
+    def open_path(self, row: Row, path: Path) -> Path:
+        """``path`` (a file of ``row``) resolved again just before it is opened: unless the manifest
+        allows paths outside its folder, a path that now leads outside (a file replaced by a symbolic
+        link after the manifest was read) raises :class:`ManifestError`."""
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise self.error(row, f"file {path} cannot be resolved ({_reason(exc)})", "fix the path or the link") from None
+        if not self.allow_outside and not resolved.is_relative_to(self.root):
+            raise self.error(
+                row, f"file {path} now resolves to {resolved}, outside the manifest's folder {self.root} "
+                "(it was replaced by a symbolic link after the manifest was read)",
+                "restore the file, or pass allow_outside=True if you trust the link",
+            )
+        return resolved
 
     def error(self, row: Row | None, message: str, fix: str = "") -> ManifestError:
         """A ManifestError naming this manifest, the row and the fix."""
@@ -251,14 +278,24 @@ def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> t
     """Parse as much of a manifest as possible, collecting problems instead of stopping at the first.
 
     Returns the manifest of the rows that parsed (``None`` when the file itself is unusable) and
-    the problems found.
+    the problems found. Never raises for a problem in the data.
     """
-    path = Path(path)
+    try:
+        path = Path(path)
+        exists, regular = path.exists(), path.is_file()
+        size = path.stat().st_size if regular else 0
+    except (OSError, ValueError, TypeError) as exc:
+        return None, [Problem(f"manifest path {str(path)!r} cannot be opened ({_reason(exc)})", "check the path")]
     problems: list[Problem] = []
     kind = SUFFIXES.get(path.suffix.lower())
-    if not path.is_file():
-        what = "not found" if not path.exists() else "not a regular file"
+    if not regular:
+        what = "not found" if not exists else "not a regular file"
         return None, [Problem(f"manifest {what}", "check the path")]
+    lim = limits.current()
+    if size > lim.max_manifest_bytes:
+        return None, [Problem(
+            f"the manifest has {size:,} bytes, more than the limit of {limits.format_bytes(lim.max_manifest_bytes)}",
+            f"split it into smaller manifests, or raise the limit with {limits.env_name('max_manifest_bytes')}")]
     if kind is None:
         return None, [
             Problem(
@@ -270,7 +307,14 @@ def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> t
         columns, records = _read_csv(path, problems) if kind == "csv" else _read_jsonl(path, problems)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         return None, [Problem(f"cannot read the manifest ({exc})", "save it as UTF-8 text")]
-    root = path.resolve().parent
+    if len(records) > lim.max_manifest_rows:
+        return None, [Problem(
+            f"the manifest has {len(records):,} rows, more than the limit of {lim.max_manifest_rows:,}",
+            f"split it into smaller manifests, or raise the limit with {limits.env_name('max_manifest_rows')}")]
+    try:
+        root = path.resolve().parent
+    except (OSError, RuntimeError) as exc:
+        return None, [Problem(f"the manifest's folder cannot be resolved ({_reason(exc)})", "check the path")]
 
     unknown = [c for c in columns if not _known_column(c)]
     for column in unknown:
@@ -295,7 +339,14 @@ def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> t
 
     rows: list[Row] = []
     for number, line, record in records:
-        row = _parse_row(number, line, record, columns, root, allow_outside, problems)
+        start = len(problems)
+        try:
+            row = _parse_row(number, line, record, columns, root, allow_outside, problems)
+        except Exception as exc:  # noqa: BLE001 - one bad row must never stop the others (module docstring)
+            del problems[start:]
+            problems.append(Problem(f"cannot be parsed ({type(exc).__name__}: {_reason(exc)})",
+                                    "fix or remove the row", row=number, line=line))
+            continue
         if row is not None:
             rows.append(row)
 
@@ -316,7 +367,15 @@ def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> t
             seen[row.id] = row.number
 
     known = tuple(c for c in columns if _known_column(c))
-    return Manifest(path=path, root=root, columns=known, rows=tuple(rows)), problems
+    return Manifest(path=path, root=root, columns=known, rows=tuple(rows), allow_outside=allow_outside), problems
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line cause for a message: the OS's words for an OSError, else the exception's text."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -402,6 +461,10 @@ def _read_jsonl(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], l
             except json.JSONDecodeError as exc:
                 problems.append(Problem(f"is not valid JSON ({exc.msg} at column {exc.colno})", "write one JSON object per line", row=number, line=line))
                 continue
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting 100,000 deep
+                problems.append(Problem(f"cannot be read as JSON ({_reason(exc)})", "write one flat JSON object per line",
+                                        row=number, line=line))
+                continue
             if not isinstance(record, dict):
                 problems.append(Problem(f"is a JSON {type(record).__name__}, not an object", 'write {"audio": "...", "label": 3} per line', row=number, line=line))
                 continue
@@ -433,7 +496,12 @@ def _parse_row(number, line, record, columns, root, allow_outside, problems) -> 
         if not isinstance(value, str):
             bad(column, f"{column} must be a file path, got {type(value).__name__} {value!r}", "write the path as a string")
             continue
-        resolved = _resolve(value, root)
+        try:
+            resolved = _resolve(value, root)
+        except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte, a name too long
+            bad(column, f"{column} path {value[:200]!r} cannot be resolved ({_reason(exc)})",
+                "fix the path (or the symbolic link it goes through)", file=value[:200])
+            continue
         if not allow_outside and not resolved.is_relative_to(root):
             bad(
                 column,
@@ -463,7 +531,8 @@ def _parse_row(number, line, record, columns, root, allow_outside, problems) -> 
             continue
         parsed = _as_label(value)
         if parsed is None:
-            bad(column, f"{column} {value!r} is not an integer class id >= 0",
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            bad(column, f"{column} {shown} is not an integer class id >= 0 (at most {MAX_LABEL})",
                 "write labels as integers 0..K-1 (map class names to ids first)")
             continue
         if column == "label":
@@ -516,6 +585,8 @@ def _as_label(value: Any) -> int | None:
         number = int(value)
     elif isinstance(value, str):
         text = value.strip()
+        if len(text) > 20:  # int() of thousands of digits raises, and no class id is that long
+            return None
         if _INT_RE.match(text):
             number = int(text)
         else:
@@ -528,4 +599,4 @@ def _as_label(value: Any) -> int | None:
             number = int(as_float)
     else:
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number <= MAX_LABEL else None

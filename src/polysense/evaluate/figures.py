@@ -184,8 +184,8 @@ def spectrogram_figure(
     sr = check_sample_rate(sample_rate)
     check_choice("scale", scale, SCALES)
     n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT length")
-    hop = hop_length if hop_length is not None else n_fft // 4
     win = win_length if win_length is not None else n_fft
+    hop = hop_length if hop_length is not None else max(1, win // 4)
     res = resolution(sample_rate=sr, n_fft=n_fft, hop_length=hop, win_length=win)
 
     if scale == "mel":

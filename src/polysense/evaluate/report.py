@@ -217,7 +217,7 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
                                                          figures / "confusion.png",
                                                          title=f"{split}: accuracy {result['accuracy']:.3f}")))
     embeddings = found.cat_embeddings()
-    if len(embeddings) >= 2:
+    if len(embeddings) >= 2 and result.get("retrieval"):
         names = tuple(sorted(embeddings))[:2]
         a, b = embeddings[names[0]], embeddings[names[1]]
         if a.shape == b.shape:

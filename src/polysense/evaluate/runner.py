@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from polysense.errors import ParameterError
-from polysense.models.output import EnhancementOutput
+from polysense.models.output import EmbeddingOutput, EnhancementOutput
 
-__all__ = ["Predictions", "evaluate_run", "mean_average_precision", "predict"]
+__all__ = ["Predictions", "batches_of", "evaluate_run", "mean_average_precision", "predict"]
 
 
 class Predictions:
@@ -64,18 +64,14 @@ def mean_average_precision(similarity: torch.Tensor, positives: torch.Tensor) ->
     return float((precision_at_hits.sum(dim=1) / counts).mean())
 
 
-def _batches(run: Any, dataset: Any, batch_size: int):
+def batches_of(dataset: Any, *, tokenizer: Any = None, collate: Any = None, batch_size: int = 64):
+    """The dataset's items in order, collated (and tokenized with ``tokenizer``) in batches."""
+    from polysense.data.collate import collate as default_collate
     from polysense.train.trainer import Collator, epoch_batches
 
-    collator = Collator(getattr(dataset, "collate", None) or _default_collate(), run.tokenizer)
+    collator = Collator(collate or default_collate, tokenizer)
     for indices in epoch_batches(len(dataset), batch_size, seed=0, epoch=0, shuffle=False):
         yield collator([dataset[i] for i in indices])
-
-
-def _default_collate():
-    from polysense.data.collate import collate
-
-    return collate
 
 
 @torch.no_grad()
@@ -122,7 +118,7 @@ def predict(model: torch.nn.Module, batches, *, device: torch.device | str = "cp
 
 def _is_similarity(out: Any) -> bool:
     # an embedding model's logits are a (B, B) similarity matrix, not class scores
-    return bool(getattr(out, "embeddings", None)) and type(out).__name__ in ("EmbeddingOutput", "DualEncoderOutput")
+    return isinstance(out, EmbeddingOutput)
 
 
 def _positives(texts: list[str], labels: list[int], n: int, by: str) -> torch.Tensor:
@@ -183,16 +179,13 @@ def _zero_shot(run: Any, found: Predictions, classes: tuple[str, ...] | None, te
     return result
 
 
-def _robustness(run: Any, dataset: Any, batch_size: int) -> dict[str, float]:
+def _robustness(run: Any, dataset: Any, collate: Any, batch_size: int) -> dict[str, float]:
     model = run.model
     modalities = tuple(getattr(model, "modalities", ()) or ())
     if len(modalities) < 2:
         return {}
-    try:
-        from polysense.evaluate.missing_modality import evaluate_missing_modality
-    except ImportError:  # before the split of models.fusion
-        from polysense.models.fusion import evaluate_missing_modality
-    return evaluate_missing_modality(model, _batches(run, dataset, batch_size))
+    from polysense.evaluate.missing_modality import evaluate_missing_modality
+    return evaluate_missing_modality(model, batches_of(dataset, tokenizer=run.tokenizer, collate=collate, batch_size=batch_size))
 
 
 def evaluate_run(
@@ -236,19 +229,7 @@ def evaluate_run(
         raise ParameterError(f"the data is at {splits.sample_rate} Hz but the model was trained at {run.sample_rate} Hz: "
                              f"give the data config sample_rate: {run.sample_rate}")
     collate = splits.collate
-
-    class _Split:
-        def __init__(self, items):
-            self.items, self.collate = items, collate
-
-        def __len__(self):
-            return len(self.items)
-
-        def __getitem__(self, i):
-            return self.items[i]
-
-    wrapped = _Split(dataset)
-    found = predict(run.model, _batches(run, wrapped, batch_size))
+    found = predict(run.model, batches_of(dataset, tokenizer=run.tokenizer, collate=collate, batch_size=batch_size))
     result: dict[str, Any] = {"split": split, "items": found.count, "run": str(run_dir)}
     result.update({k: v for k, v in found.scalars.items() if math.isfinite(v)})
     classes = run.classes or splits.classes
@@ -261,7 +242,7 @@ def evaluate_run(
         result.update(metrics)
         result["classes"] = list(classes) if classes else None
     evaluate_cfg = config.get("evaluate", {}) or {}
-    if evaluate_cfg.get("retrieval", True):
+    if evaluate_cfg.get("retrieval", True) and getattr(run.model, "shared_space", False):
         retrieval = _retrieval(found)
         if retrieval:
             result["retrieval"] = retrieval
@@ -270,13 +251,13 @@ def evaluate_run(
         if zero:
             result["zero_shot"] = zero
     if evaluate_cfg.get("robustness", True) and logits is not None and found.labels:
-        robust = _robustness(run, wrapped, batch_size)
+        robust = _robustness(run, dataset, collate, batch_size)
         if robust:
             result["robustness"] = robust
     if found.enhancement:
         from polysense.evaluate.enhancement import evaluate_enhancement
 
-        result["enhancement"] = evaluate_enhancement(run.model, wrapped, sample_rate=run.sample_rate)
+        result["enhancement"] = evaluate_enhancement(run.model, dataset, sample_rate=run.sample_rate)
     if keep:
         result["_predictions"] = found
     return result

@@ -9,9 +9,11 @@ similarity with its own embedding::
     w_c = normalize( mean_t normalize(f_text(template_t(name_c))) )
     logits = s · normalize(f_item(x)) Wᵀ,  prediction = argmax_c logits_c
 
-The text side is any callable from a list of strings to a (n, D) tensor, so this module knows
-nothing of tokenizers or models; :func:`text_embedder` builds one from a model with
-``encode(modality, batch)`` (the dual-encoder paradigms) and a tokenizer.
+The text side is any callable from a list of strings to a (n, D) tensor, so the classifier
+knows nothing of tokenizers or models; :func:`text_embedder` builds one from a model with
+``encode(modality, batch)`` and its ``tokenizer``, and :func:`zero_shot_classifier` does the
+whole set-up from a model. The templates default to the classified modality's
+(:data:`TEMPLATES`), not the bare class name.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 
 TextEmbedder = Callable[[list[str]], torch.Tensor]
+
+
+def default_templates(modality: str) -> tuple[str, ...]:
+    """The prompt templates for items of ``modality`` (:data:`TEMPLATES`)."""
+    if modality not in TEMPLATES:
+        raise ParameterError(
+            f"no default prompt templates for modality={modality!r} (known: {', '.join(TEMPLATES)}): "
+            "pass templates=[...] with '{}' where the class name goes"
+        )
+    return TEMPLATES[modality]
 
 
 @torch.no_grad()
@@ -101,10 +113,16 @@ class ZeroShotClassifier(nn.Module):
         class_names: Sequence[str],
         *,
         embed_text: TextEmbedder,
-        templates: Sequence[str] = ("{}",),
+        modality: str | None = None,
+        templates: Sequence[str] | None = None,
         logit_scale: float = 1.0,
     ) -> ZeroShotClassifier:
-        """Build the classifier by embedding every class name in every template."""
+        """Build the classifier by embedding every class name in every template (default: the
+        templates of ``modality``, the modality of the items to classify)."""
+        if templates is None:
+            if modality is None:
+                raise ParameterError("give modality= (for its default prompt templates) or templates=[...]")
+            templates = default_templates(modality)
         weights = class_embeddings(class_names, embed_text=embed_text, templates=templates)
         return cls(weights, class_names=class_names, logit_scale=logit_scale)
 
@@ -141,15 +159,22 @@ class ZeroShotClassifier(nn.Module):
         return result
 
 
-def text_embedder(model: nn.Module, tokenizer, *, modality: str = "text", batch_size: int = 256) -> TextEmbedder:
-    """A :data:`TextEmbedder` from a model with ``encode(modality, batch)`` and a tokenizer.
+def text_embedder(model: nn.Module, tokenizer=None, *, modality: str = "text", batch_size: int = 256) -> TextEmbedder:
+    """A :data:`TextEmbedder` from a model with ``encode(modality, batch)`` and a tokenizer
+    (default: the model's ``tokenizer``).
 
     The tokenizer's ``batch_encode(texts).as_dict()`` (see
-    :class:`polysense.models.encoders.text.TextTokenizer`) gives the batch; it is moved to the
+    :class:`polysense.models.encoders.tokenizer.TextTokenizer`) gives the batch; it is moved to the
     model's device, and prompts are embedded ``batch_size`` at a time.
     """
     if not callable(getattr(model, "encode", None)):
         raise ParameterError(f"model {type(model).__name__} has no encode(modality, batch) method")
+    tokenizer = getattr(model, "tokenizer", None) if tokenizer is None else tokenizer
+    if tokenizer is None:
+        raise ParameterError(
+            f"model {type(model).__name__} has no tokenizer (its text encoder was built from vocab_size alone): "
+            "build it with the tokenizer it was trained with (text encoder option tokenizer=PATH) or pass tokenizer="
+        )
     batch_size = check_positive_int("batch_size", batch_size)
 
     def embed(texts: list[str]) -> torch.Tensor:
@@ -161,6 +186,39 @@ def text_embedder(model: nn.Module, tokenizer, *, modality: str = "text", batch_
         return torch.cat(chunks)
 
     return embed
+
+
+def zero_shot_classifier(
+    model: nn.Module,
+    class_names: Sequence[str],
+    *,
+    modality: str,
+    templates: Sequence[str] | None = None,
+    tokenizer=None,
+    batch_size: int = 256,
+) -> ZeroShotClassifier:
+    """A zero-shot classifier of ``modality`` items from a model that embeds text and ``modality``.
+
+    Class names go into ``templates`` (default: :data:`TEMPLATES` of ``modality``), are tokenized
+    with the model's tokenizer and embedded with ``model.encode("text", ...)``; the model's
+    ``logit_scale`` (when it has one) scales the logits. Classify ``model.encode(modality, batch)``.
+    """
+    modalities = tuple(getattr(model, "modalities", ()))
+    for needed in ("text", modality):
+        if needed not in modalities:
+            raise ParameterError(
+                f"model {type(model).__name__} embeds {list(modalities)}: zero-shot {modality} classification "
+                f"needs both 'text' and {modality!r}"
+            )
+    scale = getattr(model, "logit_scale", 1.0)
+    scale = float(torch.as_tensor(scale() if callable(scale) else scale).detach())
+    return ZeroShotClassifier.from_class_names(
+        class_names,
+        embed_text=text_embedder(model, tokenizer, batch_size=batch_size),
+        modality=modality,
+        templates=templates,
+        logit_scale=scale,
+    )
 
 
 def _check_names(class_names: Sequence[str]) -> list[str]:

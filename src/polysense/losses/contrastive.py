@@ -27,7 +27,7 @@ from torch import nn
 
 from polysense._checks import check_choice, check_positive_float
 from polysense.errors import ParameterError
-from polysense.losses.distributed import ProcessLayout, gather_pairs, share_of_global
+from polysense.losses.distributed import ProcessLayout, gather_pairs, pair_positive_mask, share_of_global
 
 #: CLIP's initial logit scale, 1 / 0.07 (a temperature of 0.07).
 DEFAULT_LOGIT_SCALE = 1.0 / 0.07
@@ -145,6 +145,7 @@ def clip_loss(
     logit_scale: float | torch.Tensor = DEFAULT_LOGIT_SCALE,
     targets_a: torch.Tensor | None = None,
     targets_b: torch.Tensor | None = None,
+    positive_mask: torch.Tensor | None = None,
     extra_a: torch.Tensor | None = None,
     extra_b: torch.Tensor | None = None,
     normalize: bool = True,
@@ -161,6 +162,11 @@ def clip_loss(
         targets_a: optional soft targets for ``a → b``: (N, global N + extra_b rows)
             distributions (ALBEF's momentum distillation); default one-hot on the pair.
         targets_b: likewise for ``b → a``.
+        positive_mask: optional (N, N) bool, True where item j is also a positive of item i
+            (the same caption twice in a batch): each row's target is then uniform over its
+            positives (``t_ij = m_ij / Σ_j m_ij``) instead of one-hot, so duplicates are never
+            pushed apart as negatives. The diagonal is always a positive; items of other
+            processes only pair with themselves. Exclusive with ``targets_a``/``targets_b``.
         extra_a: optional (k, D) extra negatives of modality a for the ``b → a`` direction.
         extra_b: optional (k, D) extra negatives of modality b for the ``a → b`` direction.
         normalize: L2-normalise the embeddings first.
@@ -186,6 +192,11 @@ def clip_loss(
     _check_embeddings("embeddings_b", embeddings_b, dim=embeddings_a.shape[1], rows=embeddings_a.shape[0])
     scale = _as_scale(logit_scale, embeddings_a)
     pairs = gather_pairs(embeddings_a, embeddings_b, gather=gather, local_loss=local_loss, group=group)
+    if positive_mask is not None:
+        if targets_a is not None or targets_b is not None:
+            raise ParameterError("give positive_mask or targets_a/targets_b, not both")
+        targets_a = _uniform_targets(pair_positive_mask(positive_mask, pairs, group=group), extra_b)
+        targets_b = _uniform_targets(pair_positive_mask(positive_mask.T, pairs, group=group), extra_a)
     common = dict(logit_scale=scale, normalize=normalize, label_offset=pairs.label_offset, layout=pairs.layout)
     a_to_b = info_nce(pairs.queries_a, pairs.keys_b, targets=targets_a, extra_keys=extra_b, **common)
     b_to_a = info_nce(pairs.queries_b, pairs.keys_a, targets=targets_b, extra_keys=extra_a, **common)
@@ -264,6 +275,7 @@ class ClipLoss(nn.Module):
         *,
         targets_a: torch.Tensor | None = None,
         targets_b: torch.Tensor | None = None,
+        positive_mask: torch.Tensor | None = None,
         extra_a: torch.Tensor | None = None,
         extra_b: torch.Tensor | None = None,
     ) -> ContrastiveOutput:
@@ -273,12 +285,21 @@ class ClipLoss(nn.Module):
             logit_scale=self.logit_scale(),
             targets_a=targets_a,
             targets_b=targets_b,
+            positive_mask=positive_mask,
             extra_a=extra_a,
             extra_b=extra_b,
             normalize=self.normalize,
             gather=self.gather,
             local_loss=self.local_loss,
         )
+
+
+def _uniform_targets(positives: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+    """Soft targets uniform over each row's positives (zero on the ``extra`` columns)."""
+    targets = positives.float()
+    if extra is not None:
+        targets = F.pad(targets, (0, extra.shape[0]))
+    return targets / targets.sum(dim=1, keepdim=True)
 
 
 def _as_scale(logit_scale: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -176,6 +176,45 @@ def gather_pairs(
     return GatheredPairs(all_a, all_b, all_a, all_b, 0, None)
 
 
+def pair_positive_mask(
+    positive_mask: torch.Tensor, pairs: GatheredPairs, *, group: dist.ProcessGroup | None = None
+) -> torch.Tensor:
+    """The (queries, keys) bool positives of ``pairs`` from the local (n, n) ``positive_mask``.
+
+    ``positive_mask[i, j]`` says that local item j is a positive of local item i (e.g. the same
+    caption twice in a batch); the diagonal is always a positive. Under torch.distributed the
+    global mask is block-diagonal: each process's duplicates are known within its own rows only
+    (items of two processes are never positives of each other). When the queries are the whole
+    global batch (``local_loss=False``) every process needs every block, so the local masks are
+    all-gathered: every process of the group must call this then.
+    """
+    local = positive_mask.shape[0]
+    if positive_mask.shape != (local, local) or positive_mask.dtype != torch.bool:
+        raise ParameterError(
+            f"positive_mask must be a ({local}, {local}) bool tensor (local item j is a positive of i), "
+            f"got {tuple(positive_mask.shape)} {positive_mask.dtype}"
+        )
+    keys = pairs.keys_b.shape[0]
+    if keys == local:  # the local batch alone
+        return positive_mask | torch.eye(local, dtype=torch.bool, device=positive_mask.device)
+    full = torch.eye(keys, dtype=torch.bool, device=positive_mask.device)
+    if pairs.layout is not None:  # local queries against the global keys
+        offset = pairs.label_offset
+        full[offset : offset + local, offset : offset + local] |= positive_mask
+        return full[offset : offset + local]
+    layout = process_layout(local, group=group)
+    size = max(layout.sizes)
+    padded = torch.zeros(size, size, dtype=torch.uint8, device=_collective_device(group))
+    padded[:local, :local] = positive_mask.to(padded.device, torch.uint8)
+    blocks = [torch.zeros_like(padded) for _ in range(layout.world_size)]
+    dist.all_gather(blocks, padded, group=group)
+    start = 0
+    for rows, block in zip(layout.sizes, blocks):
+        full[start : start + rows, start : start + rows] |= block[:rows, :rows].bool().to(full.device)
+        start += rows
+    return full
+
+
 def _collective_device(group: dist.ProcessGroup | None) -> torch.device:
     """Tensors exchanged by NCCL must live on the current CUDA device; others on the CPU."""
     if dist.get_backend(group) == "nccl":

@@ -20,7 +20,7 @@ from torch import nn
 
 from polysense._checks import check_choice, check_positive_float
 from polysense.losses.contrastive import _check_embeddings, cosine_similarity
-from polysense.losses.distributed import ProcessLayout, gather_pairs, share_of_global
+from polysense.losses.distributed import ProcessLayout, gather_pairs, pair_positive_mask, share_of_global
 
 #: VSE++'s margin.
 DEFAULT_MARGIN = 0.2
@@ -58,6 +58,7 @@ def vsepp_loss(
     reduction: str = "sum",
     gather: bool = True,
     local_loss: bool = True,
+    positive_mask: torch.Tensor | None = None,
     group: torch.distributed.ProcessGroup | None = None,
 ) -> RankingOutput:
     """VSE++'s hinge loss with the hardest negative per row and per column.
@@ -70,6 +71,9 @@ def vsepp_loss(
             negatives (VSE0).
         reduction: "sum" over the batch (VSE++) or "mean".
         gather, local_loss, group: as in :func:`polysense.losses.clip_loss`.
+        positive_mask: optional (N, N) bool, True where item j is also a positive of item i
+            (the same caption twice in a batch): such items are never negatives (the hinge
+            compares each pair only with true negatives). The diagonal is always a positive.
 
     Returns:
         :class:`RankingOutput`.
@@ -83,8 +87,12 @@ def vsepp_loss(
     similarity_b = cosine_similarity(pairs.queries_b, pairs.keys_a)
     hinge = dict(offset=pairs.label_offset, margin=margin, max_violation=max_violation,
                  layout=pairs.layout, reduction=reduction)
-    loss_a, hardest_b = _hinge(similarity_a, **hinge)
-    loss_b, hardest_a = _hinge(similarity_b, **hinge)
+    positives_a = positives_b = None
+    if positive_mask is not None:
+        positives_a = pair_positive_mask(positive_mask, pairs, group=group)
+        positives_b = pair_positive_mask(positive_mask.T, pairs, group=group)
+    loss_a, hardest_b = _hinge(similarity_a, positives=positives_a, **hinge)
+    loss_b, hardest_a = _hinge(similarity_b, positives=positives_b, **hinge)
     return RankingOutput(
         loss=loss_a + loss_b,
         loss_a=loss_a,
@@ -113,10 +121,13 @@ class VSEPPLoss(nn.Module):
         self.reduction = check_choice("reduction", reduction, ("sum", "mean"))
         self.max_violation, self.gather, self.local_loss = max_violation, gather, local_loss
 
-    def forward(self, embeddings_a: torch.Tensor, embeddings_b: torch.Tensor) -> RankingOutput:
+    def forward(
+        self, embeddings_a: torch.Tensor, embeddings_b: torch.Tensor, *, positive_mask: torch.Tensor | None = None
+    ) -> RankingOutput:
         return vsepp_loss(
             embeddings_a,
             embeddings_b,
+            positive_mask=positive_mask,
             margin=self.margin,
             max_violation=self.max_violation,
             reduction=self.reduction,
@@ -136,11 +147,15 @@ def _hinge(
     max_violation: bool,
     layout: ProcessLayout | None,
     reduction: str,
+    positives: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-query hinge against negatives; row ``i``'s positive is column ``i + offset``."""
+    """Per-query hinge against negatives; row ``i``'s pair is column ``i + offset``, and the
+    other ``positives`` (queries, keys) are not negatives."""
     rows = torch.arange(similarity.shape[0], device=similarity.device)
     is_positive = torch.zeros_like(similarity, dtype=torch.bool)
     is_positive[rows, rows + offset] = True
+    if positives is not None:
+        is_positive |= positives
     positive = similarity[rows, rows + offset].unsqueeze(1)
     # Costs are >= 0, so a zero cost on the positive leaves it out of both the max and the sum.
     cost = (margin + similarity - positive).clamp(min=0).masked_fill(is_positive, 0)

@@ -52,7 +52,7 @@ from torch import nn
 
 from polysense._checks import check_choice
 from polysense.errors import ParameterError
-from polysense.models.fusion import encode_modality, modality_presence
+from polysense.models.batch import encode_modality, modality_presence
 
 __all__ = [
     "LEVELS",

@@ -1,5 +1,4 @@
-"""Fusion strategies (the lecture's taxonomy), each selectable by name, and the classifier that
-composes encoders, a fusion and a head.
+"""Fusion strategies (the lecture's taxonomy), each selectable by name.
 
 A **fusion** (kind ``"fusion"``) receives, per modality, the encoder's
 :class:`~polysense.models.encoders.base.EncoderOutput` (or ``None`` when the batch lacks that
@@ -21,33 +20,17 @@ modality) and a per-sample presence mask, and returns a :class:`FusionOutput`:
                     contrastive loss).
 ==================  =========================================================================
 
-A **model** (kind ``"model"``) is a :class:`FusionClassifier`: encoders (nested configs, one
-per modality) → fusion → head, returning a :class:`FusionClassifierOutput` with the logits and,
-when the batch carries labels, the training loss (cross-entropy plus the fusion's auxiliary
-loss). ``"fusion_classifier"`` takes the fusion config explicitly; ``"early_fusion"``,
-``"late_fusion"``, ``"hybrid_fusion"``, ``"cross_modal_fusion"``, ``"joint_fusion"`` and
-``"coordinated_fusion"`` take the fusion's options inline::
-
-    model = build("model", {"name": "late_fusion", "num_classes": 10, "combine": "vote",
-                            "encoders": {"audio": {"name": "audio_cnn"},
-                                         "image": {"name": "image_cnn", "dim": 64}}})
-    out = model(batch)          # out.logits (B, 10), out.loss when batch has "label"
-
-**Batches and missing modalities.** A batch is a dict as :func:`polysense.data.collate.collate`
-makes it. Modality ``m`` is read from :data:`MODALITY_KEYS` (``"audio"`` + ``"audio_mask"``,
-``"image"``, ``"text"`` → ``"input_ids"`` + ``"text_mask"``; any other name ``m`` → ``m`` +
-``"m_mask"``). A modality is missing for a whole batch when its input key is absent (or None),
-and for single samples through an optional ``"m_present"`` (B,) bool tensor (False = missing;
-the sample's input must still be finite, e.g. zero padding, and is ignored). Every sample needs
-at least one modality. Each fusion documents what it does with a missing modality;
-:func:`evaluate_missing_modality` reports the accuracy with every modality and with each one
-dropped.
+The model composing encoders, a fusion and a head is
+:class:`~polysense.models.classifier.FusionClassifier`; the batch schema (keys, presence
+masks) is :mod:`polysense.models.batch`. Each fusion documents what it does with a missing
+modality; :func:`polysense.evaluate.missing_modality.evaluate_missing_modality` reports the
+accuracy with every modality and with each one dropped.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -58,118 +41,22 @@ from torch import nn
 from polysense._checks import check_choice, check_positive_float, check_positive_int
 from polysense.errors import ParameterError
 from polysense.losses.contrastive import DEFAULT_LOGIT_SCALE, ClipLoss
-from polysense.models.encoders.base import EncoderOutput, build_encoder
+from polysense.models.batch import check_some_present
+from polysense.models.encoders.base import EncoderOutput
 from polysense.models.heads import ProjectionHead
-from polysense.models.layers import MLP, TransformerEncoder, check_dropout, masked_mean
+from polysense.models.layers import MLP, TransformerEncoder, masked_mean
 from polysense.models.registry import build, register
 
 __all__ = [
-    "MODALITY_KEYS",
     "CoordinatedFusion",
     "CrossModalFusion",
     "EarlyFusion",
-    "FeatureInput",
     "Fusion",
-    "FusionClassifier",
-    "FusionClassifierOutput",
     "FusionOutput",
     "HybridFusion",
     "JointFusion",
     "LateFusion",
-    "encode_modality",
-    "evaluate_missing_modality",
-    "missing_modality_table",
-    "modality_keys",
-    "modality_presence",
-    "presence_key",
 ]
-
-#: Batch keys of the built-in modalities: (input key, padding-mask key).
-MODALITY_KEYS: dict[str, tuple[str, str]] = {
-    "audio": ("audio", "audio_mask"),
-    "image": ("image", "image_mask"),
-    "text": ("input_ids", "text_mask"),
-}
-
-
-def modality_keys(modality: str) -> tuple[str, str]:
-    """The (input key, mask key) of ``modality`` in a batch dict (``m``, ``m_mask`` by default)."""
-    return MODALITY_KEYS.get(modality, (modality, f"{modality}_mask"))
-
-
-def presence_key(modality: str) -> str:
-    """The batch key of the optional per-sample presence mask of ``modality``: ``"<m>_present"``."""
-    return f"{modality}_present"
-
-
-def encode_modality(encoder: nn.Module, modality: str, batch: Mapping[str, Any]) -> EncoderOutput | None:
-    """Run ``encoder`` on ``modality``'s input in ``batch``; None when the batch lacks it.
-
-    The padding mask (e.g. ``"audio_mask"``) is passed as the second argument when the batch
-    has one; image encoders are called with the images alone.
-    """
-    input_key, mask_key = modality_keys(modality)
-    x = batch.get(input_key)
-    if x is None:
-        return None
-    mask = batch.get(mask_key)
-    out = encoder(x) if mask is None else encoder(x, mask)
-    if not isinstance(out, EncoderOutput):
-        raise ParameterError(
-            f"the {modality!r} encoder returned {type(out).__name__}: expected an EncoderOutput(tokens, mask, pooled)"
-        )
-    return out
-
-
-def _first_input(batch: Mapping[str, Any], modalities: Sequence[str]) -> Any:
-    """The input of the first of ``modalities`` that the batch has (to read the batch size)."""
-    for modality in modalities:
-        x = batch.get(modality_keys(modality)[0])
-        if x is not None:
-            return x
-    raise ParameterError(
-        f"the batch has none of the model's modalities {list(modalities)}: expected at least one of the keys "
-        f"{[modality_keys(m)[0] for m in modalities]} (found {sorted(batch)})"
-    )
-
-
-def modality_presence(batch: Mapping[str, Any], modalities: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Per-sample presence of each modality: ``{m: (B,) bool}``.
-
-    False for every sample when the batch lacks the modality's input, else the batch's
-    ``"<m>_present"`` mask when it has one, else True. Raises ParameterError when a sample has
-    no modality at all, or a presence mask has the wrong shape.
-    """
-    first = _first_input(batch, modalities)
-    size = len(first)
-    device = first.device if isinstance(first, torch.Tensor) else None
-    present: dict[str, torch.Tensor] = {}
-    for modality in modalities:
-        key = presence_key(modality)
-        if batch.get(modality_keys(modality)[0]) is None:
-            present[modality] = torch.zeros(size, dtype=torch.bool, device=device)
-        elif batch.get(key) is not None:
-            mask = torch.as_tensor(batch[key], device=device)
-            if mask.shape != (size,):
-                raise ParameterError(
-                    f"{key} has shape {tuple(mask.shape)}: expected ({size},) bool, one flag per sample "
-                    "(False = the modality is missing for that sample)"
-                )
-            present[modality] = mask.bool()
-        else:
-            present[modality] = torch.ones(size, dtype=torch.bool, device=device)
-    _check_some_present(present)
-    return present
-
-
-def _check_some_present(present: Mapping[str, torch.Tensor]) -> None:
-    none = ~torch.stack(list(present.values()), dim=1).any(dim=1)
-    if bool(none.any()):
-        rows = none.nonzero().flatten().tolist()
-        raise ParameterError(
-            f"samples {rows[:10]}{'...' if len(rows) > 10 else ''} have no modality present "
-            f"(of {list(present)}): every sample needs at least one"
-        )
 
 
 def _check_dims(dims: Any) -> dict[str, int]:
@@ -242,6 +129,8 @@ class Fusion(nn.Module):
 
     #: True when ``fused`` holds decisions (log-probabilities) rather than a representation.
     decision_level: ClassVar[bool] = False
+    #: The name of ``aux_loss`` in a model's ``losses`` (None: the fusion has no objective of its own).
+    aux_loss_name: ClassVar[str | None] = None
 
     def __init__(self, dims: Mapping[str, int], *, num_classes: int | None = None) -> None:
         super().__init__()
@@ -265,7 +154,7 @@ class Fusion(nn.Module):
             )
         if not self._available(features):
             raise ParameterError("every modality is absent: a fusion needs at least one")
-        _check_some_present(present)
+        check_some_present(present)
 
 
 @register("fusion", "early")
@@ -327,6 +216,7 @@ class LateFusion(Fusion):
     """
 
     decision_level = True
+    aux_loss_name = "modality_cross_entropy"
 
     def __init__(
         self,
@@ -499,6 +389,8 @@ class CrossModalFusion(Fusion):
     ``modality_dropout`` so the head sees translated embeddings too.
     """
 
+    aux_loss_name = "translation"
+
     def __init__(
         self,
         dims: Mapping[str, int],
@@ -638,6 +530,8 @@ class CoordinatedFusion(Fusion):
     Missing modality: the mean runs over the modalities present for each sample.
     """
 
+    aux_loss_name = "constraint"
+
     def __init__(
         self,
         dims: Mapping[str, int],
@@ -679,290 +573,3 @@ class CoordinatedFusion(Fusion):
         fused = _mean_over_present(embeddings, present)
         aux = self.constraint_weight * torch.stack(losses).mean() if losses else self._zero(fused)
         return FusionOutput(fused=fused, aux_loss=aux, embeddings=embeddings)
-
-
-@register("encoder", "features")
-class FeatureInput(nn.Module):
-    """A pass-through "encoder" for precomputed features (early fusion of given features, or
-    fusion over cached embeddings).
-
-    ``forward(x (B, dim) or (B, S, dim), mask (B, S) optional)``: a vector becomes one token
-    (pooled = itself); a sequence keeps its tokens, pooled by masked mean. No parameters.
-    """
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.dim = check_positive_int("dim", dim)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> EncoderOutput:
-        if not isinstance(x, torch.Tensor) or x.ndim not in (2, 3) or x.shape[-1] != self.dim:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ParameterError(f"features have shape {shape}: expected (batch, {self.dim}) or (batch, seq, {self.dim})")
-        if x.ndim == 2:
-            ones = torch.ones(x.shape[0], 1, dtype=torch.bool, device=x.device)
-            return EncoderOutput(tokens=x[:, None], mask=ones, pooled=x)
-        if mask is None:
-            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        return EncoderOutput(tokens=x, mask=mask.bool(), pooled=masked_mean(x, mask))
-
-
-# --------------------------------------------------------------------------- the classifier
-
-
-@dataclass
-class FusionClassifierOutput:
-    """What a :class:`FusionClassifier` returns.
-
-    Attributes:
-        logits: (B, num_classes) class scores (log-probabilities for late fusion).
-        loss: the training objective when the batch has labels, else None:
-            ``cross_entropy(logits, labels) + aux_loss`` (for late fusion: ``aux_loss`` alone).
-        aux_loss: the fusion's auxiliary loss (translation, similarity constraint, ...; 0 if none).
-        fused: the fused representation (B, dim) (late fusion: the same as ``logits``).
-        present: modality → (B,) bool, the presence the fusion used (after modality dropout).
-        embeddings, modality_logits: as in :class:`FusionOutput`.
-    """
-
-    logits: torch.Tensor
-    loss: torch.Tensor | None
-    aux_loss: torch.Tensor
-    fused: torch.Tensor
-    present: dict[str, torch.Tensor]
-    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
-    modality_logits: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-@register("model", "fusion_classifier")
-class FusionClassifier(nn.Module):
-    """Encoders (one per modality) → fusion → head: a multimodal classifier.
-
-    Args:
-        encoders: modality name → encoder config dict (built with the registry) or module; each
-            must have an integer ``dim``. Two or more.
-        fusion: fusion config ``{"name": "early" | "late" | "hybrid" | "cross_modal" | "joint" |
-            "coordinated", ...options}`` (``dims`` and ``num_classes`` are filled in) or a
-            :class:`Fusion` built for the same modalities.
-        num_classes: number of classes.
-        head: head config (default ``{"name": "linear"}``; ``in_dim``/``num_classes`` filled in).
-            Late fusion has a head per modality instead: set it in the fusion config.
-        modality_dropout: during training, drop each modality of each sample with this
-            probability (never all of a sample's modalities), so the model learns to cope with
-            missing ones. 0 disables it; evaluation never drops.
-        label_key: the batch key of the (B,) class labels.
-
-    ``forward(batch) -> FusionClassifierOutput``; see the module docstring for the batch keys.
-    """
-
-    def __init__(
-        self,
-        encoders: Mapping[str, Mapping[str, Any] | nn.Module],
-        fusion: Mapping[str, Any] | Fusion,
-        num_classes: int,
-        *,
-        head: Mapping[str, Any] | None = None,
-        modality_dropout: float = 0.0,
-        label_key: str = "label",
-    ) -> None:
-        super().__init__()
-        self.num_classes = check_positive_int("num_classes", num_classes)
-        self.modality_dropout = check_dropout("modality_dropout", modality_dropout)
-        self.label_key = label_key
-        if not isinstance(encoders, Mapping) or len(encoders) < 2:
-            raise ParameterError(
-                f"encoders={encoders!r} is invalid: expected a mapping of two or more modality names to "
-                "encoder configs, e.g. {'audio': {'name': 'audio_cnn'}, 'image': {'name': 'image_cnn'}}"
-            )
-        self.encoders = nn.ModuleDict({m: self._build_encoder(m, cfg) for m, cfg in encoders.items()})
-        self.modalities = tuple(self.encoders)
-        dims = {m: encoder.dim for m, encoder in self.encoders.items()}
-        self.fusion = self._build_fusion(fusion, dims)
-        if self.fusion.decision_level:
-            if head is not None:
-                raise ParameterError(
-                    f"head={head!r} is not used by the decision-level fusion {type(self.fusion).__name__}: "
-                    "give the per-modality head inside the fusion config ('head' key)"
-                )
-            self.head = None
-        else:
-            head = {"name": "linear"} if head is None else dict(head)
-            if not isinstance(head, dict) or "in_dim" in head or "num_classes" in head:
-                raise ParameterError(f"head={head!r} is invalid: a head config without in_dim/num_classes (filled in)")
-            self.head = build("head", {**head, "in_dim": self.fusion.dim, "num_classes": self.num_classes})
-
-    @staticmethod
-    def _build_encoder(modality: str, config: Mapping[str, Any] | nn.Module) -> nn.Module:
-        if not isinstance(modality, str) or not modality.isidentifier():
-            raise ParameterError(f"modality name {modality!r} is invalid: expected an identifier such as 'audio'")
-        return build_encoder(modality, config)
-
-    def _build_fusion(self, fusion: Mapping[str, Any] | Fusion, dims: dict[str, int]) -> Fusion:
-        if isinstance(fusion, Fusion):
-            if fusion.dims != dims:
-                raise ParameterError(f"the fusion was built for dims {fusion.dims}, the encoders give {dims}")
-            return fusion
-        if not isinstance(fusion, Mapping):
-            raise ParameterError(f"fusion={fusion!r} is invalid: expected a config dict such as {{'name': 'late'}}")
-        if "dims" in fusion or "num_classes" in fusion:
-            raise ParameterError("the fusion config must not set dims/num_classes: they come from the encoders and the model")
-        built = build("fusion", {**fusion, "dims": dims, "num_classes": self.num_classes})
-        if not isinstance(built, Fusion):
-            raise ParameterError(f"fusion {fusion.get('name')!r} built a {type(built).__name__}, not a Fusion")
-        return built
-
-    def _drop_modalities(self, present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        stacked = torch.stack([present[m] for m in self.modalities], dim=1)
-        keep = stacked & (torch.rand(stacked.shape, device=stacked.device) >= self.modality_dropout)
-        empty = ~keep.any(dim=1)
-        if bool(empty.any()):
-            # keep one of the sample's present modalities, chosen at random
-            choice = (torch.rand(stacked.shape, device=stacked.device) + stacked.float()).argmax(dim=1)
-            keep[empty, choice[empty]] = True
-        return {m: keep[:, i] for i, m in enumerate(self.modalities)}
-
-    def forward(self, batch: Mapping[str, Any]) -> FusionClassifierOutput:
-        present = modality_presence(batch, self.modalities)
-        if self.training and self.modality_dropout > 0:
-            present = self._drop_modalities(present)
-        features = {
-            m: encode_modality(self.encoders[m], m, batch) if bool(present[m].any()) else None
-            for m in self.modalities
-        }
-        labels = batch.get(self.label_key)
-        out = self.fusion(features, present, labels)
-        logits = out.fused if self.head is None else self.head(out.fused)
-        loss = None
-        if labels is not None:
-            loss = out.aux_loss if self.fusion.decision_level else F.cross_entropy(logits, labels) + out.aux_loss
-        return FusionClassifierOutput(
-            logits=logits,
-            loss=loss,
-            aux_loss=out.aux_loss,
-            fused=out.fused,
-            present=present,
-            embeddings=out.embeddings,
-            modality_logits=out.modality_logits,
-        )
-
-
-def _strategy_model(fusion_name: str, default_head: Mapping[str, Any] | None):
-    def builder(
-        encoders: Mapping[str, Any],
-        num_classes: int,
-        *,
-        head: Mapping[str, Any] | None = None,
-        modality_dropout: float = 0.0,
-        label_key: str = "label",
-        **fusion_options: Any,
-    ) -> FusionClassifier:
-        return FusionClassifier(
-            encoders,
-            {"name": fusion_name, **fusion_options},
-            num_classes,
-            head=head if head is not None else default_head,
-            modality_dropout=modality_dropout,
-            label_key=label_key,
-        )
-
-    builder.__name__ = builder.__qualname__ = f"{fusion_name}_fusion_classifier"
-    builder.__doc__ = (
-        f"A :class:`FusionClassifier` with the {fusion_name!r} fusion; other keyword arguments are the fusion's options."
-    )
-    return builder
-
-
-#: The early-fusion "one model" over the concatenated features is an MLP head by default.
-for _fusion, _model, _head in (
-    ("early", "early_fusion", {"name": "mlp"}),
-    ("late", "late_fusion", None),
-    ("hybrid", "hybrid_fusion", None),
-    ("cross_modal", "cross_modal_fusion", None),
-    ("joint", "joint_fusion", None),
-    ("coordinated", "coordinated_fusion", None),
-):
-    register("model", _model)(_strategy_model(_fusion, _head))
-del _fusion, _model, _head
-
-
-# --------------------------------------------------------------------------- evaluation
-
-
-def _drop(batch: Mapping[str, Any], modality: str, how: str) -> dict[str, Any]:
-    input_key, mask_key = modality_keys(modality)
-    if how == "absent":
-        return {k: v for k, v in batch.items() if k not in (input_key, mask_key, presence_key(modality))}
-    dropped = dict(batch)
-    dropped[presence_key(modality)] = torch.zeros(len(_first_input(batch, [modality])), dtype=torch.bool)
-    return dropped
-
-
-def _to_device(batch: Mapping[str, Any], device: torch.device | str | None) -> dict[str, Any]:
-    if device is None:
-        return dict(batch)
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-@torch.no_grad()
-def evaluate_missing_modality(
-    model: nn.Module,
-    batches: Iterable[Mapping[str, Any]],
-    *,
-    modalities: Sequence[str] | None = None,
-    how: str = "absent",
-    label_key: str | None = None,
-    device: torch.device | str | None = None,
-) -> dict[str, float]:
-    """Accuracy with every modality and with each one dropped, on the same batches.
-
-    Args:
-        model: a classifier taking a batch dict and returning logits or an object with
-            ``.logits`` (a :class:`FusionClassifier`); put in eval mode for the evaluation and
-            restored afterwards.
-        batches: an iterable of batch dicts with labels (iterated once).
-        modalities: which modalities to drop one at a time (default ``model.modalities``).
-        how: ``"absent"`` removes the modality's keys from the batch; ``"mask"`` keeps the input
-            and sets ``"<m>_present"`` to False for every sample. Both must give the same answer.
-        label_key: the label key (default ``model.label_key`` or ``"label"``).
-        device: move tensors there first (default: leave them).
-
-    Returns:
-        ``{"all": acc, "without <m>": acc, ...}`` (fractions in [0, 1]); format it with
-        :func:`missing_modality_table`. Every sample must keep at least one modality when one
-        is dropped, or the model raises ParameterError.
-    """
-    check_choice("how", how, ("absent", "mask"))
-    modalities = tuple(getattr(model, "modalities", ()) if modalities is None else modalities)
-    if not modalities:
-        raise ParameterError("modalities is empty: pass the modalities to drop (the model has no .modalities)")
-    label_key = label_key or getattr(model, "label_key", "label")
-    conditions = ["all"] + [f"without {m}" for m in modalities]
-    correct = dict.fromkeys(conditions, 0)
-    total = 0
-    was_training = model.training
-    model.eval()
-    try:
-        for batch in batches:
-            batch = _to_device(batch, device)
-            if batch.get(label_key) is None:
-                raise ParameterError(f"a batch has no labels under {label_key!r}: accuracy needs them")
-            labels = batch[label_key]
-            total += int(labels.shape[0])
-            variants = [batch] + [_drop(batch, m, how) for m in modalities]
-            for condition, variant in zip(conditions, variants):
-                out = model(variant)
-                logits = getattr(out, "logits", out)
-                correct[condition] += int((logits.argmax(dim=-1) == labels).sum())
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise ParameterError("batches is empty: nothing to evaluate")
-    return {condition: correct[condition] / total for condition in conditions}
-
-
-def missing_modality_table(accuracies: Mapping[str, float]) -> str:
-    """A Markdown table of :func:`evaluate_missing_modality`'s result, with the drop from "all"."""
-    reference = accuracies.get("all")
-    lines = ["| modalities | accuracy | change |", "|---|---:|---:|"]
-    for condition, accuracy in accuracies.items():
-        change = "" if reference is None or condition == "all" else f"{accuracy - reference:+.3f}"
-        lines.append(f"| {condition} | {accuracy:.3f} | {change} |")
-    return "\n".join(lines)

@@ -331,7 +331,12 @@ def block_mlp(dim: int, mlp_ratio: float, *, dropout: float = 0.0, activation: s
 
 
 class TransformerBlock(nn.Module):
-    """A pre-norm transformer block: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))``."""
+    """A transformer block, pre-norm by default: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))``.
+
+    ``post_norm=True`` gives the original (BERT) order instead: ``LN(x + Attn(x))`` then
+    ``LN(x + MLP(x))``, so a pretrained BERT checkpoint maps onto these blocks (MiniLM). Pre-norm
+    trains more stably from scratch; post-norm is what such checkpoints were trained with.
+    """
 
     def __init__(
         self,
@@ -343,10 +348,12 @@ class TransformerBlock(nn.Module):
         attention_dropout: float = 0.0,
         activation: str = "gelu",
         layer_norm_eps: float = 1e-5,
+        post_norm: bool = False,
     ) -> None:
         super().__init__()
         mlp_ratio = check_positive_float("mlp_ratio", mlp_ratio)
         dropout = check_dropout("dropout", dropout)
+        self.post_norm = bool(post_norm)
         self.norm1 = nn.LayerNorm(dim, eps=layer_norm_eps)
         self.attention = MultiHeadAttention(dim, heads, dropout=attention_dropout)
         self.norm2 = nn.LayerNorm(dim, eps=layer_norm_eps)
@@ -356,6 +363,9 @@ class TransformerBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None, *, attn_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
+        if self.post_norm:
+            x = self.norm1(x + self.drop(self.attention(x, key_mask=mask, attn_mask=attn_mask)))
+            return self.norm2(x + self.drop(self.mlp(x)))
         x = x + self.drop(self.attention(self.norm1(x), key_mask=mask, attn_mask=attn_mask))
         return x + self.drop(self.mlp(self.norm2(x)))
 
@@ -372,6 +382,9 @@ class TransformerEncoder(nn.Module):
         attention_dropout: dropout on the attention weights.
         activation: the MLP activation (``gelu``, ``relu``, ``silu``, ``tanh``).
         final_norm: apply a LayerNorm after the last block (pre-norm stacks need it).
+        layer_norm_eps: epsilon of every LayerNorm.
+        post_norm: post-norm blocks (BERT's order; see :class:`TransformerBlock`), usually
+            with ``final_norm=False`` since each block already ends with a LayerNorm.
 
     ``forward(x (B, S, D), mask (B, S) bool True=real, *, attn_mask=None, return_hidden=False)``
     returns (B, S, D), or ``(output, [input, after block 1, ..., after block depth])`` when
@@ -391,6 +404,7 @@ class TransformerEncoder(nn.Module):
         activation: str = "gelu",
         final_norm: bool = True,
         layer_norm_eps: float = 1e-5,
+        post_norm: bool = False,
     ) -> None:
         super().__init__()
         self.dim = check_positive_int("dim", dim)
@@ -407,6 +421,7 @@ class TransformerEncoder(nn.Module):
                 attention_dropout=attention_dropout,
                 activation=activation,
                 layer_norm_eps=layer_norm_eps,
+                post_norm=post_norm,
             )
             for _ in range(depth)
         )

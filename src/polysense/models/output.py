@@ -13,7 +13,10 @@ the unit-length ``embeddings`` per modality, :class:`EnhancementOutput` the esti
 
 Every model that can embed a modality also has ``encode(modality, batch) -> (B, D)``
 unit-length embeddings and a ``modalities`` tuple (see :class:`Embedder`): the search index and
-zero-shot evaluation call only that.
+zero-shot evaluation call only that. A model whose modalities share **one** space (trained to
+make a pair's embeddings similar: CLIP, VSE++, ALBEF's contrastive projections) sets
+``shared_space = True``; only then is cross-modal retrieval between them meaningful. A
+classifier's per-modality features live in unrelated spaces (``shared_space`` False).
 """
 
 from __future__ import annotations

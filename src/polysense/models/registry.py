@@ -4,6 +4,12 @@ A part registers a builder under ``(kind, name)``; :func:`build` turns a plain c
 ``{"name": ..., **kwargs}`` into an instance. Builders of composite models receive nested
 config dicts and call :func:`build` on them, so a whole model is one JSON-able dict.
 
+Sizes are checked before anything is allocated (:func:`check_config_sizes`, :mod:`polysense.limits`):
+every integer in a config is at most ``POLYSENSE_MAX_MODEL_DIM`` (``POLYSENSE_MAX_MODEL_DEPTH`` for
+depths, layers, blocks and heads), every ``*sample_rate`` is a whole number of Hz within the limits,
+and a build that would allocate more than ``POLYSENSE_MAX_MODEL_BYTES`` of tensors is stopped
+before the allocation that crosses it, saying how much it asked for.
+
 Example::
 
     model = build("model", {"name": "clip", "embed_dim": 32,
@@ -13,11 +19,19 @@ Example::
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import importlib
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
+import torch
+from torch.overrides import TorchFunctionMode
+
+from polysense import limits
+from polysense._checks import check_sample_rate, check_size
 from polysense.errors import ParameterError
 
 KINDS = ("encoder", "fusion", "head", "model")
@@ -28,7 +42,10 @@ _BUILTIN_MODULES = (
     "polysense.models.encoders.audio",
     "polysense.models.encoders.image",
     "polysense.models.encoders.text",
+    "polysense.models.encoders.minilm",
+    "polysense.models.encoders.features",
     "polysense.models.fusion",
+    "polysense.models.classifier",
     "polysense.models.heads",
     "polysense.models.paradigms.vsepp",
     "polysense.models.paradigms.clip",
@@ -41,6 +58,10 @@ _BUILTIN_MODULES = (
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
 _loaded = False
+# Config keys holding a count of stacked layers (bounded by max_model_depth, not max_model_dim).
+_DEPTH_KEY = re.compile(r"(^|_)(depth|layers|blocks|heads)$")
+# True inside a build: nested parts are built by their parent, whose size check covers them.
+_building = contextvars.ContextVar("polysense_building", default=False)
 
 
 def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -99,10 +120,85 @@ def build(kind: str, config: dict[str, Any]) -> Any:
         raise ParameterError(
             f"unknown {kind} name={name!r}: choose one of {', '.join(available(kind))}"
         )
+    if _building.get():
+        return _call(builder, kind, name, config, kwargs)
+    check_config_sizes(kwargs, where=f"{kind} {name!r}")
+    token = _building.set(True)
     try:
-        return builder(**kwargs)
+        with _MemoryBudget(limits.current().max_model_bytes, f"{kind} {name!r}"):
+            return _call(builder, kind, name, config, kwargs)
+    finally:
+        _building.reset(token)
+
+
+def check_config_sizes(config: Any, *, where: str = "config", path: str = "") -> None:
+    """Refuse, before anything is built, an integer in ``config`` (nested dicts and lists too) above
+    the configurable limits, and a ``*sample_rate`` that is not a whole number of Hz in range."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            check_config_sizes(value, where=where, path=f"{path}.{key}" if path else str(key))
+        return
+    if isinstance(config, (list, tuple)):
+        for i, value in enumerate(config):
+            check_config_sizes(value, where=where, path=f"{path}[{i}]")
+        return
+    key = re.sub(r"\[\d+\]$", "", path.rsplit(".", 1)[-1])
+    if key.endswith("sample_rate") and config is not None:
+        check_sample_rate(config, f"{where}: {path}", integer=True)
+    elif isinstance(config, int) and not isinstance(config, bool) and "seed" not in key:
+        limit = "max_model_depth" if _DEPTH_KEY.search(key) else "max_model_dim"
+        check_size(f"{where}: {path}", config, minimum=-(2**63), limit=limit)
+
+
+def _call(make: Callable[..., Any], kind: str, name: str, config: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        return make(**copy.deepcopy(kwargs))
     except TypeError as error:
         raise ParameterError(f"cannot build {kind} {name!r} from config {config!r}: {error}") from error
+    except (MemoryError, OverflowError) as error:
+        raise ParameterError(f"cannot build {kind} {name!r} from config {config!r}: its sizes do not fit ({error})") from error
+
+
+# Tensor factories whose first argument(s) give the shape: what nn layers allocate parameters with.
+_FACTORIES = {torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint}
+
+
+class _MemoryBudget(TorchFunctionMode):
+    """Counts the bytes every tensor factory call asks for during a build and refuses, before the
+    allocation, the call that would take the total past ``limit``: a model too big to fit fails
+    with its size instead of in the allocator or after swapping for minutes."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        super().__init__()
+        self.limit, self.what, self.total = limit, what, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _FACTORIES:
+            self.total += _requested_bytes(func, args, kwargs)
+            if self.total > self.limit:
+                raise ParameterError(
+                    f"{self.what} would need more than {limits.format_bytes(self.total)} for its tensors, more than the "
+                    f"limit of {limits.format_bytes(self.limit)}: use smaller sizes, or raise the limit with "
+                    f"{limits.env_name('max_model_bytes')}"
+                )
+        return func(*args, **kwargs)
+
+
+def _requested_bytes(func, args, kwargs) -> int:
+    if func is torch.randint:  # randint(high, size) / randint(low, high, size)
+        args = [a for a in args if isinstance(a, (tuple, list, torch.Size))][:1]
+    size = kwargs.get("size", args[0] if args and isinstance(args[0], (tuple, list, torch.Size)) else
+                      [a for a in args if isinstance(a, int) and not isinstance(a, bool)])
+    if func is torch.full and args and not isinstance(args[0], (tuple, list, torch.Size)):
+        size = []
+    try:
+        numel = math.prod(int(n) for n in size)
+    except (TypeError, ValueError):
+        return 0
+    dtype = kwargs.get("dtype") or torch.get_default_dtype()
+    itemsize = torch.empty((), dtype=dtype, device="meta").element_size()
+    return max(numel, 0) * itemsize
 
 
 def build_model(config: dict[str, Any]) -> Any:

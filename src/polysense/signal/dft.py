@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_positive_int, check_sample_rate, check_signal
+from polysense._checks import check_sample_rate, check_signal, check_size
 from polysense.errors import ParameterError
 
 __all__ = ["amplitude_spectrum", "dft", "dft_matrix", "fft_frequencies", "one_sided"]
@@ -43,7 +43,8 @@ def dft_matrix(
     dtype : torch.complex64 or torch.complex128
     device : where to build it.
     """
-    n = check_positive_int("n", n, what="DFT length N")
+    n = check_size("n", n, limit="max_fft", what="DFT length N")
+    check_size("n x n", n * n, limit="max_samples", bytes_each=16, what="entries of the DFT matrix")
     if dtype not in (torch.complex64, torch.complex128):
         raise ParameterError(f"dtype={dtype} is not supported: choose torch.complex64 or torch.complex128")
     idx = torch.arange(n, dtype=torch.int64, device=device)
@@ -103,7 +104,7 @@ def fft_frequencies(
     Bins are ``Δf = F_s / N`` apart and the last is the Nyquist frequency ``F_s/2`` when ``N``
     is even. Same values as ``librosa.fft_frequencies`` / ``numpy.fft.rfftfreq(N, 1/F_s)``.
     """
-    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT length")
+    n_fft = check_size("n_fft", n_fft, minimum=2, limit="max_fft", bytes_each=4, what="FFT length")
     sr = check_sample_rate(sample_rate)
     k = torch.arange(n_fft // 2 + 1, dtype=torch.float64, device=device)
     return (k * (sr / n_fft)).to(dtype)

@@ -20,7 +20,14 @@ import warnings
 
 import torch
 
-from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense._checks import (
+    check_choice,
+    check_matrix_size,
+    check_positive_float,
+    check_positive_int,
+    check_sample_rate,
+    check_size,
+)
 from polysense.errors import ParameterError
 from polysense.signal.dft import fft_frequencies
 from polysense.signal.sampling import check_band
@@ -86,17 +93,17 @@ def mel_frequencies(
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """``n_mels`` frequencies (Hz) equally spaced on the mel scale from f_min_hz to f_max_hz."""
-    n_mels = check_positive_int("n_mels", n_mels, what="number of mel frequencies")
-    lo, hi = hz_to_mel(float(f_min_hz), htk=htk), hz_to_mel(float(f_max_hz), htk=htk)
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel frequencies")
+    f_min_hz = check_positive_float("f_min_hz", f_min_hz, allow_zero=True, what="lowest frequency in Hz")
+    f_max_hz = check_positive_float("f_max_hz", f_max_hz, allow_zero=True, what="highest frequency in Hz")
+    lo, hi = hz_to_mel(f_min_hz, htk=htk), hz_to_mel(f_max_hz, htk=htk)
     return mel_to_hz(torch.linspace(lo, hi, n_mels, dtype=torch.float64), htk=htk).to(dtype)
 
 
 def _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz) -> tuple[float, int, float, float]:
     sr = check_sample_rate(sample_rate)
-    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT size in samples")
-    f_min = float(f_min_hz)
-    if not math.isfinite(f_min) or f_min < 0:
-        raise ParameterError(f"f_min_hz={f_min_hz!r} is invalid: expected a finite frequency >= 0 Hz")
+    n_fft = check_size("n_fft", n_fft, minimum=2, limit="max_fft", what="FFT size in samples")
+    f_min = check_positive_float("f_min_hz", f_min_hz, allow_zero=True, what="lowest frequency in Hz")
     f_max = check_band(f_max_hz, sr, name="f_max_hz")
     if f_min >= f_max:
         raise ParameterError(f"f_min_hz={f_min:g} is invalid: expected f_min_hz < f_max_hz={f_max:g} Hz")
@@ -148,7 +155,8 @@ def mel_filterbank(
     norm=norm, dtype=float64)`` to 1e-10 (measured ~1e-16).
     """
     sr, n_fft, f_min, f_max = _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz)
-    n_mels = check_positive_int("n_mels", n_mels, what="number of mel bands")
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
+    check_matrix_size("n_mels", n_mels, n_fft // 2 + 1, what="a mel filter bank")
     check_choice("mel_scale", mel_scale, ("slaney", "htk"))
     check_choice("norm", norm, ("slaney", None))
     edges = mel_frequencies(n_mels + 2, f_min_hz=f_min, f_max_hz=f_max, htk=mel_scale == "htk")
@@ -172,7 +180,8 @@ def linear_filterbank(
     Edge spacing (f_max − f_min)/(n_bands + 1) Hz; ``norm`` as :func:`mel_filterbank`.
     """
     sr, n_fft, f_min, f_max = _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz)
-    n_bands = check_positive_int("n_bands", n_bands, what="number of bands")
+    n_bands = check_size("n_bands", n_bands, limit="max_fft", what="number of bands")
+    check_matrix_size("n_bands", n_bands, n_fft // 2 + 1, what="a filter bank")
     check_choice("norm", norm, ("slaney", None))
     edges = torch.linspace(f_min, f_max, n_bands + 2, dtype=torch.float64)
     bank = _triangles(edges, fft_frequencies(n_fft=n_fft, sample_rate=sr), norm, "linear")
@@ -198,7 +207,8 @@ def log_filterbank(
     """
     sr, n_fft, f_min, f_max = _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz)
     check_positive_float("f_min_hz", f_min, what="lowest edge in Hz; a log scale needs > 0")
-    n_bands = check_positive_int("n_bands", n_bands, what="number of bands")
+    n_bands = check_size("n_bands", n_bands, limit="max_fft", what="number of bands")
+    check_matrix_size("n_bands", n_bands, n_fft // 2 + 1, what="a filter bank")
     check_choice("norm", norm, ("slaney", None))
     j = torch.arange(n_bands + 2, dtype=torch.float64) / (n_bands + 1)
     edges = f_min * (f_max / f_min) ** j
@@ -216,8 +226,9 @@ def dct_matrix(
     s_0 = √(1/N), s_k = √(2/N) (an orthonormal matrix when n_mfcc = N); ``norm=None``:
     s_k = 2 (scipy's unnormalised DCT-II). Rows equal ``scipy.fft.dct(eye(N), norm=norm, axis=0)[:n_mfcc]``.
     """
-    n_mels = check_positive_int("n_mels", n_mels, what="number of mel bands")
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
     n_mfcc = check_positive_int("n_mfcc", n_mfcc, what="number of coefficients")
+    check_matrix_size("n_mels", n_mels, min(n_mfcc, n_mels), what="a DCT matrix")
     if n_mfcc > n_mels:
         raise ParameterError(f"n_mfcc={n_mfcc} is invalid: expected 1 <= n_mfcc <= n_mels={n_mels}")
     check_choice("norm", norm, ("ortho", None))

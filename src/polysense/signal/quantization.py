@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_positive_float, check_positive_int, check_signal
+from polysense._checks import check_positive_float, check_positive_int, check_representable, check_signal
 from polysense.errors import ParameterError
 
 __all__ = [
@@ -77,7 +77,7 @@ def quantize(x: torch.Tensor, step: float, *, straight_through: bool = False) ->
     :func:`quantize_bits` for a finite number of levels).
     """
     x = check_signal("x", x)
-    delta = check_positive_float("step", step, what="quantization step size Δ")
+    delta = check_representable("step", check_positive_float("step", step, what="quantization step size Δ"), x.dtype)
     q = torch.sign(x) * delta * torch.floor(torch.abs(x) / delta + 0.5)
     if straight_through:
         return x + (q - x).detach()
@@ -100,8 +100,8 @@ def quantize_bits(
     ``full_scale`` clips its positive peaks to ``full_scale − Δ`` (≈ 0.8 dB lower at 8 bits).
     """
     x = check_signal("x", x)
-    delta = quantization_step(bits, full_scale)
-    fs = float(full_scale)
+    delta = check_representable("the step 2·full_scale/2^bits", quantization_step(bits, full_scale), x.dtype)
+    fs = check_representable("full_scale", float(full_scale), x.dtype)
     q = torch.sign(x) * delta * torch.floor(torch.abs(x) / delta + 0.5)
     q = torch.clamp(q, min=-fs, max=fs - delta)
     if straight_through:
@@ -190,8 +190,10 @@ def mu_law_decode(
     channels = _check_channels(quantization_channels)
     if not isinstance(codes, torch.Tensor):
         raise ParameterError(f"codes must be a torch.Tensor of integer codes, got {type(codes).__name__}")
-    if codes.is_floating_point() or codes.is_complex():
-        if not bool(torch.all(codes == torch.round(codes.real if codes.is_complex() else codes))):
+    if codes.is_complex() or codes.dtype == torch.bool:
+        raise ParameterError(f"codes has dtype {codes.dtype}: expected integer codes (an integer or float tensor)")
+    if codes.is_floating_point():
+        if not bool(torch.all(torch.isfinite(codes) & (codes == torch.round(codes)))):
             raise ParameterError(f"codes has dtype {codes.dtype} with non-integer values: expected integer codes")
     if codes.numel() == 0:
         raise ParameterError("codes is empty: expected at least one μ-law code")

@@ -29,11 +29,17 @@ import numpy as np
 import soxr
 import torch
 
-from polysense._checks import check_choice, check_sample_rate, check_signal
+from polysense._checks import check_choice, check_sample_rate, check_signal, check_size
+from polysense.errors import ParameterError
 
-__all__ = ["QUALITIES", "expected_length", "resample"]
+__all__ = ["MAX_RATIO", "QUALITIES", "check_ratio", "expected_length", "resample"]
 
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+
+
+# The largest ratio between the two rates: soxr ran for minutes (or never returned) at 1e10 and
+# returned nothing for inputs shorter than the ratio; real conversions stay below ~1,250 (10 MHz -> 8 kHz).
+MAX_RATIO = 1 << 16
 
 
 def resample(
@@ -65,6 +71,11 @@ def resample(
     orig = check_sample_rate(orig_sample_rate, "orig_sample_rate")
     new = check_sample_rate(new_sample_rate, "new_sample_rate")
     check_choice("quality", quality, QUALITIES)
+    check_ratio(orig, new, num_samples=x.shape[-1])
+    # The output length, checked before soxr runs: a ratio of 1e15 would otherwise run for minutes.
+    check_size(f"the length of x resampled from orig_sample_rate={orig:g} to new_sample_rate={new:g} Hz",
+               expected_length(x.shape[-1], orig_sample_rate=orig, new_sample_rate=new), limit="max_samples",
+               bytes_each=x.element_size() * max(1, x[..., 0].numel()), what=f"from {x.shape[-1]} samples")
     if orig == new:
         return x.detach().clone()
     lead = x.shape[:-1]
@@ -76,6 +87,19 @@ def resample(
         out = out[:, None]
     result = torch.from_numpy(np.ascontiguousarray(out.T)).to(device=x.device, dtype=x.dtype)
     return result.reshape(*lead, result.shape[-1])
+
+
+def check_ratio(orig_sample_rate: float, new_sample_rate: float, *, num_samples: int | None = None) -> None:
+    """Refuse a conversion between rates more than :data:`MAX_RATIO` apart, or one that turns
+    ``num_samples`` samples into less than one."""
+    orig, new = float(orig_sample_rate), float(new_sample_rate)
+    what = "" if num_samples is None else f"{num_samples} samples "
+    if max(orig / new, new / orig) > MAX_RATIO or (num_samples is not None and num_samples * new / orig < 1):
+        raise ParameterError(
+            f"resampling {what}from orig_sample_rate={orig:g} to new_sample_rate={new:g} Hz is refused: expected "
+            f"a rate ratio of at most {MAX_RATIO:,} either way (soxr does not finish beyond that) and at least one "
+            "output sample; resample in steps or check the rates"
+        )
 
 
 def expected_length(num_samples: int, *, orig_sample_rate: float, new_sample_rate: float) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from polysense._checks import check_choice, check_positive_int, check_sample_rate
+from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_size
 from polysense.errors import ParameterError
 
 __all__ = ["PRESETS", "Resolution", "preset", "resolution"]
@@ -89,11 +89,11 @@ def resolution(
     Example: 16 kHz, n_fft = 512, hop 128 → Δt = 32 ms, Δf = 31.25 Hz, f_max = 8 kHz, hop 8 ms.
     """
     sr = check_sample_rate(sample_rate)
-    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT length")
+    n_fft = check_size("n_fft", n_fft, minimum=2, limit="max_fft", bytes_each=8, what="FFT length")
     hop_length = check_positive_int("hop_length", hop_length, what="samples between frames")
     if win_length is None:
         win_length = n_fft
-    win_length = check_positive_int("win_length", win_length, what="window length in samples")
+    win_length = check_size("win_length", win_length, limit="max_fft", what="window length in samples")
     if win_length > n_fft:
         raise ParameterError(f"win_length={win_length} is invalid: expected 1 <= win_length <= n_fft={n_fft}")
     bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sr / n_fft)
@@ -101,6 +101,8 @@ def resolution(
     frame_times = None
     if num_samples is not None:
         num_samples = check_positive_int("num_samples", num_samples, what="signal length in samples")
+        # frame_times holds one value per frame: bounded like a signal (a lying header claimed 2**36 samples)
+        check_size("frames (num_samples / hop_length)", num_samples // hop_length + 1, limit="max_samples", bytes_each=8)
         if center:
             num_frames = 1 + num_samples // hop_length
             frame_times = torch.arange(num_frames, dtype=torch.float64) * (hop_length / sr)

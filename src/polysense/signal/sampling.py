@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_choice, check_positive_int, check_sample_rate
+from polysense._checks import check_choice, check_sample_rate, check_size
 from polysense.errors import ParameterError
 
 __all__ = [
@@ -44,7 +44,7 @@ def _num_samples(sample_rate: float, duration_s: Any, num_samples: Any) -> int:
             "(the signal length in seconds or in samples)"
         )
     if num_samples is not None:
-        return check_positive_int("num_samples", num_samples, what="samples in the signal")
+        return check_size("num_samples", num_samples, limit="max_samples", bytes_each=8, what="samples in the signal")
     try:
         seconds = float(duration_s)
     except (TypeError, ValueError):
@@ -52,6 +52,8 @@ def _num_samples(sample_rate: float, duration_s: Any, num_samples: Any) -> int:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ParameterError(f"duration_s={duration_s!r} is invalid: expected a finite number of seconds > 0")
     n = int(round(seconds * sample_rate))
+    check_size(f"duration_s={duration_s!r} at sample_rate={sample_rate:g} Hz gives num_samples", max(n, 1),
+               limit="max_samples", bytes_each=8)
     if n < 1:
         raise ParameterError(
             f"duration_s={duration_s!r} is shorter than one sample at sample_rate={sample_rate:g} Hz: "

@@ -23,7 +23,17 @@ from functools import lru_cache
 
 import torch
 
-from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense._checks import (
+    check_choice,
+    check_lifter,
+    check_positive_float,
+    check_positive_int,
+    check_representable,
+    check_sample_rate,
+    check_signal,
+    check_size,
+    power_headroom,
+)
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
 from polysense.signal.filterbanks import _band_limits, dct_matrix, mel_filterbank
@@ -196,6 +206,8 @@ def _spectral(x, *, n_fft, hop_length, win_length, window, center, pad_mode, per
         x, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
         center=center, pad_mode=pad_mode, periodic=periodic, convention=convention,
     )
+    if power is not None and power > 2:  # |X|^p overflows sooner than the power spectrum checked above
+        check_signal("x", x, max_abs=power_headroom(x.dtype, n_fft, power))
     frame_window, left, right, phase = _setup_frames(conv, x.shape[-1], n_fft, hop, w, center)
     n_bins = n_fft // 2 + 1
     projection = projection_factory(n_fft, x.dtype, x.device) if projection_factory else None
@@ -271,13 +283,9 @@ def power_to_db(
 
     Differentiable (the clip passes gradient only to unclipped values).
     """
-    if not isinstance(S, torch.Tensor) or not S.is_floating_point():
-        raise ParameterError(f"S must be a real floating-point tensor of powers, got {getattr(S, 'dtype', type(S))}")
+    S = check_signal("S", S)  # real float32/float64, non-empty, finite
     amin, top_db = _check_db_args(amin, top_db, top_db_scope)
-    if not bool(torch.isfinite(S).all()):
-        raise ParameterError("S contains NaN or Inf values: expected finite powers")
-    if S.numel() == 0:
-        raise ParameterError(f"S has shape {tuple(S.shape)}: expected a non-empty spectrogram")
+    check_representable("amin", amin, S.dtype)
     return _clip_top_db(_to_db(S, amin, _ref_db(ref, S, amin)), top_db, top_db_scope)
 
 
@@ -304,8 +312,9 @@ def amplitude_to_db(
     complex S uses |S|² = re² + im² directly. ``ref`` may be a callable evaluated on |S|.
     ``top_db``/``top_db_scope`` as :func:`power_to_db`.
     """
-    if not isinstance(S, torch.Tensor) or not (S.is_floating_point() or S.is_complex()):
-        raise ParameterError(f"S must be a floating-point tensor of amplitudes, got {getattr(S, 'dtype', type(S))}")
+    S = check_signal("S", S, allow_complex=True)
+    # |S|² must stay finite: an amplitude of 1e30 in float32 would square to Inf
+    S = check_signal("S", S, allow_complex=True, max_abs=math.sqrt(torch.finfo(S.real.dtype).max) / 2)
     amin = check_positive_float("amin", amin, what="amplitude floor")
     if S.is_complex():
         ri = torch.view_as_real(S)
@@ -333,7 +342,7 @@ def _mel_factory(sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm):
 
 def _mel_args(conv: Convention, sample_rate, n_mels, f_min_hz, f_max_hz, mel_scale, norm):
     sample_rate = check_sample_rate(sample_rate)
-    n_mels = check_positive_int("n_mels", n_mels, what="number of mel bands")
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
     mel_scale = conv.mel_scale if mel_scale is None else mel_scale
     norm = conv.mel_norm if norm is FROM_CONVENTION else norm
     check_choice("mel_scale", mel_scale, ("slaney", "htk"))
@@ -454,9 +463,8 @@ def mfcc(
     """
     conv = get_convention(convention)
     n_mfcc = check_positive_int("n_mfcc", n_mfcc, what="number of coefficients")
-    lifter = float(lifter)
-    if not math.isfinite(lifter) or lifter < 0:
-        raise ParameterError(f"lifter={lifter!r} is invalid: expected a number >= 0 (0 disables liftering)")
+    lifter = check_lifter(lifter)
+    check_choice("dct_norm", dct_norm, ("ortho", None))
     log_mel = log_mel_spectrogram(
         x, sample_rate=sample_rate, ref=ref, amin=amin, top_db=top_db, top_db_scope=top_db_scope,
         convention=conv, **mel_kwargs,
@@ -465,6 +473,6 @@ def mfcc(
     d = dct_matrix(n_mfcc, n_mels, dct_norm, dtype=log_mel.dtype, device=log_mel.device)
     coeffs = torch.matmul(d, log_mel)
     if lifter > 0:
-        n = torch.arange(1, n_mfcc + 1, dtype=log_mel.dtype, device=log_mel.device)
-        coeffs = coeffs * (1.0 + (lifter / 2.0) * torch.sin(math.pi * n / lifter)).unsqueeze(-1)
+        n = torch.arange(1, n_mfcc + 1, dtype=torch.float64, device=log_mel.device)  # float64: n/L may be huge
+        coeffs = coeffs * (1.0 + (lifter / 2.0) * torch.sin(math.pi * n / lifter)).to(log_mel.dtype).unsqueeze(-1)
     return coeffs

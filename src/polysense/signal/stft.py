@@ -35,7 +35,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
+from polysense._checks import (
+    check_choice,
+    check_positive_int,
+    check_sample_rate,
+    check_signal,
+    check_size,
+    check_stft_size,
+    check_unit_interval,
+)
 from polysense.errors import NOLAError, ParameterError
 from polysense.signal.conventions import Convention, get_convention
 from polysense.signal.windows import get_window
@@ -52,10 +60,10 @@ CPU_BLOCK_ELEMENTS = 1 << 19
 
 # ----------------------------------------------------------------------------- arguments
 def _check_fft_args(n_fft, hop_length, win_length, conv: Convention) -> tuple[int, int, int]:
-    n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT size in samples")
+    n_fft = check_size("n_fft", n_fft, minimum=2, limit="max_fft", bytes_each=16, what="FFT size in samples")
     if win_length is None:
         win_length = n_fft
-    win_length = check_positive_int("win_length", win_length, what="window length in samples")
+    win_length = check_size("win_length", win_length, limit="max_fft", bytes_each=8, what="window length in samples")
     if win_length > n_fft:
         raise ParameterError(
             f"win_length={win_length} is invalid: expected 1 <= win_length <= n_fft={n_fft} "
@@ -91,7 +99,8 @@ def _analysis_setup(x, *, n_fft, hop_length, win_length, window, center, pad_mod
     """Validate everything once; returns the pieces :func:`_framewise` needs."""
     conv = get_convention(convention)
     n_fft, hop_length, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
-    x = check_signal("x", x)
+    x = check_signal("x", x, n_fft=n_fft)
+    check_stft_size(x, n_fft, hop_length)
     center = conv.center if center is None else bool(center)
     pad_mode = conv.pad_mode if pad_mode is None else pad_mode
     check_choice("pad_mode", pad_mode, PAD_MODES)
@@ -114,7 +123,7 @@ def frame(x: torch.Tensor, *, frame_length: int, hop_length: int) -> torch.Tenso
     H = hop_length, all in samples). Unlike librosa's ``frame`` the frame axis comes before
     the sample axis (torch's ``unfold`` layout), so an FFT along the last axis is contiguous.
     """
-    frame_length = check_positive_int("frame_length", frame_length, what="samples per frame")
+    frame_length = check_size("frame_length", frame_length, limit="max_fft", what="samples per frame")
     hop_length = check_positive_int("hop_length", hop_length, what="samples between frames")
     x = check_signal("x", x, min_length=frame_length, allow_complex=True)
     return x.unfold(-1, frame_length, hop_length)
@@ -562,16 +571,15 @@ def istft(
             f"convention={conv.name!r} has no inverse here: istft inverts the centred framing "
             "(convention='librosa' or 'torchaudio')"
         )
+    check_signal("X", X, allow_complex=True)
     n_bins, n_frames = X.shape[-2], X.shape[-1]
     if n_fft is None:
-        n_fft = 2 * (n_bins - 1)
+        n_fft = 2 * (n_bins - 1) if n_bins >= 2 else f"the {n_bins} frequency bin(s) of X"
     n_fft, hop, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
     if n_bins != n_fft // 2 + 1:
         raise ParameterError(f"X has {n_bins} frequency bins: expected n_fft//2+1 = {n_fft // 2 + 1} for n_fft={n_fft}")
     if n_frames < 1:
         raise ParameterError("X has 0 frames: expected at least 1")
-    if not bool(torch.isfinite(torch.view_as_real(X)).all()):
-        raise ParameterError("X contains NaN or Inf values: expected a finite spectrogram")
     center = conv.center if center is None else bool(center)
     periodic = conv.periodic if periodic is None else bool(periodic)
     real = X.real.dtype
@@ -593,9 +601,11 @@ def istft(
         kernel_size=(1, n_fft), stride=(1, hop),
     ).reshape(total)
     start = n_fft // 2 if center else 0
+    name = "length"
     if length is None:
         length = total - 2 * start
-    length = check_positive_int("length", length, what="output samples")
+        name = f"length (by default the {n_frames} frame(s) of X span {length} samples at hop_length={hop}; pass length=)"
+    length = check_size(name, length, limit="max_samples", bytes_each=8 * max(1, X[..., 0, 0].numel()), what="output samples")
     stop = min(total, start + length)
     # A sample counts as covered where Σ w² > eps·max Σ w²: below that, dividing by the envelope
     # amplifies rounding (error ≈ eps/w) instead of recovering the sample.
@@ -643,17 +653,15 @@ def griffin_lim(
     """
     if not isinstance(magnitude, torch.Tensor) or magnitude.is_complex() or magnitude.ndim < 2:
         raise ParameterError("magnitude must be a real tensor (..., freq, frames) of |X| values")
-    n_iter = check_positive_int("n_iter", n_iter, what="iterations")
+    magnitude = check_signal("magnitude", magnitude)
+    n_iter = check_positive_int("n_iter", n_iter, maximum=100_000, what="iterations")
     check_choice("init", init, ("random", "zeros"))
-    mom = float(momentum)
-    if not 0.0 <= mom < 1.0 + 1e-12 or not math.isfinite(mom):
-        raise ParameterError(f"momentum={momentum!r} is invalid: expected a number in [0, 1] (0.99 is librosa's fast GL)")
+    mom = check_unit_interval("momentum", momentum, what="a momentum (0.99 is librosa's fast GL)")
+    seed = check_positive_int("seed", seed, minimum=0, maximum=2**63 - 1)
     if n_fft is None:
         n_fft = 2 * (magnitude.shape[-2] - 1)
     conv = get_convention(convention)
     n_fft, hop, win_length = _check_fft_args(n_fft, hop_length, win_length, conv)
-    if not bool(torch.isfinite(magnitude).all()):
-        raise ParameterError("magnitude contains NaN or Inf values: expected a finite spectrogram")
     kw = dict(n_fft=n_fft, hop_length=hop, win_length=win_length, window=window, center=center, convention=conv)
     if init == "random":
         gen = torch.Generator(device="cpu").manual_seed(int(seed))

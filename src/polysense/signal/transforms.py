@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from polysense._checks import check_choice, check_positive_int, check_sample_rate
+from polysense._checks import check_choice, check_lifter, check_positive_int, check_sample_rate
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
 from polysense.signal.filterbanks import dct_matrix, mel_filterbank
@@ -233,9 +233,7 @@ class MFCC(nn.Module):
         self.register_buffer(
             "dct", dct_matrix(n_mfcc, self.log_mel.n_mels, dct_norm, dtype=torch.float64), persistent=False
         )
-        lifter = float(lifter)
-        if not lifter >= 0:
-            raise ParameterError(f"lifter={lifter!r} is invalid: expected a number >= 0 (0 disables liftering)")
+        lifter = check_lifter(lifter)
         n = torch.arange(1, self.n_mfcc + 1, dtype=torch.float64)
         lift = 1.0 + (lifter / 2.0) * torch.sin(torch.pi * n / lifter) if lifter > 0 else torch.ones_like(n)
         self.register_buffer("lift", lift, persistent=False)

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_positive_float, check_positive_int
+from polysense._checks import check_positive_float, check_size
 from polysense.errors import ParameterError
 
 __all__ = ["WINDOWS", "generalized_hamming", "get_window", "window_names"]
@@ -201,7 +201,7 @@ def get_window(
         >>> get_window("hann", 4)
         tensor([0.0000, 0.5000, 1.0000, 0.5000], dtype=torch.float64)
     """
-    length = check_positive_int("length", length, what="window length in samples")
+    length = check_size("length", length, limit="max_fft", bytes_each=8, what="window length in samples")
     canonical, values = _resolve(name, params)
     builder = WINDOWS[canonical][0]
     if length == 1:
@@ -227,7 +227,7 @@ def generalized_hamming(
     N = M − 1 for the symmetric one (length 1 gives ``[1.0]``), so the result equals
     ``get_window("hann"|"hamming", M, periodic=...)`` (to 1e-15).
     """
-    length = check_positive_int("length", length, what="window length in samples")
+    length = check_size("length", length, limit="max_fft", bytes_each=8, what="window length in samples")
     eps = float(epsilon)
     if not 0.0 <= eps <= 1.0:
         raise ParameterError(f"epsilon={epsilon!r} is invalid: expected a number in [0, 1] (0.5 Hann, 0.54 Hamming)")

@@ -99,6 +99,9 @@ class TrainConfig(_Section):
     log_every_steps: int = Field(10, ge=1)
     #: stop after this many optimiser steps in all (for smoke tests), None: run every epoch
     max_steps: int | None = Field(None, ge=1)
+    #: DistributedDataParallel's flag for models that leave parameters unused in a step
+    #: (e.g. a missing modality); off by default since it costs a graph traversal per step
+    ddp_find_unused_parameters: bool = False
     #: batches per epoch at most (for smoke tests), None: the whole split
     max_batches_per_epoch: int | None = Field(None, ge=1)
 
@@ -312,14 +315,39 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
 # ------------------------------------------------------------------- part signatures
 
 
+def _accepted_keys(builder: Any) -> list[str] | None:
+    """Keyword names ``builder`` accepts; None when it takes arbitrary keywords we cannot see.
+
+    A class whose ``__init__`` passes ``**kwargs`` on to its parent accepts the parent's names
+    too (CLIP/VSE++ → DualEncoder); a registered function that forwards to a fusion names it
+    in ``builder.fusion_name``.
+    """
+    names: list[str] = []
+    targets = [builder]
+    if isinstance(builder, type):
+        targets = [klass.__init__ for klass in builder.__mro__ if "__init__" in vars(klass) and klass is not object]
+    fusion = getattr(builder, "fusion_name", None)
+    for target in targets:
+        try:
+            parameters = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return None
+        names += [n for n, p in parameters.items() if n not in ("self", "seed")
+                  and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return list(dict.fromkeys(names))
+        if fusion is not None:
+            from polysense.models import registry
+
+            inner = _accepted_keys(registry.builder("fusion", fusion))
+            return None if inner is None else list(dict.fromkeys(names + [n for n in inner if n not in ("dims",)]))
+    return None
+
+
 def _check_keys(where: str, builder: Any, options: Mapping[str, Any]) -> None:
-    try:
-        parameters = inspect.signature(builder).parameters
-    except (TypeError, ValueError):
+    accepted = _accepted_keys(builder)
+    if accepted is None:
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return
-    accepted = [n for n, p in parameters.items() if n not in ("self", "seed") and p.kind is not inspect.Parameter.VAR_POSITIONAL]
     unknown = sorted(set(options) - set(accepted) - {"name"})
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for {options.get('name')!r}; "

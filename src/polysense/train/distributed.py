@@ -58,6 +58,12 @@ def _device(kind: str, local_rank: int) -> torch.device:
 
 def setup(device: str = "auto") -> DistributedContext:
     """Join the torchrun process group when there is one; pick the device."""
+    if dist.is_available() and dist.is_initialized():
+        # a group made by the caller (a test, a notebook): join it as it is
+        rank = dist.get_rank()
+        local_rank = int(os.environ.get("LOCAL_RANK", rank))
+        return DistributedContext(rank=rank, world_size=dist.get_world_size(), local_rank=local_rank,
+                                  device=_device(device, local_rank))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

@@ -43,7 +43,15 @@ from polysense.train.config import ConfigError, ExperimentConfig
 from polysense.train.validation import scalar, to_device, validate
 from polysense.train.distributed import DistributedContext, setup, teardown
 from polysense.train.progress import RunLog
-from polysense.train.run import CONFIG, RUN_INFO, TOKENIZER, WEIGHTS, resolve_model_paths, walk_parts
+from polysense.train.run import (
+    CONFIG,
+    RUN_INFO,
+    TOKENIZER,
+    WEIGHTS,
+    read_run_info,
+    resolve_model_paths,
+    walk_parts,
+)
 
 __all__ = ["TrainResult", "TrainingError", "Trainer", "train"]
 
@@ -98,12 +106,7 @@ class Collator:
         batch = self.collate(items)
         texts = batch.get("text")
         if self.tokenizer is not None and texts is not None and "input_ids" not in batch:
-            encoded = self.tokenizer.batch_encode(list(texts))
-            batch["input_ids"] = encoded.input_ids
-            batch["text_mask"] = encoded.attention_mask.bool()
-            word_ids = getattr(encoded, "word_ids", None)
-            if word_ids is not None:
-                batch["word_ids"] = word_ids
+            batch.update(self.tokenizer.batch_encode(list(texts)).as_dict())
         return batch
 
 
@@ -220,10 +223,12 @@ def _check_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> Non
         if not saved.is_file():
             raise ConfigError(f"--resume: {run_dir} holds no run to resume (no {CONFIG}); drop --resume to start one")
         previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+        # the saved model section has what the data filled in (sample rate, tokenizer): compare
+        # the model config as it was given, kept in run.json
+        previous["model"] = read_run_info(run_dir).get("model_config", previous.get("model"))
         current = config.to_dict()
         differing = sorted(k for k in set(previous) | set(current)
-                           if k not in ("name", "description") and previous.get(k) != current.get(k)
-                           and k != "model")
+                           if k not in ("name", "description") and previous.get(k) != current.get(k))
         if differing:
             raise ConfigError(f"--resume: {run_dir} was trained with another config (sections {differing} differ); "
                               "resume with the same config, or start a new run in another folder")
@@ -284,7 +289,7 @@ class Trainer:
         if self.ctx.world_size > 1:
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None,
-                find_unused_parameters=True)
+                find_unused_parameters=cfg.train.ddp_find_unused_parameters)
         else:
             self.ddp = self.model
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr,
@@ -312,6 +317,7 @@ class Trainer:
                 "modalities": list(self.data.modalities),
                 "data": self.data.description,
                 "world_size": self.ctx.world_size,
+                "model_config": cfg.to_dict()["model"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             }, indent=2))
@@ -325,11 +331,8 @@ class Trainer:
 
     def _eval_batches(self, dataset: Any) -> Iterator[dict[str, Any]]:
         size = self.config.train.eval_batch_size or self.config.train.batch_size
-        batches = epoch_batches(len(dataset), size, seed=0, epoch=0, shuffle=False)
-        if self.ctx.world_size > 1:
-            # every process validates the whole split (simple, and identical on every rank)
-            pass
-        return self._loader(batches, dataset)
+        # every process validates the whole split: simple, and identical on every rank
+        return self._loader(epoch_batches(len(dataset), size, seed=0, epoch=0, shuffle=False), dataset)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -344,9 +347,25 @@ class Trainer:
             if context is not None:
                 teardown(context)
 
-    def _select(self) -> tuple[str, str]:
+    def _mean_over_processes(self, values: dict[str, float]) -> dict[str, float]:
+        """Each process holds its share's values (a distributed loss is defined so that the mean
+        over processes is the global one): log their mean."""
+        if self.ctx.world_size == 1 or not values:
+            return values
+        import torch.distributed as dist
+
+        stacked = torch.tensor(list(values.values()), dtype=torch.float64)
+        dist.all_reduce(stacked)
+        return dict(zip(values, (stacked / self.ctx.world_size).tolist()))
+
+    def _select(self, values: dict[str, float]) -> tuple[str, str]:
+        """The metric that picks the best epoch: the configured one, else accuracy when the model
+        classifies, else mean R@1 when it retrieves, else the validation loss."""
         cfg = self.config.train
-        metric = (cfg.select_metric or ("accuracy" if self.num_classes else "loss")).removeprefix("val/")
+        if cfg.select_metric:
+            metric = cfg.select_metric.removeprefix("val/")
+        else:
+            metric = next((m for m in ("accuracy", "r1") if m in values), "loss")
         mode = cfg.select_mode or ("min" if metric == "loss" or metric.startswith("loss_") else "max")
         return metric, mode
 
@@ -364,7 +383,7 @@ class Trainer:
             self.log.truncate(int(state["metrics_bytes"]))
             self.log.say(f"resumed from {latest.name}: epoch {state['epoch'] + 1}, batch {state['batch']}, "
                          f"step {state['step']}")
-        metric, mode = self._select()
+        metric = str(state.get("select_metric") or (cfg.train.select_metric or "loss").removeprefix("val/"))
         accumulate = cfg.optim.accumulate_steps
         started = time.perf_counter() - float(state["train_seconds"])
         self.ddp.train()
@@ -409,7 +428,7 @@ class Trainer:
                     if not bool(torch.isfinite(loss.detach())):
                         last = ckpt.latest_checkpoint(self.run_dir / CHECKPOINTS) if self.ctx.is_main else None
                         raise TrainingError(
-                            f"the loss is {float(loss)} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
+                            f"the loss is {float(loss.detach())} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
                             f"training stopped. The last good checkpoint is {last or 'none yet'} and "
                             f"{self.run_dir / WEIGHTS} holds the best weights so far. Lower optim.lr, set "
                             "optim.clip_grad_norm, or check the data for extreme values")
@@ -434,7 +453,7 @@ class Trainer:
                 if state["step"] % cfg.train.log_every_steps == 0:
                     entry = {"split": "train", "step": state["step"], "epoch": epoch + 1,
                              "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                             **{k: v / running_n for k, v in running.items()}}
+                             **self._mean_over_processes({k: v / running_n for k, v in running.items()})}
                     self.log.record(entry)
                     if not self.log.interactive:
                         self.log.say(f"epoch {epoch + 1} step {state['step']}/{self.total_steps} "
@@ -446,12 +465,16 @@ class Trainer:
                     done = True
                     break
             # end of epoch: validate, select, checkpoint
+            val_start = time.perf_counter()
             values = validate(self.model, self._eval_batches(self.data.val), device=self.ctx.device,
                               num_classes=self.num_classes, autocast=self.autocast)
+            state["val_seconds"] = float(state.get("val_seconds", 0.0)) + time.perf_counter() - val_start
+            metric, mode = self._select(values)
             if metric not in values:
                 raise ConfigError(f"train.select_metric={metric!r} is not among the validation metrics "
                                   f"{sorted(values)}: choose one of them")
             value = values[metric]
+            state["select_metric"] = metric
             better = state["best_value"] is None or (value > state["best_value"] if mode == "max"
                                                      else value < state["best_value"])
             entry = {"split": "val", "step": state["step"], "epoch": epoch + 1, **values,
@@ -481,6 +504,7 @@ class Trainer:
             ckpt.atomic_write_text(self.run_dir / RESULT, json.dumps({
                 "best_metric": result.best_metric, "best_value": result.best_value, "best_epoch": result.best_epoch,
                 "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(seconds, 3),
+                "val_seconds": round(float(state.get("val_seconds", 0.0)), 3),
                 "stopped_early": result.stopped_early}, indent=2))
         self.ctx.barrier()
         return result

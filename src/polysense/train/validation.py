@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from polysense.models.output import EmbeddingOutput
+
 __all__ = ["scalar", "to_device", "validate"]
 
 
@@ -68,6 +70,7 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
             out_logits = getattr(out, "logits", None)
             label = batch.get("label")
             if (isinstance(out_logits, torch.Tensor) and isinstance(label, torch.Tensor) and label.ndim == 1
+                    and not isinstance(out, EmbeddingOutput)
                     and out_logits.ndim == 2 and out_logits.shape[0] == label.shape[0]):
                 logits.append(out_logits.float().cpu())
                 labels.append(label.cpu())

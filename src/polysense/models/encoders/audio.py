@@ -132,6 +132,13 @@ class _AudioInput(nn.Module):
         self.n_mels = check_positive_int("n_mels", n_mels)
         self.frontend = LogMelFrontEnd(n_mels=n_mels, **frontend_kwargs) if self.input == "waveform" else None
 
+    def _setup_rate(self, sample_rate: int, resample: bool) -> None:
+        """The rate contract read by :func:`polysense.models.batch.encode_modality`: a waveform
+        batch at another ``"sample_rate"`` is an error, or resampled to ``sample_rate`` when
+        ``resample``."""
+        self.sample_rate = int(check_sample_rate(sample_rate))
+        self.resample = bool(resample)
+
     def features(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(normalised log-mel (B, n_mels, frames) with padded frames zeroed, frame mask (B, frames))."""
         if not isinstance(audio, torch.Tensor) or not audio.is_floating_point():
@@ -188,6 +195,8 @@ class AudioCNN(_AudioInput):
 
     Args:
         sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
+        resample: resample waveform batches whose ``"sample_rate"`` differs from ``sample_rate``
+            (soxr) instead of raising (see :func:`polysense.models.batch.encode_modality`).
         input: ``"waveform"`` (front end inside) or ``"log_mel"`` (features given).
         normalize: ``"utterance"`` (per-item mean/std over real frames) or ``"none"``.
         channels: output channels of each block.
@@ -202,6 +211,7 @@ class AudioCNN(_AudioInput):
         self,
         sample_rate: int = 16000,
         *,
+        resample: bool = False,
         n_fft: int = 400,
         hop_length: int = 160,
         win_length: int | None = None,
@@ -218,6 +228,7 @@ class AudioCNN(_AudioInput):
         self._setup_input(
             input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz)
         )
+        self._setup_rate(sample_rate, resample)
         if isinstance(channels, int) or not isinstance(channels, Sequence) or len(channels) == 0:
             raise ParameterError(f"channels={channels!r} is invalid: expected a non-empty list of channel counts")
         channels = [check_positive_int("channels[]", c) for c in channels]
@@ -258,6 +269,8 @@ class AudioSpectrogramTransformer(_AudioInput):
 
     Args:
         sample_rate, n_fft, hop_length, win_length, n_mels, f_min_hz, f_max_hz: the front end.
+        resample: resample waveform batches whose ``"sample_rate"`` differs from ``sample_rate``
+            (soxr) instead of raising (see :func:`polysense.models.batch.encode_modality`).
         input, normalize: as :class:`AudioCNN`.
         patch_size: (mel bins, frames) per patch (or one int for both).
         patch_stride: step between patches (default: ``patch_size``, no overlap; AST used 10
@@ -275,6 +288,7 @@ class AudioSpectrogramTransformer(_AudioInput):
         self,
         sample_rate: int = 16000,
         *,
+        resample: bool = False,
         n_fft: int = 400,
         hop_length: int = 160,
         win_length: int | None = None,
@@ -298,6 +312,7 @@ class AudioSpectrogramTransformer(_AudioInput):
         self._setup_input(
             input, normalize, n_mels, _frontend_kwargs(sample_rate, n_fft, hop_length, win_length, f_min_hz, f_max_hz)
         )
+        self._setup_rate(sample_rate, resample)
         self.dim = check_positive_int("dim", dim)
         self.max_frames = check_positive_int("max_frames", max_frames)
         self.pool = check_choice("pool", pool, ("cls", "mean"))

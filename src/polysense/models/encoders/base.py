@@ -50,3 +50,8 @@ def build_encoder(modality: str, spec: Mapping[str, Any] | nn.Module) -> nn.Modu
             f"(the width of its pooled output), got {dim!r}"
         )
     return encoder
+
+
+def encoder_tokenizer(encoder: nn.Module) -> Any:
+    """The tokenizer a text encoder exposes as ``tokenizer`` (None when it has none)."""
+    return getattr(encoder, "tokenizer", None)

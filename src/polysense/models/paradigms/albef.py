@@ -49,7 +49,8 @@ from polysense.losses.matching import ImageTextMatchingLoss, sample_hard_negativ
 from polysense.models.attention import CrossAttentionBlock
 from polysense.models.heads import ProjectionHead
 from polysense.models.momentum import FeatureQueue, alpha_ramp, ema_update, momentum_copy
-from polysense.models.paradigms.entangled import EntangledModel, PretrainingOutput
+from polysense.models.output import ModelOutput
+from polysense.models.paradigms.entangled import EntangledModel
 from polysense.models.registry import register
 
 __all__ = ["ALBEF"]
@@ -72,10 +73,14 @@ class ALBEF(EntangledModel):
         temperature: initial ITC temperature (0.07), learned when ``learn_temperature``;
             the logit scale 1/temperature never exceeds ``max_logit_scale``.
 
-    ``forward(batch) -> PretrainingOutput`` (in training mode it also updates the momentum
+    ``forward(batch) -> ModelOutput`` (in training mode it also updates the momentum
     encoders, the queues and the step count); ``match_logits(batch)`` scores given pairs;
-    ``embed(batch)`` gives the unit-length unimodal embeddings for retrieval.
+    ``encode(modality, batch)`` / ``embed(batch)`` give the unit-length unimodal (ITC)
+    embeddings for retrieval.
     """
+
+    #: the modalities' embeddings are trained to be comparable (cross-modal retrieval)
+    shared_space = True
 
     DEFAULT_WEIGHTS = {"itc": 1.0, "itm": 1.0, "mlm": 1.0}
 
@@ -158,13 +163,13 @@ class ALBEF(EntangledModel):
             text_tokens = block(text_tokens, visual_tokens, text_mask, visual_mask)
         return self.fusion_norm(text_tokens)
 
+    def project(self, modality: str, pooled: Tensor) -> Tensor:
+        """The ITC projection of ``modality`` (so :meth:`encode` gives the contrastive space)."""
+        return (self.text_proj if modality == "text" else self.visual_proj)(pooled)
+
     def embed(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        """Unit-length unimodal embeddings ``{"text": (B, E), modality: (B, E)}`` (for retrieval)."""
-        input_ids, text_mask = self.text_inputs(batch)
-        return {
-            "text": self.text_proj(self.encode_text(input_ids, text_mask).pooled),
-            self.modality: self.visual_proj(self.encode_visual(batch).pooled),
-        }
+        """Unit-length unimodal embeddings ``{modality: (B, E), "text": (B, E)}`` (for retrieval)."""
+        return {m: self.encode(m, batch) for m in self.modalities}
 
     def match_logits(self, batch: Mapping[str, Any]) -> Tensor:
         """(B, 2) ITM logits of the batch's pairs as given (index 1 = matched)."""
@@ -178,7 +183,7 @@ class ALBEF(EntangledModel):
         return like.new_zeros(0, like.shape[1]) if queue is None else queue.features().to(like.dtype)
 
     # ------------------------------------------------------------------ objectives
-    def forward(self, batch: Mapping[str, Any]) -> PretrainingOutput:
+    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
         batch_size = self.batch_size(batch)
         input_ids, text_mask = self.text_inputs(batch)
         visual = self.encode_visual(batch)

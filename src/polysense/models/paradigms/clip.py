@@ -37,9 +37,11 @@ class CLIP(DualEncoder):
         learn_logit_scale: learn the temperature (True).
         gather, local_loss: multi-process options of :func:`polysense.losses.clip_loss`.
 
-    ``forward(batch) -> DualEncoderOutput`` (``parts`` is a
-    :class:`~polysense.losses.ContrastiveOutput`: logits both ways, per-direction losses, scale).
+    ``forward(batch) -> EmbeddingOutput``: ``losses["clip"]``, ``logits`` the scaled (B, B)
+    similarities (rows: the first modality), ``metrics["logit_scale"]``.
     """
+
+    loss_name = "clip"
 
     def __init__(
         self,
@@ -60,6 +62,10 @@ class CLIP(DualEncoder):
             gather=gather,
             local_loss=local_loss,
         )
+
+    def objective_output(self, a: torch.Tensor, b: torch.Tensor, positive_mask: torch.Tensor | None):
+        out = self.objective(a, b, positive_mask=positive_mask)
+        return out, out.logits_a, {"logit_scale": out.logit_scale.detach()}
 
     @property
     def logit_scale(self) -> torch.Tensor:

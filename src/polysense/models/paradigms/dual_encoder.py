@@ -9,23 +9,30 @@ precomputed index possible). The paradigms differ in their objective:
 - VSE++ (:mod:`.vsepp`): max-violation hinge loss on cosine similarity.
 - CLIP (:mod:`.clip`): symmetric InfoNCE with a learned temperature.
 
+**Repeated items.** A data set may pair many clips with one caption (FSDD: 40 distinct captions
+for 2,000 clips). Items of a batch with the same text (``positives="text"``, the default: equal
+``batch["text"]`` strings, or equal ``input_ids`` rows without strings) or the same label
+(``positives="label"``) are positives of each other, never negatives; ``positives="none"``
+keeps the one-pair-per-row objective.
+
 A batch is the collated dict of :mod:`polysense.data` (``"audio"`` + ``"audio_mask"``,
-``"image"``, ``"input_ids"`` + ``"text_mask"``; see :func:`polysense.models.fusion.encode_modality`).
+``"image"``, ``"input_ids"`` + ``"text_mask"``; see :mod:`polysense.models.batch`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from polysense._checks import check_positive_int
+from polysense._checks import check_choice, check_positive_int
 from polysense.errors import ParameterError
-from polysense.models.encoders.base import build_encoder
-from polysense.models.fusion import encode_modality, modality_keys
+from polysense.losses.matching import duplicate_mask
+from polysense.models.batch import encode_required, has_modality, modality_keys
+from polysense.models.encoders.base import build_encoder, encoder_tokenizer
+from polysense.models.output import EmbeddingOutput
 from polysense.models.registry import build
 
 #: The modalities a dual encoder can pair, in the order that names the pair's sides a and b.
@@ -35,20 +42,24 @@ MODALITIES = ("audio", "image", "text")
 EncoderSpec = Mapping[str, Any] | nn.Module
 
 
-@dataclass
-class DualEncoderOutput:
-    """What a dual-encoder model returns.
+#: How a dual encoder finds the positives of an item beyond its own pair.
+POSITIVES = ("text", "label", "none")
 
-    Attributes:
-        embeddings: ``{modality: (batch, embed_dim)}`` unit-length embeddings of the
-            modalities present in the batch.
-        loss: the training loss, or None when the batch lacks one of the two modalities.
-        parts: the objective's typed output (logits/similarities, per-direction losses), or None.
-    """
 
-    embeddings: dict[str, torch.Tensor]
-    loss: torch.Tensor | None
-    parts: Any
+def text_positive_mask(batch: Mapping[str, Any]) -> torch.Tensor | None:
+    """(B, B) bool: items with the same ``batch["text"]`` string (or, without strings, the same
+    ``input_ids`` over the real tokens); None when the batch has neither."""
+    texts = batch.get("text")
+    if isinstance(texts, (list, tuple)) and texts and all(isinstance(t, str) for t in texts):
+        index: dict[str, int] = {}
+        codes = torch.tensor([index.setdefault(t, len(index)) for t in texts])
+        return codes[:, None] == codes[None, :]
+    ids_key, mask_key = modality_keys("text")
+    input_ids = batch.get(ids_key)
+    if not isinstance(input_ids, torch.Tensor):
+        return None
+    mask = batch.get(mask_key)
+    return duplicate_mask(input_ids if mask is None else input_ids.masked_fill(~mask.bool(), -1))
 
 
 class DualEncoder(nn.Module):
@@ -61,18 +72,27 @@ class DualEncoder(nn.Module):
             pooled output) and return an :class:`~polysense.models.encoders.base.EncoderOutput`.
         projection: options of the projection head (kind "head", default ``"projection"``:
             one Linear unless ``hidden_dims`` is given); ``in_dim``/``out_dim`` are set here.
+        positives: ``"text"`` (items with the same caption are positives of each other),
+            ``"label"`` (items with the same ``batch[label_key]``) or ``"none"`` (only the pair).
+        label_key: the batch key of the labels for ``positives="label"``.
 
     Attributes:
         modalities: the pair ``(a, b)`` in the order of :data:`MODALITIES`; losses and
             similarities read ``a`` as rows and ``b`` as columns.
-        objective: the loss module, called as ``objective(a, b)`` and returning a typed output
-            with ``.loss``; set by each paradigm.
+        objective: the loss module, called as ``objective(a, b, positive_mask=...)`` and
+            returning a typed output with ``.loss``; set by each paradigm.
 
-    ``forward(batch) -> DualEncoderOutput``: the embeddings of the modalities present, and the
-    loss when both are.
+    ``forward(batch) -> EmbeddingOutput``: the embeddings of the modalities present and, when
+    both are, the loss (``losses[loss_name]``) and the (B, B) similarity ``logits`` (rows: a).
+    ``encode(modality, batch) -> (B, embed_dim)`` unit-length embeddings (what the index calls).
     """
 
+    #: the modalities' embeddings are trained to be comparable (cross-modal retrieval)
+    shared_space = True
+
     objective: nn.Module
+    #: The objective's name in ``losses`` (set by each paradigm).
+    loss_name: str = "loss"
 
     def __init__(
         self,
@@ -82,8 +102,12 @@ class DualEncoder(nn.Module):
         image: EncoderSpec | None = None,
         text: EncoderSpec | None = None,
         projection: Mapping[str, Any] | None = None,
+        positives: str = "text",
+        label_key: str = "label",
     ) -> None:
         super().__init__()
+        self.positives = check_choice("positives", positives, POSITIVES)
+        self.label_key = label_key
         self.embed_dim = check_positive_int("embed_dim", embed_dim, what="width of the shared embedding space")
         encoders = {"audio": audio, "image": image, "text": text}
         self.modalities = tuple(m for m in MODALITIES if encoders[m] is not None)
@@ -109,29 +133,56 @@ class DualEncoder(nn.Module):
                 "head", {**projection, "in_dim": encoder.dim, "out_dim": self.embed_dim, "normalize": True}
             )
 
-    def forward(self, batch: Mapping[str, Any]) -> DualEncoderOutput:
+    @property
+    def tokenizer(self):
+        """The text encoder's tokenizer (None without a text side, or when it has none)."""
+        return encoder_tokenizer(self.encoders["text"]) if "text" in self.encoders else None
+
+    def positive_mask(self, batch: Mapping[str, Any]) -> torch.Tensor | None:
+        """(B, B) bool: item j is a positive of item i (see ``positives``); None when every item
+        is a positive of its own pair only (the default objective then applies unchanged)."""
+        if self.positives == "none":
+            return None
+        if self.positives == "text":
+            mask = text_positive_mask(batch)
+        else:
+            labels = batch.get(self.label_key)
+            if labels is None:
+                raise ParameterError(
+                    f"positives='label' needs labels under {self.label_key!r} in the batch (found {sorted(batch)})"
+                )
+            labels = torch.as_tensor(labels)
+            mask = labels[:, None] == labels[None, :]
+        if mask is None or int(mask.sum()) == mask.shape[0]:
+            return None
+        return mask
+
+    def objective_output(self, a: torch.Tensor, b: torch.Tensor, positive_mask: torch.Tensor | None):
+        """The objective on the embeddings ``a``, ``b``: (typed output, (B, B) logits, metrics)."""
+        raise NotImplementedError
+
+    def forward(self, batch: Mapping[str, Any]) -> EmbeddingOutput:
         embeddings = self.embed(batch)
         a, b = self.modalities
         if a not in embeddings or b not in embeddings:
-            return DualEncoderOutput(embeddings=embeddings, loss=None, parts=None)
-        parts = self.objective(embeddings[a], embeddings[b])
-        return DualEncoderOutput(embeddings=embeddings, loss=parts.loss, parts=parts)
+            return EmbeddingOutput(embeddings=embeddings)
+        positives = self.positive_mask(batch)
+        if positives is not None:
+            positives = positives.to(embeddings[a].device)
+        out, logits, metrics = self.objective_output(embeddings[a], embeddings[b], positives)
+        return EmbeddingOutput(
+            loss=out.loss, losses={self.loss_name: out.loss}, metrics=metrics, embeddings=embeddings, logits=logits
+        )
 
     def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:
         """(batch, embed_dim) unit-length embeddings of ``modality``'s input in ``batch``."""
         if modality not in self.modalities:
             raise ParameterError(f"modality={modality!r} is not one of this model's {list(self.modalities)}")
-        out = encode_modality(self.encoders[modality], modality, batch)
-        if out is None:
-            raise ParameterError(
-                f"the batch has no {modality} input: expected the key {modality_keys(modality)[0]!r} "
-                f"(found {sorted(batch)})"
-            )
-        return self.projections[modality](out.pooled)
+        return self.projections[modality](encode_required(self.encoders[modality], modality, batch).pooled)
 
     def embed(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         """Embeddings of every modality of this model present in ``batch`` (at least one)."""
-        present = [m for m in self.modalities if batch.get(modality_keys(m)[0]) is not None]
+        present = [m for m in self.modalities if has_modality(batch, m)]
         if not present:
             raise ParameterError(
                 f"the batch has neither of the model's modalities {list(self.modalities)}: expected the keys "

@@ -5,56 +5,44 @@ enters as spectrogram patches or frames, through an audio encoder), and lets the
 inside the model (co-attention, one joint transformer, cross-attention). This module holds what
 the three share, so each paradigm file contains only its architecture and objectives:
 
-- :class:`PretrainingOutput`: the typed output, total loss plus its named parts and metrics.
 - :class:`EntangledModel`: builds the text encoder and the visual encoder from nested configs
   (exactly one of ``image=`` / ``audio=``), reads a collated batch, masks text for MLM with the
-  tokenizer's special ids, and finds duplicate items (which no sampler may use as negatives).
+  tokenizer's special ids, finds duplicate items (which no sampler may use as negatives), and
+  embeds each modality with its unimodal tower (``encode``, what retrieval and search call).
+
+``forward(batch)`` returns a :class:`~polysense.models.output.ModelOutput`: the weighted total
+``loss``, each objective's unweighted loss in ``losses`` and diagnostics in ``metrics``.
 
 A batch is the collated dict of :mod:`polysense.data`: ``"input_ids"`` + ``"text_mask"``
-(+ ``"word_ids"`` from :class:`~polysense.models.encoders.text.TextTokenizer` for whole-word
+(+ ``"word_ids"`` from :class:`~polysense.models.encoders.tokenizer.TextTokenizer` for whole-word
 masking), and ``"image"`` or ``"audio"`` + ``"audio_mask"``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from polysense._checks import check_unit_interval
 from polysense.errors import ParameterError
 from polysense.losses.masked import MaskedTokens, mask_tokens
 from polysense.losses.matching import duplicate_mask
-from polysense.models.encoders.base import EncoderOutput
-from polysense.models.encoders.text import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, load_tokenizer
-from polysense.models.fusion import encode_modality, modality_keys
-from polysense.models.encoders.base import build_encoder
+from polysense.models.batch import encode_required, modality_keys
+from polysense.models.encoders.base import EncoderOutput, build_encoder, encoder_tokenizer
+from polysense.models.encoders.tokenizer import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, load_tokenizer
+from polysense.models.output import ModelOutput
 
-__all__ = ["VISUAL_MODALITIES", "EntangledModel", "PretrainingOutput"]
+__all__ = ["VISUAL_MODALITIES", "EntangledModel"]
 
 #: The modalities that can pair with text in an entangled model.
 VISUAL_MODALITIES = ("image", "audio")
 
 #: Ids of the special tokens of a tokenizer made by ``train_tokenizer`` ([PAD]=0 ... [MASK]=4).
 _DEFAULT_IDS = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
-
-
-@dataclass
-class PretrainingOutput:
-    """What an entangled model returns.
-
-    Attributes:
-        loss: the weighted sum of the objectives (scalar, differentiable).
-        losses: each objective's unweighted loss by name (e.g. ``"itm"``, ``"mlm"``).
-        metrics: detached diagnostics by name (e.g. ``"itm_accuracy"``, ``"alpha"``).
-    """
-
-    loss: Tensor
-    losses: dict[str, Tensor] = field(default_factory=dict)
-    metrics: dict[str, Tensor] = field(default_factory=dict)
 
 
 def _weights(given: Mapping[str, float] | None, defaults: Mapping[str, float]) -> dict[str, float]:
@@ -84,12 +72,16 @@ class EntangledModel(nn.Module):
         audio: config (or module) of the audio encoder; exactly one of the two.
         mask_token_id: id of ``[MASK]`` (default 4, as ``train_tokenizer`` makes it).
         special_token_ids: ids never masked ([PAD], [CLS], [SEP], [MASK]; default 0, 2, 3, 4).
-        tokenizer: path of a ``tokenizer.json`` to read both from instead (e.g. MiniLM's).
+        tokenizer: path of a ``tokenizer.json`` to read both from instead (default: the text
+            encoder's own tokenizer when it has one, e.g. MiniLM's or a ``text_transformer``
+            built with ``tokenizer=``, else the ids ``train_tokenizer`` gives).
         mask_prob: probability to mask a token (or word) for MLM (BERT's 15 %).
         loss_weights: the weight of each objective in ``loss`` (defaults per paradigm).
 
     Attributes:
         modality: ``"image"`` or ``"audio"``.
+        modalities: ``(modality, "text")``, the modalities :meth:`encode` embeds.
+        tokenizer: the text tokenizer (None when the text encoder has none and no path was given).
         visual, text: the two encoders.
         visual_cls: 1 when the visual encoder puts a [CLS] token first (ViT, AST), else 0.
     """
@@ -121,6 +113,7 @@ class EntangledModel(nn.Module):
                 "audio={'name': 'audio_spectrogram_transformer', ...}"
             )
         (self.modality, visual_config), = given.items()
+        self.modalities = (self.modality, "text")
         self.visual = build_encoder(self.modality, visual_config)
         self.text = build_encoder("text", text)
         vocab_size = getattr(self.text, "vocab_size", None)
@@ -145,9 +138,10 @@ class EntangledModel(nn.Module):
         if tokenizer is not None:
             if mask_token_id is not None or special_token_ids is not None:
                 raise ParameterError("give either tokenizer= or mask_token_id/special_token_ids, not both")
-            ids = load_tokenizer(tokenizer, max_length=None).special_ids
+            self._tokenizer = load_tokenizer(tokenizer)
         else:
-            ids = _DEFAULT_IDS
+            self._tokenizer = encoder_tokenizer(self.text)
+        ids = _DEFAULT_IDS if self._tokenizer is None else self._tokenizer.special_ids
         mask_id = ids[MASK] if mask_token_id is None else mask_token_id
         specials = tuple(ids[t] for t in (PAD, CLS, SEP, MASK)) if special_token_ids is None else special_token_ids
         try:
@@ -155,6 +149,28 @@ class EntangledModel(nn.Module):
         except (TypeError, ValueError):
             raise ParameterError(f"special_token_ids={special_token_ids!r} is invalid: expected a list of ids") from None
         return int(mask_id), specials
+
+    @property
+    def tokenizer(self):
+        """The text tokenizer: the one given by path, else the text encoder's (None if neither)."""
+        return self._tokenizer
+
+    # ------------------------------------------------------------------ embeddings
+    def project(self, modality: str, pooled: Tensor) -> Tensor:
+        """Map a tower's pooled output into the space :meth:`encode` returns (identity here;
+        a paradigm with contrastive projections, e.g. ALBEF, applies them)."""
+        return pooled
+
+    def encode(self, modality: str, batch: Mapping[str, Any]) -> Tensor:
+        """(B, D) unit-length embeddings of ``modality`` from its unimodal tower alone (pooled,
+        through :meth:`project`): the text encoder for ``"text"``, the visual encoder otherwise."""
+        if modality not in self.modalities:
+            raise ParameterError(f"modality={modality!r} is not one of this model's {list(self.modalities)}")
+        if modality == "text":
+            pooled = self.encode_text(*self.text_inputs(batch)).pooled
+        else:
+            pooled = self.encode_visual(batch).pooled
+        return F.normalize(self.project(modality, pooled), dim=-1)
 
     # ------------------------------------------------------------------ batch access
     def text_inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
@@ -175,13 +191,7 @@ class EntangledModel(nn.Module):
 
     def encode_visual(self, batch: Mapping[str, Any], *, encoder: nn.Module | None = None) -> EncoderOutput:
         """The visual encoder's (or ``encoder``'s) output for the batch's image (or audio + audio_mask)."""
-        out = encode_modality(self.visual if encoder is None else encoder, self.modality, batch)
-        if out is None:
-            raise ParameterError(
-                f"the batch has no {self.modality} input: expected the key {modality_keys(self.modality)[0]!r} "
-                f"(found {sorted(batch)})"
-            )
-        return out
+        return encode_required(self.visual if encoder is None else encoder, self.modality, batch)
 
     def batch_size(self, batch: Mapping[str, Any]) -> int:
         input_ids, _ = self.text_inputs(batch)
@@ -230,9 +240,9 @@ class EntangledModel(nn.Module):
             generator=generator,
         )
 
-    def total(self, losses: Mapping[str, Tensor], metrics: Mapping[str, Tensor]) -> PretrainingOutput:
-        """The weighted sum of ``losses`` (weights from ``loss_weights``) as a :class:`PretrainingOutput`."""
+    def total(self, losses: Mapping[str, Tensor], metrics: Mapping[str, Tensor]) -> ModelOutput:
+        """The weighted sum of ``losses`` (weights from ``loss_weights``) as a :class:`ModelOutput`."""
         loss = sum(self.loss_weights[name] * value for name, value in losses.items())
-        return PretrainingOutput(
+        return ModelOutput(
             loss=loss, losses=dict(losses), metrics={k: torch.as_tensor(v).detach() for k, v in metrics.items()}
         )

@@ -47,7 +47,8 @@ from polysense.losses.masked import (
 from polysense.losses.matching import ITMHead, itm_loss, random_matching_pairs
 from polysense.models.attention import CoAttentionEncoder
 from polysense.models.layers import masked_mean
-from polysense.models.paradigms.entangled import EntangledModel, PretrainingOutput
+from polysense.models.output import ModelOutput
+from polysense.models.paradigms.entangled import EntangledModel
 from polysense.models.registry import register
 
 __all__ = ["ViLBERT"]
@@ -70,7 +71,7 @@ class ViLBERT(EntangledModel):
         region_mask_prob: probability to pick a visual token for masked region modelling.
         itm_negative_prob: probability that a pair's image is swapped for a negative.
 
-    ``forward(batch) -> PretrainingOutput``; ``match_logits(batch)`` scores given pairs.
+    ``forward(batch) -> ModelOutput``; ``match_logits(batch)`` scores given pairs.
     """
 
     DEFAULT_WEIGHTS = {"itm": 1.0, "mlm": 1.0, "mrm": 1.0}
@@ -134,7 +135,7 @@ class ViLBERT(EntangledModel):
         visual_stream, text_stream = self.streams(visual.tokens, visual.mask, text_tokens, text_mask)
         return self._match(visual_stream, visual.mask, text_stream)
 
-    def forward(self, batch: Mapping[str, Any]) -> PretrainingOutput:
+    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
         batch_size = self.batch_size(batch)
         input_ids, text_mask = self.text_inputs(batch)
         visual = self.encode_visual(batch)

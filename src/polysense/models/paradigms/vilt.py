@@ -42,7 +42,8 @@ from polysense.losses.masked import MaskedLanguageModelingLoss
 from polysense.losses.matching import ImageTextMatchingLoss, random_matching_pairs
 from polysense.losses.ot import WordPatchAlignmentLoss
 from polysense.models.layers import TransformerEncoder
-from polysense.models.paradigms.entangled import EntangledModel, PretrainingOutput
+from polysense.models.output import ModelOutput
+from polysense.models.paradigms.entangled import EntangledModel
 from polysense.models.registry import register
 
 __all__ = ["ViLT"]
@@ -68,7 +69,7 @@ class ViLT(EntangledModel):
         itm_negative_prob: probability that a pair's image is swapped for a negative.
         ot_beta, ot_iterations: IPOT settings of the word-patch alignment.
 
-    ``forward(batch) -> PretrainingOutput``; ``match_logits(batch)`` scores given pairs.
+    ``forward(batch) -> ModelOutput``; ``match_logits(batch)`` scores given pairs.
     """
 
     DEFAULT_WEIGHTS = {"itm": 1.0, "mlm": 1.0, "wpa": 0.1}
@@ -136,7 +137,7 @@ class ViLT(EntangledModel):
         text_part, _ = self.fuse(self.encode_text(input_ids, text_mask).tokens, text_mask, visual.tokens, visual.mask)
         return self.itm.head(self.pooler(text_part[:, 0]))
 
-    def forward(self, batch: Mapping[str, Any]) -> PretrainingOutput:
+    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
         batch_size = self.batch_size(batch)
         input_ids, text_mask = self.text_inputs(batch)
         visual = self.encode_visual(batch)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from polysense.losses.ranking import DEFAULT_MARGIN, VSEPPLoss
 from polysense.models.paradigms.dual_encoder import DualEncoder
 from polysense.models.registry import register
@@ -36,8 +38,11 @@ class VSEPP(DualEncoder):
         reduction: "sum" over the batch (VSE++) or "mean".
         gather, local_loss: multi-process options of :func:`polysense.losses.vsepp_loss`.
 
-    ``forward(batch) -> DualEncoderOutput`` (``parts`` is a :class:`~polysense.losses.RankingOutput`).
+    ``forward(batch) -> EmbeddingOutput``: ``losses["vsepp"]``, ``logits`` the (B, B) cosine
+    similarities (rows: the first modality).
     """
+
+    loss_name = "vsepp"
 
     def __init__(
         self,
@@ -53,3 +58,7 @@ class VSEPP(DualEncoder):
         self.objective = VSEPPLoss(
             margin=margin, max_violation=max_violation, reduction=reduction, gather=gather, local_loss=local_loss
         )
+
+    def objective_output(self, a: torch.Tensor, b: torch.Tensor, positive_mask: torch.Tensor | None):
+        out = self.objective(a, b, positive_mask=positive_mask)
+        return out, out.similarity_a, {}

@@ -1,0 +1,300 @@
+"""Hostile signals and arguments against every public front-end function.
+
+Signals: every dtype torch has for audio-like data (float16/bfloat16/int16/complex too), empty
+batches and empty time axes, magnitudes from 1e-300 to 1e300, NaN/Inf injected. Arguments: each
+parameter omitted or drawn from a pool of hostile values (0, -1, huge ints, 1e±300, NaN, None,
+booleans, numeric strings) mixed with valid ones. The contract (contract.py): a finite result for
+finite input, or a polysense error naming an argument; never another exception or a hang.
+
+The size limits are lowered for this module (polysense.limits reads the environment at each
+check), so whatever passes them stays small on a CI machine, and the hostile sizes are refused.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from polysense import signal as S
+from polysense.signal.transforms import MFCC, LogMelSpectrogram
+from tests.fuzz.contract import check_call
+
+# Empty filter banks and the like warn by design; the contract is about errors and results.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+LIMITS = {"POLYSENSE_MAX_FFT": str(2**13), "POLYSENSE_MAX_SAMPLES": str(2**21),
+          "POLYSENSE_MAX_SPECTROGRAM_VALUES": str(2**22)}
+FUZZ = settings(max_examples=40, derandomize=True, deadline=None, database=None,
+                suppress_health_check=list(HealthCheck))
+
+HOSTILE = [0, -1, True, False, None, "8000", 1.5, math.nan, math.inf, -math.inf, 1e-300, 1e300, 10**30, 2**31,
+           2**63, -(10**30)]
+sizes = st.one_of(st.sampled_from(HOSTILE), st.integers(1, 600), st.sampled_from([2, 3, 16, 64, 256, 2**13 + 1]))
+small_ints = st.one_of(st.sampled_from(HOSTILE), st.integers(1, 12))
+rates = st.one_of(st.sampled_from(HOSTILE + [1e-3, 1.0, 8000, 16000.0, 1e7, 2e7]), st.floats(1.0, 48000.0))
+reals = st.one_of(st.sampled_from(HOSTILE + [0.5, 1e-10, 80.0]), st.floats(allow_nan=True, allow_infinity=True))
+hz = st.one_of(st.sampled_from(HOSTILE + [0.0, 20.0, 4000.0, 1e9]), st.floats(0.0, 24000.0))
+
+
+@st.composite
+def signals(draw, *, min_length: int = 0):
+    """(x, finite): a tensor of a drawn dtype, shape and scale, and whether all its values are finite."""
+    dtype = draw(st.sampled_from([torch.float32, torch.float32, torch.float64, torch.float64, torch.float16,
+                                  torch.bfloat16, torch.int16, torch.complex64]))
+    length = draw(st.one_of(st.integers(min_length, 3000), st.sampled_from([0, 1, 2])))
+    shape = draw(st.sampled_from([(length,), (2, length), (0, length), (1, 1, length)]))
+    scale = draw(st.sampled_from([1.0, 1.0, 0.0, 1e-300, 1e-30, 1e20, 1e200, 3e38]))
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
+    x = torch.randn(shape, generator=gen, dtype=torch.float64) * scale
+    if draw(st.booleans()) and x.numel():
+        x.view(-1)[draw(st.integers(0, x.numel() - 1))] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+    if dtype == torch.int16:
+        x = x.clamp(-32768, 32767)
+    x = x.to(dtype)
+    finite = bool(torch.isfinite(torch.view_as_real(x) if x.is_complex() else x.float()).all()) if x.numel() else True
+    return x, finite
+
+
+def kwargs_of(**pools):
+    """A dict drawing each key from its pool or leaving it out (the default)."""
+    return st.fixed_dictionaries({}, optional=pools)
+
+
+@pytest.fixture(autouse=True)
+def _small_limits(monkeypatch):
+    for key, value in LIMITS.items():
+        monkeypatch.setenv(key, value)
+
+
+def run(fn, x, finite, kwargs, *names):
+    """Call ``fn(x, **kwargs)`` under the contract; non-finite input must be refused."""
+    result = check_call(lambda: fn(x, **kwargs), [*kwargs, *names], finite_expected=finite)
+    if not finite:
+        assert isinstance(result, Exception), "a signal with NaN/Inf was accepted"
+    return result
+
+
+FFT = dict(n_fft=sizes, hop_length=st.one_of(st.none(), sizes), win_length=st.one_of(st.none(), sizes),
+           window=st.sampled_from(["hann", "hamming", "nope", None, 3]), center=st.booleans(),
+           pad_mode=st.sampled_from(["constant", "reflect", "bogus"]),
+           convention=st.sampled_from([None, "librosa", "torchaudio", "scipy", "nope"]))
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(**FFT))
+def test_stft(sig, kwargs):
+    kwargs.setdefault("n_fft", 64)
+    run(S.stft, *sig, kwargs, "x")
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(power=st.one_of(st.none(), reals), **FFT))
+def test_spectrogram(sig, kwargs):
+    kwargs.setdefault("n_fft", 64)
+    run(S.spectrogram, *sig, kwargs, "x")
+
+
+MEL = dict(sample_rate=rates, n_fft=sizes, hop_length=st.one_of(st.none(), sizes), n_mels=sizes,
+           f_min_hz=hz, f_max_hz=st.one_of(st.none(), hz), power=reals,
+           mel_scale=st.sampled_from(["slaney", "htk", "x", None]), norm=st.sampled_from(["slaney", None, "bad"]))
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(**MEL))
+def test_mel_spectrogram(sig, kwargs):
+    kwargs.setdefault("sample_rate", 8000)
+    run(S.mel_spectrogram, *sig, kwargs, "x")
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(amin=reals, top_db=st.one_of(st.none(), reals), ref=reals,
+                                       top_db_scope=st.sampled_from(["global", "spectrogram", "x"]), **MEL))
+def test_log_mel_spectrogram(sig, kwargs):
+    kwargs.setdefault("sample_rate", 8000)
+    run(S.log_mel_spectrogram, *sig, kwargs, "x")
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(n_mfcc=sizes, dct_norm=st.sampled_from(["ortho", None, "nope"]), lifter=reals,
+                                       sample_rate=rates, n_fft=sizes, n_mels=sizes))
+def test_mfcc(sig, kwargs):
+    kwargs.setdefault("sample_rate", 8000)
+    run(S.mfcc, *sig, kwargs, "x")
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(sample_rate=rates, n_fft=sizes, n_mels=sizes, top_db=st.one_of(st.none(), reals)),
+       lifter=reals, n_mfcc=small_ints)
+def test_transform_modules(sig, kwargs, lifter, n_mfcc):
+    def call():
+        return LogMelSpectrogram(**kwargs)(sig[0])
+
+    check_call(call, [*kwargs, "x", "waveform"], finite_expected=sig[1])
+    check_call(lambda: MFCC(lifter=lifter, n_mfcc=n_mfcc, n_mels=16, n_fft=64)(torch.randn(400)),
+               ["lifter", "n_mfcc"])
+
+
+@FUZZ
+@given(sig=signals(min_length=1), kwargs=kwargs_of(n_fft=sizes, hop_length=st.one_of(st.none(), sizes),
+                                                   length=st.one_of(st.none(), sizes), window=st.sampled_from(["hann", "boxcar", None])),
+       analysis=st.sampled_from([(64, 16), (32, 8)]))
+def test_istft(sig, kwargs, analysis):
+    x, finite = sig
+    n_fft, hop = analysis
+    if not (finite and x.dtype in (torch.float32, torch.float64) and x.numel() and x.shape[-1] >= 1):
+        X = x  # a hostile X straight in: wrong dtype, empty, non-finite
+    else:
+        X = S.stft(x, n_fft=n_fft, hop_length=hop)
+    kwargs.setdefault("hop_length", hop)
+    run(S.istft, X, finite, kwargs, "X")
+
+
+@settings(FUZZ, max_examples=25)
+@given(sig=signals(min_length=1), kwargs=kwargs_of(n_iter=st.one_of(st.sampled_from(HOSTILE), st.integers(1, 3)),
+                                                   momentum=reals, seed=st.sampled_from(HOSTILE + [0, 7]),
+                                                   init=st.sampled_from(["random", "zeros", "x"]),
+                                                   length=st.one_of(st.none(), sizes)))
+def test_griffin_lim(sig, kwargs):
+    x, finite = sig
+    n = x.numel() // 33 * 33
+    magnitude = x.abs().flatten()[:n].reshape(33, -1)[:, :40] if n and not x.is_complex() else x
+    kwargs.setdefault("n_iter", 2)
+    # a single frame has no default length ("pass length="): the message names it
+    run(S.griffin_lim, magnitude, finite, kwargs, "magnitude", "length")
+
+
+@FUZZ
+@given(sig=signals(), kwargs=kwargs_of(orig_sample_rate=rates, new_sample_rate=rates,
+                                       quality=st.sampled_from(["HQ", "QQ", "bad"])))
+def test_resample(sig, kwargs):
+    kwargs.setdefault("orig_sample_rate", 16000)
+    kwargs.setdefault("new_sample_rate", 8000)
+    run(S.resample, *sig, kwargs, "x")
+
+
+@FUZZ
+@given(sig=signals(), step=reals, bits=small_ints, full_scale=reals, channels=sizes)
+def test_quantizers(sig, step, bits, full_scale, channels):
+    run(lambda x, **k: S.quantize(x, step), *sig, {"step": step}, "x")
+    run(lambda x, **k: S.quantize_bits(x, bits, full_scale), *sig, {"bits": bits, "full_scale": full_scale}, "x")
+    run(lambda x, **k: S.mu_law_encode(x, channels), *sig, {"quantization_channels": channels}, "x")
+
+
+@FUZZ
+@given(sig=signals(), frame_length=sizes, hop_length=sizes)
+def test_frame(sig, frame_length, hop_length):
+    run(lambda x, **k: S.frame(x, **k), *sig, {"frame_length": frame_length, "hop_length": hop_length}, "x")
+
+
+@FUZZ
+@given(kwargs=kwargs_of(sample_rate=rates, n_fft=sizes, n_mels=sizes, f_min_hz=hz, f_max_hz=st.one_of(st.none(), hz)))
+def test_mel_filterbank(kwargs):
+    kwargs.setdefault("sample_rate", 8000)
+    kwargs.setdefault("n_fft", 64)
+    check_call(lambda: S.mel_filterbank(**kwargs), list(kwargs))
+
+
+@FUZZ
+@given(kwargs=kwargs_of(sample_rate=rates, n_fft=sizes, hop_length=sizes, win_length=sizes,
+                        num_samples=st.one_of(st.none(), sizes)))
+def test_resolution(kwargs):
+    kwargs.setdefault("sample_rate", 8000)
+    kwargs.setdefault("n_fft", 64)
+    kwargs.setdefault("hop_length", 16)
+    check_call(lambda: S.resolution(**kwargs), list(kwargs))
+
+
+# The examples of the issue, pinned: each was a traceback, a hang, NaN or gigabytes before.
+@pytest.mark.parametrize("call, names", [
+    (lambda: S.stft(torch.randn(100), n_fft=2**31), ["n_fft", "GiB"]),
+    (lambda: S.istft(S.stft(torch.randn(256), n_fft=64), n_fft=64, length=10**12), ["length"]),
+    (lambda: S.mel_filterbank(sample_rate=16000, n_fft=2048, n_mels=10**6), ["n_mels"]),
+    (lambda: S.resample(torch.randn(100), orig_sample_rate=1e15, new_sample_rate=16000), ["orig_sample_rate"]),
+    (lambda: S.resample(torch.randn(100), orig_sample_rate=16000, new_sample_rate=1e-300), ["new_sample_rate"]),
+    (lambda: S.log_mel_spectrogram(torch.randn(2000) * 1e20, sample_rate=16000), ["x", "overflow"]),
+    (lambda: S.mfcc(torch.randn(2000) * 1e20, sample_rate=16000), ["x"]),
+    (lambda: S.spectrogram(torch.randn(2000, dtype=torch.float64) * 1e200, n_fft=512), ["x"]),
+    (lambda: S.quantize(torch.randn(10), 1e300), ["step"]),
+    (lambda: S.quantize_bits(torch.randn(10), 8, full_scale=1e-300), ["full_scale", "step"]),
+    (lambda: S.mfcc(torch.randn(2000), sample_rate=16000, lifter=1e-300), ["lifter"]),
+    (lambda: S.mel_spectrogram(torch.randn(2000), sample_rate=1e-300), ["sample_rate"]),
+    (lambda: S.log_mel_spectrogram(torch.randn(2000).half(), sample_rate=16000), ["x", "float16"]),
+    (lambda: S.mfcc(torch.randn(2000).bfloat16(), sample_rate=16000), ["x", "bfloat16"]),
+    (lambda: S.spectrogram(torch.randn(0, 2000), n_fft=64), ["x", "empty"]),
+    (lambda: S.griffin_lim(torch.ones(33, 4, dtype=torch.int64)), ["magnitude"]),
+    (lambda: S.mel_spectrogram(torch.randn(2000), sample_rate=16000, f_min_hz=None), ["f_min_hz"]),
+    (lambda: S.mfcc(torch.randn(2000), sample_rate=16000, lifter=None), ["lifter"]),
+    (lambda: S.griffin_lim(torch.ones(33, 4), momentum=None), ["momentum"]),
+    (lambda: S.griffin_lim(torch.ones(33, 4), seed=None), ["seed"]),
+    (lambda: S.stft(torch.randn(100), n_fft=10**30), ["n_fft"]),
+    (lambda: S.mel_spectrogram(torch.randn(2000), sample_rate=True), ["sample_rate"]),
+    (lambda: S.mel_spectrogram(torch.randn(2000), sample_rate="8000"), ["sample_rate"]),
+    (lambda: S.mfcc(torch.randn(2000), sample_rate=16000, dct_norm="nope"), ["dct_norm"]),
+])
+def test_issue_examples_are_refused_with_a_named_argument(call, names, monkeypatch):
+    for key in LIMITS:  # the default limits, as a user has them
+        monkeypatch.delenv(key, raising=False)
+    result = check_call(call, names[:1])
+    assert isinstance(result, ValueError), f"expected a polysense error, got a result {type(result)}"
+    assert all(n in str(result) for n in names[:1]) and any(n in str(result) for n in names)
+
+
+# Generators and helpers that take sizes rather than a signal: each drawn argument hostile or valid.
+FACTORIES = {
+    "sinusoid": (S.sinusoid, dict(freq_hz=hz, sample_rate=rates, num_samples=st.one_of(st.none(), sizes),
+                                  duration_s=st.one_of(st.none(), reals)), dict(freq_hz=100, sample_rate=8000, num_samples=64)),
+    "chirp": (S.chirp, dict(f0_hz=hz, f1_hz=hz, sample_rate=rates, num_samples=sizes,
+                            method=st.sampled_from(["linear", "exponential", "x"])),
+              dict(f0_hz=10, f1_hz=100, sample_rate=8000, num_samples=64)),
+    "sample_times": (S.sample_times, dict(sample_rate=rates, duration_s=st.one_of(st.none(), reals),
+                                          num_samples=st.one_of(st.none(), sizes)), dict(sample_rate=8000, num_samples=8)),
+    "dft_matrix": (S.dft_matrix, dict(n=sizes), dict(n=8)),
+    "get_window": (S.get_window, dict(name=st.sampled_from(["hann", "kaiser", ("tukey", 0.5), ("gaussian", -1), None]),
+                                      length=sizes), dict(name="hann", length=8)),
+    "fft_frequencies": (S.fft_frequencies, dict(n_fft=sizes, sample_rate=rates), dict(n_fft=8, sample_rate=8000)),
+    "mel_frequencies": (S.mel_frequencies, dict(n_mels=sizes, f_min_hz=hz, f_max_hz=hz), dict(n_mels=8)),
+    "dct_matrix": (S.dct_matrix, dict(n_mfcc=sizes, n_mels=sizes, norm=st.sampled_from(["ortho", None, "x"])),
+                   dict(n_mfcc=4, n_mels=8)),
+    "linear_filterbank": (S.linear_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz),
+                          dict(sample_rate=8000, n_fft=64)),
+    "log_filterbank": (S.log_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz),
+                       dict(sample_rate=8000, n_fft=64)),
+    "nyquist_frequency": (S.nyquist_frequency, dict(sample_rate=rates), dict(sample_rate=8000)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_generators_and_helpers(name):
+    fn, pools, defaults = FACTORIES[name]
+
+    @settings(FUZZ, max_examples=25)
+    @given(kwargs=kwargs_of(**pools))
+    def case(kwargs):
+        call = {**defaults, **kwargs}
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # empty filters, aliasing: warnings, not errors
+            # get_window's `name` is what every caller knows as `window`
+            check_call(lambda: fn(**call), [*kwargs, *(["window", "std", "alpha"] if "name" in kwargs else [])] or ["none"])
+
+    case()
+
+
+@FUZZ
+@given(sig=signals(), amin=reals, top_db=st.one_of(st.none(), reals), ref=reals, channels=sizes)
+def test_db_dft_and_sqnr(sig, amin, top_db, ref, channels):
+    x, finite = sig
+    for fn, names in ((lambda: S.power_to_db(x.abs() if not x.is_complex() else x, amin=amin, top_db=top_db, ref=ref),
+                       ["S", "amin", "top_db", "ref"]),
+                      (lambda: S.amplitude_to_db(x, amin=amin, top_db=top_db), ["S", "amin", "top_db"]),
+                      (lambda: S.dft(x), ["x"]), (lambda: S.amplitude_spectrum(x), ["x"]),
+                      (lambda: S.sqnr_db(x, x * 0.5), ["x"]),
+                      (lambda: S.mu_law_decode(x, channels), ["codes", "quantization_channels"])):
+        result = check_call(fn, names, finite_expected=finite)
+        if not finite:
+            assert isinstance(result, Exception), "a signal with NaN/Inf was accepted"

@@ -1,0 +1,124 @@
+"""The one model contract: every built-in model returns a ModelOutput (loss/losses/metrics) and
+every model that embeds has ``modalities`` and ``encode(modality, batch) -> (B, D)`` unit-length,
+whatever its kind. The trainer and the search index are written against only this."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from polysense.models.output import ClassifierOutput, Embedder, EmbeddingOutput, ModelOutput
+from polysense.models.registry import build
+from tests.models._entangled_doubles import audio_config, audio_text_batch, image_config, text_config
+
+AUDIO = {"name": "audio_cnn", "sample_rate": 8000, "n_fft": 128, "hop_length": 64, "n_mels": 16,
+         "channels": [4], "dim": 16}
+TEXT = text_config(dim=16)
+
+
+def _batch(n: int = 6) -> dict:
+    batch = audio_text_batch(n)
+    batch["sample_rate"] = 8000
+    batch["label"] = torch.arange(n) % 3
+    return batch
+
+
+CONFIGS = {
+    "classifier": {"name": "classifier", "modality": "audio", "encoder": AUDIO, "num_classes": 3},
+    "late_fusion": {"name": "late_fusion", "num_classes": 3, "encoders": {"audio": AUDIO, "text": TEXT}},
+    "early_fusion": {"name": "early_fusion", "num_classes": 3, "encoders": {"audio": AUDIO, "text": TEXT}},
+    "clip": {"name": "clip", "embed_dim": 8, "audio": AUDIO, "text": TEXT},
+    "vsepp": {"name": "vsepp", "embed_dim": 8, "audio": AUDIO, "text": TEXT},
+    "vilbert": {"name": "vilbert", "heads": 2, "co_depth": 1, "audio": audio_config(), "text": text_config()},
+    "vilt": {"name": "vilt", "depth": 1, "heads": 2, "audio": audio_config(depth=0), "text": text_config(depth=0)},
+    "albef": {"name": "albef", "embed_dim": 8, "heads": 2, "fusion_depth": 1, "queue_size": 0,
+              "audio": audio_config(), "text": text_config()},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_model_returns_the_base_output_and_encodes_unit_vectors(name):
+    torch.manual_seed(0)
+    model = build("model", CONFIGS[name])
+    batch = _batch()
+    out = model(batch)
+    assert isinstance(out, ModelOutput)
+    assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert out.losses and all(v.ndim == 0 for v in out.losses.values())
+    assert all(not v.requires_grad for v in out.metrics.values())
+    if isinstance(out, ClassifierOutput):
+        assert out.logits.shape == (6, 3)
+        assert 0.0 <= float(out.metrics["accuracy"]) <= 1.0
+        expected = (out.logits.argmax(-1) == batch["label"]).float().mean()
+        torch.testing.assert_close(out.metrics["accuracy"], expected)
+    if isinstance(out, EmbeddingOutput):
+        assert out.logits.shape == (6, 6)
+    assert isinstance(model, Embedder)
+    model.eval()
+    for modality in model.modalities:
+        with torch.no_grad():
+            embedding = model.encode(modality, batch)
+        assert embedding.ndim == 2 and embedding.shape[0] == 6
+        torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(6))
+
+
+@pytest.mark.parametrize("name", ["classifier", "late_fusion"])
+def test_a_classifier_without_labels_has_logits_and_no_loss(name):
+    model = build("model", CONFIGS[name])
+    batch = {k: v for k, v in _batch().items() if k != "label"}
+    out = model(batch)
+    assert out.loss is None and out.losses == {} and out.metrics == {} and out.logits.shape == (6, 3)
+
+
+def test_entangled_encode_is_the_unimodal_tower_and_albef_projects_it():
+    torch.manual_seed(0)
+    batch = _batch()
+    vilt = build("model", CONFIGS["vilbert"]).eval()
+    expected = vilt.text(batch["input_ids"], batch["text_mask"]).pooled
+    torch.testing.assert_close(vilt.encode("text", batch), torch.nn.functional.normalize(expected, dim=-1))
+    albef = build("model", CONFIGS["albef"]).eval()
+    assert albef.modalities == ("audio", "text")
+    visual = albef.visual_proj(albef.visual(batch["audio"], batch["audio_mask"]).pooled)
+    torch.testing.assert_close(albef.encode("audio", batch), visual)  # the ITC space, unit already
+    assert albef.encode("audio", batch).shape == (6, 8)
+
+
+def test_single_modality_classifier_overfits_a_tiny_batch():
+    """Behaviour, not shapes: one encoder + head learns 6 labelled tones."""
+    torch.manual_seed(0)
+    model = build("model", CONFIGS["classifier"])
+    batch = _batch()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for _ in range(60):
+        optimizer.zero_grad()
+        out = model(batch)
+        first = float(out.loss.detach()) if first is None else first
+        out.loss.backward()
+        optimizer.step()
+    # train mode: the CNN's BatchNorm running statistics lag behind 60 steps of a 6-item batch
+    out = model(batch)
+    assert float(out.metrics["accuracy"]) == 1.0 and float(out.loss.detach()) < 0.25 * first
+
+
+def test_classifier_config_errors_are_clear():
+    from polysense.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="modality name"):
+        build("model", {**CONFIGS["classifier"], "modality": "an audio"})
+    with pytest.raises(ParameterError, match="in_dim"):
+        build("model", {**CONFIGS["classifier"], "head": {"name": "linear", "in_dim": 3}})
+    with pytest.raises(ParameterError, match="'classifier' model"):
+        build("model", {"name": "late_fusion", "num_classes": 3, "encoders": {"audio": AUDIO}})
+    model = build("model", CONFIGS["classifier"])
+    with pytest.raises(ParameterError, match="no audio input"):
+        model({"input_ids": torch.zeros(2, 3, dtype=torch.long)})
+    with pytest.raises(ParameterError, match="not one of"):
+        model.encode("text", _batch())
+
+
+def test_image_classifier_is_a_config_too():
+    model = build("model", {"name": "classifier", "modality": "image", "encoder": image_config(dim=16),
+                            "num_classes": 2, "head": {"name": "mlp", "hidden_dims": [8]}})
+    out = model({"image": torch.randn(3, 3, 16, 16), "label": torch.tensor([0, 1, 0])})
+    assert out.logits.shape == (3, 2) and set(out.losses) == {"cross_entropy"}
