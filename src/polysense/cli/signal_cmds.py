@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft"
+TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft | denoising"
 
 
 @contextmanager

@@ -49,7 +49,7 @@ __all__ = [
     "write_explain",
 ]
 
-TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft")
+TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft", "denoising")
 SCALES = ("linear", "log", "mel")
 _CMAP = "magma"
 _TONE = "#1f77b4"
@@ -545,6 +545,13 @@ def f_bins(n_fft: int, sample_rate: float) -> np.ndarray:
     return _np(fft_frequencies(n_fft=n_fft, sample_rate=sample_rate))
 
 
+def _denoising_figure(**kwargs: Any) -> Figure:
+    # imported on use: it pulls in the enhancement models and, when present, FSDD
+    from polysense.evaluate.enhancement_figure import denoising_figure
+
+    return denoising_figure(**kwargs)
+
+
 _EXPLAIN: dict[str, Callable[..., Figure]] = {
     "aliasing": aliasing_figure,
     "quantization": quantization_figure,
@@ -552,6 +559,7 @@ _EXPLAIN: dict[str, Callable[..., Figure]] = {
     "windows": windows_figure,
     "resolution": resolution_figure,
     "stft": stft_figure,
+    "denoising": _denoising_figure,
 }
 
 _DESCRIPTIONS = {
@@ -561,6 +569,7 @@ _DESCRIPTIONS = {
     "windows": "eight window shapes and their spectra",
     "resolution": "the same sound as wideband and narrowband spectrograms",
     "stft": "whole-signal DFT vs spectrogram for a sound that changes over time",
+    "denoising": "noisy / Wiener gain / denoised / clean spectrograms and the ideal ratio mask",
 }
 
 

@@ -6,6 +6,7 @@
 - :mod:`.matching`: image(audio)-text matching and its negative samplers.
 - :mod:`.masked`: masked language modelling (80/10/10, whole-word) and masked features.
 - :mod:`.ot`: word-patch alignment by optimal transport (IPOT).
+- :mod:`.separation`: SI-SDR and the permutation-invariant SI-SDR loss (denoising, separation).
 """
 
 from polysense.losses.contrastive import (
@@ -61,6 +62,14 @@ from polysense.losses.ot import (
     word_patch_alignment_loss,
 )
 from polysense.losses.ranking import DEFAULT_MARGIN, RankingOutput, VSEPPLoss, vsepp_loss
+from polysense.losses.separation import (
+    NegSISDRLoss,
+    PITOutput,
+    PITSISDRLoss,
+    neg_si_sdr_loss,
+    pit_si_sdr_loss,
+    si_sdr,
+)
 
 __all__ = [
     "ClipLoss",
@@ -81,7 +90,10 @@ __all__ = [
     "MaskedLossOutput",
     "MaskedTokens",
     "MatchingOutput",
+    "NegSISDRLoss",
     "OTOutput",
+    "PITOutput",
+    "PITSISDRLoss",
     "ProcessLayout",
     "RankingOutput",
     "VSEPPLoss",
@@ -101,12 +113,15 @@ __all__ = [
     "mask_tokens",
     "masked_feature_loss",
     "mlm_loss",
+    "neg_si_sdr_loss",
     "ot_distance",
+    "pit_si_sdr_loss",
     "process_layout",
     "random_matching_pairs",
     "random_negatives",
     "sample_hard_negatives",
     "share_of_global",
+    "si_sdr",
     "vsepp_loss",
     "word_patch_alignment_loss",
 ]

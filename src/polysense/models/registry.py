@@ -53,6 +53,8 @@ _BUILTIN_MODULES = (
     "polysense.models.paradigms.vilbert",
     "polysense.models.paradigms.vilt",
     "polysense.models.paradigms.albef",
+    "polysense.enhance.unet",
+    "polysense.enhance.tasnet",
 )
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
