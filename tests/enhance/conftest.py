@@ -10,14 +10,14 @@ import pytest
 import torch
 import yaml
 
-from polysense.evaluate.figures import _vowel
+from polysense.data.examples import vowel as example_vowel
 
 SR = 8000
 
 
 def vowel(duration_s: float = 0.5, *, f0: float = 120.0, pad_s: float = 0.1) -> torch.Tensor:
     """A speech-like vowel (float64) with silence on both sides (so noise estimators see pauses)."""
-    v = _vowel(SR, duration_s, f0_start=f0, f0_end=f0 * 1.2)
+    v = example_vowel(SR, duration_s, f0_start=f0, f0_end=f0 * 1.2)
     pad = torch.zeros(int(pad_s * SR), dtype=torch.float64)
     return torch.cat([pad, v, pad])
 

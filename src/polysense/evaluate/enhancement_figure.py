@@ -29,9 +29,9 @@ def _speech(sample_rate: int) -> tuple[torch.Tensor, str]:
 
         audio, _ = load(files[0], sample_rate=sample_rate)
         return audio.double(), f"FSDD {files[0].stem}"
-    from polysense.evaluate.figures import _vowel
+    from polysense.data.examples import vowel
 
-    return _vowel(sample_rate, 0.6), "a synthetic vowel"
+    return vowel(sample_rate, 0.6), "a synthetic vowel"
 
 
 def denoising_figure(*, sample_rate: int = 8000, snr_db: float = 0.0, seed: int = 0,
