@@ -31,7 +31,7 @@ DEMO_CONFIGS: tuple[tuple[str, str, str], ...] = (
 )
 
 #: Sizes that keep the whole demo within a few minutes on a 2-core CPU.
-DEMO_OVERRIDES: tuple[str, ...] = ("data.num_samples=600", "train.epochs=6")
+DEMO_OVERRIDES: tuple[str, ...] = ("data.num_samples=600",)
 
 
 def run_demo(out: str | Path, *, overrides: Sequence[str] = DEMO_OVERRIDES, quiet: bool = True,
