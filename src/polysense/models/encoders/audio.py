@@ -15,6 +15,8 @@ in eval mode an item's pooled output is the same whether or not it is padded (te
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Sequence
 
 import torch
@@ -37,7 +39,7 @@ from polysense.models.layers import (
 from polysense.models.registry import register
 from polysense.signal.normalization import cmvn, sliding_cmvn
 from polysense.signal.perturb import vtlp_mel_filterbank
-from polysense.signal.spectrogram import power_to_db, spectrogram
+from polysense.signal.stft import apply_plan
 
 __all__ = ["AudioCNN", "AudioSpectrogramTransformer", "LogMelFrontEnd", "normalize_features"]
 
@@ -181,8 +183,10 @@ class LogMelFrontEnd(nn.Module):
             alpha=alpha, sample_rate=lm.sample_rate, n_fft=lm.n_fft, n_mels=lm.n_mels, f_min_hz=lm.f_min_hz,
             f_max_hz=lm.f_max_hz, mel_scale=lm.mel_scale, norm=lm.norm, dtype=waveform.dtype, device=waveform.device,
         )
-        power = spectrogram(waveform, power=2.0, **lm._stft_kwargs())
-        return power_to_db(torch.matmul(bank, power), ref=lm.ref, amin=lm.amin, top_db=None)
+        # the log-mel plan's own STFT (window buffer included), without its mel product and dB
+        stft_plan = dataclasses.replace(lm.plan, window=lm.window, power=2.0, mel_bank=None, db=None)
+        power = apply_plan(waveform, stft_plan)
+        return lm.plan.db(torch.matmul(bank, power))  # the plain path's dB (reference, floor, top_db)
 
     def forward(self, waveform: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and self.speed_perturb is not None:
