@@ -21,6 +21,7 @@ trajectory as one (up to floating-point summation order). Only rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -416,7 +417,7 @@ class Trainer:
                 batch = to_device(batch, self.ctx.device)
                 last_micro = (index + 1) % accumulate == 0
                 sync = (self.ddp.no_sync() if self.ctx.world_size > 1 and not last_micro
-                        else _nullcontext())
+                        else contextlib.nullcontext())
                 with sync:
                     with self.autocast():
                         out = self.ddp(batch)
@@ -508,14 +509,6 @@ class Trainer:
                 "stopped_early": result.stopped_early}, indent=2))
         self.ctx.barrier()
         return result
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def train(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, quiet: bool = False) -> TrainResult:
