@@ -88,3 +88,24 @@ def test_ranks_need_a_positive_per_row_only():
     assert retrieval_ranks(torch.eye(2), positives).tolist() == [1, 2]
     with pytest.raises(ParameterError, match="row 1"):
         retrieval_ranks(torch.eye(2), torch.tensor([[1, 0], [0, 0]], dtype=torch.bool))
+
+
+def test_repeated_captions_are_ranked_once():
+    """Two captions, each held by 3 clips: a gallery of 6 identical-caption copies would tie, so
+    Recall@1 = @5; against the distinct captions a clip ranks its caption 1st or 2nd."""
+    import torch
+
+    from polysense.evaluate.retrieval import pair_similarity, retrieval_metrics, text_gallery
+
+    texts = ["one", "two", "one", "two", "one", "two"]
+    first, codes = text_gallery(texts)
+    assert first.tolist() == [0, 1] and codes.tolist() == [0, 1, 0, 1, 0, 1]
+    audio = torch.nn.functional.normalize(torch.tensor([[1.0, 0.2], [0.1, 1.0], [0.2, 1.0], [0.0, 1.0],
+                                                        [1.0, 0.0], [1.0, 0.1]]), dim=-1)
+    text = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]] * 3), dim=-1)
+    similarity, positives = pair_similarity(audio, text, a="audio", b="text", texts=texts)
+    assert similarity.shape == (6, 2) and positives.tolist() == [[True, False], [False, True]] * 3
+    metrics = retrieval_metrics(similarity, ks=(1, 2), positives=positives)
+    assert metrics.a_to_b.recall[1] == 4 / 6 and metrics.a_to_b.recall[2] == 1.0  # clips 2 and 5 miss at 1
+    back, back_positives = pair_similarity(text, audio, a="text", b="audio", texts=texts)
+    assert back.shape == (2, 6) and back_positives.tolist() == [[True, False] * 3, [False, True] * 3]

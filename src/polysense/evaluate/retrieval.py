@@ -155,3 +155,43 @@ def _check(
                 "every query needs at least one correct answer"
             )
     return similarity, positives
+
+
+def text_gallery(texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Collapse repeated captions into one gallery entry each.
+
+    A gallery holding the same caption 50 times ties those copies, so a wrong caption ranked
+    first pushes the right one past rank 50 and Recall@1 = @5 = @10. Retrieval against text
+    therefore ranks the *distinct* captions.
+
+    Returns:
+        ``(first, codes)``: the index of the first item of each distinct text (U,), and each
+        item's distinct-text index (N,), so ``positives = codes[:, None] == arange(U)``.
+    """
+    index: dict[str, int] = {}
+    codes = torch.tensor([index.setdefault(t, len(index)) for t in texts], dtype=torch.long)
+    first = torch.tensor([texts.index(t) for t in index], dtype=torch.long) if index else torch.zeros(0, dtype=torch.long)
+    return first, codes
+
+
+def pair_similarity(
+    ea: torch.Tensor, eb: torch.Tensor, *, a: str, b: str, texts: Sequence[str] | None, keys: Sequence | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(similarity, positives)`` between the items of modality ``a`` (rows) and ``b`` (columns).
+
+    When one side is text and ``texts`` holds the items' captions, that side becomes the
+    distinct captions (:func:`text_gallery`) and an item's positives are its caption; otherwise
+    items are positives of each other when their ``keys`` (captions, labels) are equal, or only
+    of themselves (the diagonal) without keys.
+    """
+    if "text" in (a, b) and texts is not None and len(texts) == ea.shape[0]:
+        first, codes = text_gallery(list(texts))
+        positives = codes[:, None] == torch.arange(len(first))[None, :]
+        if a == "text":
+            return ea[first] @ eb.T, positives.T
+        return ea @ eb[first].T, positives
+    if keys is not None and len(keys) == ea.shape[0]:
+        index: dict = {}
+        codes = torch.tensor([index.setdefault(k, len(index)) for k in keys])
+        return ea @ eb.T, codes[:, None] == codes[None, :]
+    return ea @ eb.T, torch.eye(ea.shape[0], dtype=torch.bool)

@@ -121,20 +121,8 @@ def _is_similarity(out: Any) -> bool:
     return isinstance(out, EmbeddingOutput)
 
 
-def _positives(texts: list[str], labels: list[int], n: int, by: str) -> torch.Tensor:
-    if by == "text" and len(texts) == n:
-        keys: list[Any] = texts
-    elif labels and len(labels) == n:
-        keys = labels
-    else:
-        return torch.eye(n, dtype=torch.bool)
-    index: dict[Any, int] = {}
-    codes = torch.tensor([index.setdefault(k, len(index)) for k in keys])
-    return codes[:, None] == codes[None, :]
-
-
 def _retrieval(found: Predictions) -> dict[str, Any]:
-    from polysense.evaluate.retrieval import retrieval_metrics
+    from polysense.evaluate.retrieval import pair_similarity, retrieval_metrics
 
     embeddings = found.cat_embeddings()
     if len(embeddings) < 2:
@@ -146,8 +134,8 @@ def _retrieval(found: Predictions) -> dict[str, Any]:
             ea, eb = embeddings[a], embeddings[b]
             if ea.shape[0] != eb.shape[0] or ea.shape[1] != eb.shape[1]:
                 continue
-            similarity = ea @ eb.T
-            positives = _positives(found.texts, found.labels, ea.shape[0], "text")
+            keys = found.texts if len(found.texts) == ea.shape[0] else (found.labels or None)
+            similarity, positives = pair_similarity(ea, eb, a=a, b=b, texts=found.texts or None, keys=keys)
             metrics = retrieval_metrics(similarity, ks=(1, 5, 10), positives=positives)
             for direction, side in ((f"{a}_to_{b}", metrics.a_to_b), (f"{b}_to_{a}", metrics.b_to_a)):
                 entry = {f"r@{k}": v for k, v in side.recall.items()}

@@ -43,7 +43,7 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
     ``logits`` when the batches carry labels; R@1 both ways from ``embeddings`` of two modalities
     (items with the same text are positives of each other)."""
     from polysense.evaluate.classification import accuracy, macro_f1
-    from polysense.evaluate.retrieval import retrieval_metrics
+    from polysense.evaluate.retrieval import pair_similarity, retrieval_metrics
 
     was_training = model.training
     model.eval()
@@ -89,8 +89,7 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
         metrics["macro_f1"] = macro_f1(predictions, all_labels, num_classes or all_logits.shape[1])
     if len(embeddings) == 2 and texts:
         (a, ea), (b, eb) = embeddings.items()
-        similarity = torch.cat(ea) @ torch.cat(eb).T
-        positives = torch.tensor([[x == y for y in texts] for x in texts])
+        similarity, positives = pair_similarity(torch.cat(ea), torch.cat(eb), a=a, b=b, texts=texts, keys=texts)
         result = retrieval_metrics(similarity, ks=(1, 5), positives=positives)
         metrics[f"{a}_to_{b}_r1"] = result.a_to_b.recall[1]
         metrics[f"{b}_to_{a}_r1"] = result.b_to_a.recall[1]
