@@ -141,8 +141,10 @@ def _retrieval(found: Predictions) -> dict[str, Any]:
                 entry = {f"r@{k}": v for k, v in side.recall.items()}
                 entry["median_rank"] = side.median_rank
                 result[direction] = entry
+            # mAP where a query has several positives (e.g. a caption shared by many clips)
             if bool((positives.sum(dim=1) > 1).any()):
                 result[f"{a}_to_{b}"]["map"] = mean_average_precision(similarity, positives)
+            if bool((positives.sum(dim=0) > 1).any()):
                 result[f"{b}_to_{a}"]["map"] = mean_average_precision(similarity.T, positives.T)
     return result
 
