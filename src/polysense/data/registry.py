@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 from polysense.data.collate import collate as default_collate
 from polysense.errors import ParameterError
 
-__all__ = ["DataSplits", "available_datasets", "build_data", "dataset_builder", "register_dataset"]
+__all__ = ["DataSplits", "available_datasets", "build_data", "check_data_config", "dataset_builder", "register_dataset"]
 
 
 @dataclass
@@ -109,11 +109,9 @@ def dataset_builder(name: str) -> Callable[..., DataSplits]:
     return builder
 
 
-def build_data(config: Mapping[str, Any], *, seed: int = 0) -> DataSplits:
-    """Build the dataset named by ``config["name"]`` with the other keys as options.
-
-    Unknown option names are refused before anything is built, naming the accepted ones.
-    """
+def check_data_config(config: Mapping[str, Any]) -> tuple[Callable[..., DataSplits], dict[str, Any]]:
+    """``(builder, options)`` for a data config, its name and option names checked against the
+    registered builder's signature (nothing is built); a clear ParameterError otherwise."""
     if not isinstance(config, Mapping) or "name" not in config:
         raise ParameterError(
             f"a data config must be a mapping with a 'name' key, got {config!r}; "
@@ -125,6 +123,15 @@ def build_data(config: Mapping[str, Any], *, seed: int = 0) -> DataSplits:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ParameterError(
-            f"data config for {config['name']!r} has unknown key(s) {unknown}: accepted keys are {', '.join(accepted)}"
+            f"unknown key(s) {unknown} for dataset {config['name']!r}: accepted keys are {', '.join(accepted)}"
         )
+    return builder, options
+
+
+def build_data(config: Mapping[str, Any], *, seed: int = 0) -> DataSplits:
+    """Build the dataset named by ``config["name"]`` with the other keys as options.
+
+    Unknown option names are refused before anything is built, naming the accepted ones.
+    """
+    builder, options = check_data_config(config)
     return builder(seed=seed, **options)

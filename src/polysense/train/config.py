@@ -379,10 +379,10 @@ def _check_model(where: str, kind: str, config: Mapping[str, Any]) -> None:
 
 def check_parts(config: ExperimentConfig) -> None:
     """Check the data and model configs' keys against their builders' signatures (no building)."""
-    from polysense.data.registry import available_datasets, dataset_builder
+    from polysense.data.registry import check_data_config
 
-    name = config.data["name"]
-    if name not in available_datasets():
-        raise ConfigError(f"data.name={name!r} is not a registered dataset: choose one of {', '.join(available_datasets())}")
-    _check_keys("data", dataset_builder(name), config.data)
+    try:
+        check_data_config(config.data)
+    except ParameterError as error:
+        raise ConfigError(f"data: {error}") from None
     _check_model("model", "model", config.model)
