@@ -79,6 +79,7 @@ ENGINE_VARIANTS = {
     "fresh_scratch": "scratch reuse: a fresh temporary per block",
     "torch_empty": "numpy.empty outputs: torch.empty for every output",
     "openmp": "the call's own threads: one thread taking the blocks, each kernel on torch's OpenMP threads",
+    "call_threads": "threads kept between calls: the engine's threads started for each call and ended with it",
 }
 
 
@@ -289,6 +290,10 @@ def switch_off(variant: str) -> None:
         _engine.NUMPY_OUTPUT_BYTES = 1 << 62
     elif variant == "openmp":
         _engine.MAX_WORKERS = 1
+    elif variant == "call_threads":
+        from concurrent.futures import ThreadPoolExecutor
+
+        _engine._pool = lambda workers: ThreadPoolExecutor(workers)  # fresh threads per call
 
 
 def engine_worker(data_path: str, threads: int, variant: str, repeats: int) -> dict:
@@ -320,7 +325,7 @@ def run_engine_ablation(data_path: str, rounds: int, repeats: int, baseline_src:
     for threads in (1, 2):
         for r in range(rounds):
             for variant in variants:
-                if variant == "openmp" and threads == 1:
+                if variant in ("openmp", "call_threads") and threads == 1:
                     continue  # one thread either way
                 print(f"engine ablation: threads={threads} round={r} {variant} ...", file=sys.stderr, flush=True)
                 env = dict(os.environ, **{var: str(threads) for var in THREAD_VARS})
@@ -347,9 +352,9 @@ def format_engine_table(results: dict, source: str, rounds: int, repeats: int, b
         "shared with other jobs); default allocator. "
         f"Audio: {source}; the workload of the table above. Each variant switches one trick of "
         "`src/polysense/signal/_engine.py` off; variants interleaved over "
-        f"{rounds} rounds × {repeats} calls in fresh processes. Cells: best wall ms / best CPU ms "
-        "(CPU = process time, all threads). `cost` = the variant's best time / the engine's best time "
-        "(CPU time at 1 thread, wall time at 2): what removing the trick costs.",
+        f"{rounds} rounds × {repeats} calls in fresh processes. Cells: best / median wall ms / best CPU ms "
+        "(CPU = process time, all threads). `cost` = the variant's time / the engine's "
+        "(best CPU time at 1 thread; median wall time at 2, where single calls vary most): what removing the trick costs.",
         "",
     ]
     variants = list(ENGINE_VARIANTS) + (["baseline"] if baseline_src else [])
@@ -364,12 +369,13 @@ def format_engine_table(results: dict, source: str, rounds: int, repeats: int, b
             cells = []
             for key in keys:
                 wall = min(t[0] for t in results[(threads, variant)][key])
+                median = float(np.median([t[0] for t in results[(threads, variant)][key]]))
                 cpu = min(t[1] for t in results[(threads, variant)][key])
                 if threads == 1:
                     cost = cpu / min(t[1] for t in ref[key])
                 else:
-                    cost = wall / min(t[0] for t in ref[key])
-                cells.append(f"{wall * 1e3:.1f} / {cpu * 1e3:.1f} | {cost:.2f}×")
+                    cost = median / float(np.median([t[0] for t in ref[key]]))
+                cells.append(f"{wall * 1e3:.1f} / {median * 1e3:.1f} / {cpu * 1e3:.1f} | {cost:.2f}×")
             label = "— (previous front end)" if variant == "baseline" else ENGINE_VARIANTS[variant].split(":")[0]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")

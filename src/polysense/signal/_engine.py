@@ -12,7 +12,10 @@ measured in ``benchmarks/RESULTS.md`` ("Front end: what each engine trick buys")
 * the mel product with the bank in CSR form (a Slaney bank is ~1.5 % non-zero), the log per block;
 * with ``torch.get_num_threads() > 1``, that many Python threads for one call, each taking whole
   blocks with single-threaded kernels (torch releases the GIL inside them), instead of an
-  OpenMP team forked and joined for every small kernel; the threads end with the call;
+  OpenMP team forked and joined for every small kernel;
+* those threads kept between calls (:func:`_pool`, one per process, replaced after a fork):
+  threads started for each call took fresh malloc arenas and faulted their block temporaries in
+  again on every call, 7-15 % of a 2-thread call (RESULTS.md); idle threads cost no CPU;
 * per-thread scratch buffers reused from block to block: a worker thread's malloc arena hands
   freed 2 MiB temporaries back to the kernel, so fresh ones are faulted in again every block;
 * outputs of 4 MiB or more from ``numpy.empty``: numpy asks the kernel for transparent huge pages
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -207,9 +212,25 @@ def _run(jobs: list, run: Callable[[object, _Scratch], None]) -> None:
         finally:  # the setting is per thread, but restore it so no later reader sees 1
             torch.set_num_threads(threads)
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="polysense-frames") as pool:
-        for future in [pool.submit(worker) for _ in range(workers)]:
-            future.result()
+    pool = _pool(workers)
+    for future in [pool.submit(worker) for _ in range(workers)]:
+        future.result()
+
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, threads, pool)
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """This process's engine threads (at least ``workers``), started on first use and kept idle between
+    calls. A process forked from one that had them gets its own (threads do not survive a fork)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < workers:
+            if _POOL is not None and _POOL[0] == os.getpid():
+                _POOL[2].shutdown(wait=False)  # a larger one replaces it; its idle threads exit
+            _POOL = (os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="polysense-frames"))
+        return _POOL[2]
 
 
 def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
