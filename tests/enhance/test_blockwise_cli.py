@@ -77,8 +77,11 @@ def test_denoise_command_keeps_rate_and_length(unet_run: Path, tmp_path: Path):
     assert sf.info(tmp_path / "s.wav").frames == 300
 
 
-def test_separate_command_writes_two_sources(tmp_path: Path):
-    cfg = {"name": "conv_tasnet", "enc_channels": 8, "bottleneck": 8, "hidden": 8, "blocks": 2, "repeats": 1}
+@pytest.mark.parametrize("cfg", [
+    {"name": "conv_tasnet", "enc_channels": 8, "bottleneck": 8, "hidden": 8, "blocks": 2, "repeats": 1},
+    {"name": "mask_unet_separator", "channels": [4, 8], "rnn_hidden": 4},
+])
+def test_separate_command_writes_two_sources(tmp_path: Path, cfg: dict):
     run = make_run(tmp_path / "sep", cfg)
     sf.write(tmp_path / "mix.wav", (0.1 * np.random.default_rng(1).standard_normal(SR * 2)).astype(np.float32), SR)
     result = runner.invoke(app, ["separate", str(run), str(tmp_path / "mix.wav"), "-o", str(tmp_path / "out")])

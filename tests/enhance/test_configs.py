@@ -10,7 +10,7 @@ from polysense.train.config import load_config
 
 @pytest.mark.parametrize(("name", "data", "model"), [("fsdd-denoise", "fsdd_mixtures", "mask_unet"),
                                                      ("fsdd-denoise-n2n", "fsdd_mixtures", "mask_unet"),
-                                                     ("fsdd-separate", "fsdd_pairs", "conv_tasnet")])
+                                                     ("fsdd-separate", "fsdd_pairs", "mask_unet_separator")])
 def test_config_loads_and_builds(name, data, model):
     cfg = load_config(name).to_dict()
     assert cfg["data"]["name"] == data and cfg["model"]["name"] == model

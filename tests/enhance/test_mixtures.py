@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from polysense.data.espeak import espeak_available
 from polysense.data.registry import build_data
 from polysense.enhance.mixtures import NoisyMixtures, SpeakerPairs, Utterance, collate_mixtures
 from polysense.errors import ParameterError
@@ -67,6 +68,22 @@ def test_pairs_sum_to_the_mixture_with_the_level_difference(fsdd_dir):
     torch.testing.assert_close(src.sum(0), item["mixture"].double(), atol=1e-6, rtol=0)
     assert item["id"].split("_")[1] != item["id"].split("+")[1].split("_")[1]  # two different speakers
     assert {u.speaker for u in data.test.utterances} == {"theo", "yweweler"}
+
+
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_synthetic_voices_join_the_training_speakers_only(fsdd_dir, tmp_path):
+    data = build_data({"name": "fsdd_pairs", "fsdd_folder": str(fsdd_dir), "max_per_speaker": 4, "val_fraction": 0.25, "synthetic_voices": 2,
+                       "tts_cache": str(tmp_path)}, seed=0)
+    voices = {u.speaker for u in data.train.utterances} - {"jackson", "nicolas"}
+    assert len(voices) == 2 and all(v.startswith("tts-") for v in voices)
+    assert sum(u.speaker in voices for u in data.train.utterances) == 20  # ten digit words per voice
+    assert {u.speaker for u in data.val.utterances} <= {"jackson", "nicolas"}
+    assert {u.speaker for u in data.test.utterances} == {"theo", "yweweler"}
+    item = data.train[len(data.train.utterances) - 1]  # a voice's utterance mixed with another speaker
+    torch.testing.assert_close(item["sources"].sum(0), item["mixture"], atol=1e-6, rtol=0)
+    noisy = build_data({"name": "fsdd_mixtures", "fsdd_folder": str(fsdd_dir), "max_per_speaker": 4,
+                        "synthetic_voices": 1, "tts_cache": str(tmp_path)}, seed=0)
+    assert len({u.speaker for u in noisy.train.utterances}) == 4  # three real speakers + one voice
 
 
 def _utts():

@@ -54,7 +54,7 @@ def test_mask_unet_gradients_reach_every_parameter_and_binary_mask_is_binary():
     x = noisy_batch(1)["noisy"]
     with torch.no_grad():
         X = model.stft.analyse(x)
-        gain = (torch.sigmoid(model.mask_logits(X)) > 0.5).float()  # what evaluation applies: 0 or 1
+        gain = (torch.sigmoid(model.mask_logits(X)[:, 0]) > 0.5).float()  # what evaluation applies: 0 or 1
         torch.testing.assert_close(model.enhance(x), model.stft.synthesise(gain * X, x.shape[-1]))
         torch.testing.assert_close(model({"noisy": x}).estimate, model.enhance(x))
 
@@ -74,6 +74,28 @@ def test_conv_tasnet_overfits_two_sources_and_is_permutation_invariant():
     assert model.separate(batch["mixture"][0]).shape == (2, batch["mixture"].shape[-1])
 
 
+@pytest.mark.parametrize("rnn_hidden", [0, 8])
+def test_mask_unet_separator_overfits_two_sources_and_its_masks_share_the_mixture(rnn_hidden):
+    torch.manual_seed(0)
+    a, b = vowel(0.25, f0=110.0, pad_s=0.02), vowel(0.25, f0=230.0, pad_s=0.02)
+    sources = torch.stack([torch.stack([a, b]), torch.stack([b, 0.7 * a])]).float()
+    batch = {"mixture": sources.sum(1), "sources": sources}
+    model = build_model({"name": "mask_unet_separator", "channels": [4, 8], "rnn_hidden": rnn_hidden})
+    assert model.kind == "separator" and model.num_sources == 2
+    first, last = _train(model, batch, 40, 1e-2)
+    assert last < first - 5  # dB of PIT SI-SDR gained
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+        swapped = model({"mixture": batch["mixture"], "sources": sources.flip(1)})
+        # softmax masks over sources: the estimates add up to the mixture (up to the ISTFT's rounding)
+        torch.testing.assert_close(model.separate(batch["mixture"]).sum(1), batch["mixture"], atol=1e-5, rtol=0)
+    assert float(swapped.loss) == pytest.approx(float(out.loss), abs=1e-4)
+    torch.testing.assert_close(swapped.estimate, out.estimate.flip(1))  # reordered to the references given
+    assert float(out.metrics["si_sdri"]) > 5
+    assert model.separate(batch["mixture"][0]).shape == (2, batch["mixture"].shape[-1])
+
+
 def test_models_refuse_inputs_they_cannot_serve():
     unet = build_model({"name": "mask_unet", "channels": [4]})
     with pytest.raises(ParameterError, match="at least 256"):
@@ -90,3 +112,10 @@ def test_models_refuse_inputs_they_cannot_serve():
     assert deep({"mixture": torch.randn(1, 1000)}).estimate.shape == (1, 2, 1000)  # inference serves any length
     with pytest.raises(ParameterError, match="loss"):
         build_model({"name": "mask_unet", "loss": "l1"})
+    separator = build_model({"name": "mask_unet_separator", "channels": [4], "rnn_hidden": 0})
+    with pytest.raises(ParameterError, match="mask_unet_separator needs at least 256"):
+        separator({"mixture": torch.randn(1, 100)})
+    with pytest.raises(ParameterError, match="num_sources"):
+        separator({"mixture": torch.randn(1, 400), "sources": torch.randn(1, 3, 400)})
+    with pytest.raises(ParameterError, match="num_sources"):
+        build_model({"name": "mask_unet_separator", "num_sources": 1})

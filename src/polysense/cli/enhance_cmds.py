@@ -25,7 +25,7 @@ def _load(run_dir: Path, method: str):
     if not callable(getattr(model, method, None)):
         name = run.config.get("model", {}).get("name", type(model).__name__)
         wanted = ("a denoiser (model mask_unet; e.g. `polysense train fsdd-denoise --out RUN`)" if method == "enhance"
-                  else "a separator (model conv_tasnet; e.g. `polysense train fsdd-separate --out RUN`)")
+                  else "a separator (model mask_unet_separator or conv_tasnet; e.g. `polysense train fsdd-separate --out RUN`)")
         raise ParameterError(f"{run_dir}: the run holds a {name!r} model, which cannot "
                              f"{'denoise' if method == 'enhance' else 'separate'}: give the run folder of {wanted}")
     rate = run.sample_rate or getattr(model, "sample_rate", None)

@@ -105,7 +105,7 @@ def _model_call(model: torch.nn.Module, method: str) -> Callable[[torch.Tensor],
     fn = getattr(model, method, None)
     if fn is None:
         raise ParameterError(f"the model {type(model).__name__} has no {method}(): give the run folder of a "
-                             f"{'denoiser (mask_unet)' if method == 'enhance' else 'separator (conv_tasnet)'}")
+                             f"{'denoiser (mask_unet)' if method == 'enhance' else 'separator (mask_unet_separator or conv_tasnet)'}")
     min_samples = int(getattr(model, "min_samples", 1))
 
     @torch.no_grad()

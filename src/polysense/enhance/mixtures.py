@@ -30,19 +30,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from polysense._checks import check_positive_float, check_unit_interval
+from polysense._checks import check_positive_float, check_positive_int, check_unit_interval
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.enhance.noise import NOISE_TYPES, make_noise, scale_to_snr
 from polysense.errors import ParameterError
 
 __all__ = ["NoisyMixtures", "SpeakerPairs", "Utterance", "collate_mixtures", "fsdd_mixture_splits",
-           "fsdd_pair_splits", "load_utterances"]
+           "fsdd_pair_splits", "load_utterances", "synthetic_utterances"]
 
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 _PEAK = 0.99
@@ -267,6 +268,24 @@ def load_utterances(*, sample_rate: int = 8000, fsdd_folder: str | None = None, 
     return out
 
 
+def synthetic_utterances(num_voices: int, *, sample_rate: int = 8000, voice_seed: int = 0,
+                         tts_cache: str | None = None) -> list[Utterance]:
+    """The ten digit words in ``num_voices`` espeak-ng voices (:mod:`polysense.data.espeak`, cached),
+    one speaker per voice: extra training speakers, never part of validation or test."""
+    from polysense.audio import load
+    from polysense.data.espeak import default_tts_cache, generate_espeak_digits
+
+    num_voices = check_positive_int("synthetic_voices", num_voices, minimum=0)
+    if not num_voices:
+        return []
+    folder = Path(tts_cache) if tts_cache else default_tts_cache()
+    out = []
+    for path in generate_espeak_digits(folder, num_voices=num_voices, seed=voice_seed, sample_rate=sample_rate):
+        audio, _ = load(path, sample_rate=sample_rate)
+        out.append(Utterance(id=path.stem, speaker=path.stem.split("_")[1], audio=audio.float()))
+    return out
+
+
 def _splits_or_none(make, parts: dict[str, list[Utterance]]) -> dict[str, Dataset | None]:
     return {s: (make(s, parts[s]) if parts.get(s) else None) for s in ("train", "val", "test")}
 
@@ -277,12 +296,16 @@ def fsdd_mixture_splits(*, seed: int, fsdd_folder: str | None = None, manifest: 
                         val_fraction: float = 0.1, sample_rate: int = 8000,
                         noise_types: Sequence[str] = NOISE_TYPES, snr_db: float | Sequence[float] = (-5.0, 5.0),
                         test_snr_db: float | Sequence[float] | None = None, segment_s: float | None = 1.0,
-                        n2n: bool = False, repeats: int = 1, max_per_speaker: int | None = None) -> DataSplits:
+                        n2n: bool = False, repeats: int = 1, max_per_speaker: int | None = None,
+                        synthetic_voices: int = 0, voice_seed: int = 0, tts_cache: str | None = None) -> DataSplits:
     """Noisy speech with its clean part (see :class:`NoisyMixtures`); val/test keep whole utterances
-    (``segment_s=None``) and clean targets; ``test_snr_db`` defaults to ``snr_db``."""
+    (``segment_s=None``) and clean targets; ``test_snr_db`` defaults to ``snr_db``.
+    ``synthetic_voices`` espeak-ng voices join the training speakers (:func:`synthetic_utterances`)."""
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
                             test_speakers=test_speakers, val_speakers=val_speakers, val_fraction=val_fraction,
                             max_per_speaker=max_per_speaker)
+    parts["train"] = parts["train"] + synthetic_utterances(synthetic_voices, sample_rate=sample_rate,
+                                                           voice_seed=voice_seed, tts_cache=tts_cache)
 
     def make(split: str, utts: list[Utterance]) -> NoisyMixtures:
         pool = parts["train"] + (utts if split != "train" else [])
@@ -304,11 +327,15 @@ def fsdd_pair_splits(*, seed: int, fsdd_folder: str | None = None, manifest: str
                      test_speakers: Sequence[str] | str = ("theo", "yweweler"),
                      val_speakers: Sequence[str] | str = (), val_fraction: float = 0.1, sample_rate: int = 8000,
                      level_db: float | Sequence[float] = (0.0, 5.0), segment_s: float | None = 1.0,
-                     repeats: int = 1, same_speaker_p: float = 0.0, max_per_speaker: int | None = None) -> DataSplits:
-    """Two-speaker mixtures with their sources (see :class:`SpeakerPairs`); val/test keep whole utterances."""
+                     repeats: int = 1, same_speaker_p: float = 0.0, max_per_speaker: int | None = None,
+                     synthetic_voices: int = 0, voice_seed: int = 0, tts_cache: str | None = None) -> DataSplits:
+    """Two-speaker mixtures with their sources (see :class:`SpeakerPairs`); val/test keep whole utterances.
+    ``synthetic_voices`` espeak-ng voices join the training speakers (:func:`synthetic_utterances`)."""
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
                             test_speakers=test_speakers, val_speakers=val_speakers, val_fraction=val_fraction,
                             max_per_speaker=max_per_speaker)
+    parts["train"] = parts["train"] + synthetic_utterances(synthetic_voices, sample_rate=sample_rate,
+                                                           voice_seed=voice_seed, tts_cache=tts_cache)
 
     def make(split: str, utts: list[Utterance]) -> SpeakerPairs:
         train = split == "train"

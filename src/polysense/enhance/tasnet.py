@@ -25,9 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from polysense._checks import check_positive_int
-from polysense.enhance.unet import valid_length_mask
+from polysense.enhance.outputs import separation_output
 from polysense.errors import ParameterError
-from polysense.losses.separation import pit_si_sdr_loss, si_sdr
 from polysense.models.output import EnhancementOutput
 from polysense.models.registry import register
 
@@ -107,19 +106,4 @@ class ConvTasNet(nn.Module):
                 f"training mixtures have {mixture.shape[-1]} samples, shorter than conv_tasnet's receptive field of "
                 f"{self.receptive_field} samples ({self.receptive_field / self.sample_rate:.3f} s at {self.sample_rate} Hz): "
                 f"raise data.segment_s to at least {self.receptive_field / self.sample_rate:.3f}, or use fewer blocks")
-        estimate = self.separate(mixture)
-        valid = valid_length_mask(batch, mixture)
-        if valid is not None:
-            estimate = estimate * valid.unsqueeze(1)
-        sources = batch.get("sources")
-        if sources is None:
-            return EnhancementOutput(estimate=estimate)
-        if sources.shape[1] != self.num_sources:
-            raise ParameterError(f"the batch has {sources.shape[1]} sources but the model separates "
-                                 f"{self.num_sources}: set num_sources={sources.shape[1]}")
-        pit = pit_si_sdr_loss(estimate, sources)
-        with torch.no_grad():
-            mix_sdr = si_sdr(mixture.unsqueeze(1).expand_as(sources), sources).mean()
-            metrics = {"si_sdr": pit.si_sdr.mean().detach(), "si_sdri": pit.si_sdr.mean().detach() - mix_sdr}
-        return EnhancementOutput(loss=pit.loss, losses={"pit_si_sdr": pit.loss}, metrics=metrics,
-                                 estimate=pit.reordered)
+        return separation_output(self.separate(mixture), batch)

@@ -1,4 +1,4 @@
-"""``mask_unet``: a spectrogram-mask U-Net denoiser (ORCA-CLEAN style).
+"""``mask_unet``: a spectrogram-mask U-Net denoiser (ORCA-CLEAN style), and ``mask_unet_separator``.
 
 The noisy waveform's STFT ``X`` (polysense.signal.stft, Hann, ``n_fft``/``hop_length``) gives the
 input features ``log(|X| + 1e-5)``, normalised per utterance (zero mean, unit variance over
@@ -22,6 +22,12 @@ independently noised copy):
 - ``"irm"``: MSE between M and the ideal ratio mask of the target; ``"ibm"``: binary cross-entropy
   against the ideal binary mask of the target (mask-target training as ORCA-CLEAN does).
 
+``rnn_hidden > 0`` adds a bidirectional GRU over time at the U-Net's bottleneck (utterance-long context).
+
+``mask_unet_separator`` is the same U-Net with one mask per source, a softmax over the sources per
+bin (the estimates add up to the mixture), trained with the permutation-invariant SI-SDR loss: see
+:class:`MaskUNetSeparator`.
+
 Batch keys: ``noisy`` (B, T); optional ``target`` (B, T), ``clean`` (B, T) (for metrics) and
 ``length`` (B,). Output: :class:`~polysense.models.output.EnhancementOutput` with ``estimate`` (B, T)
 and ``metrics`` ``si_sdr`` / ``si_sdri`` (dB, against ``clean``) when ``clean`` is present.
@@ -38,12 +44,13 @@ from torch import nn
 
 from polysense._checks import check_choice, check_positive_int
 from polysense.enhance.classical import STFTConfig
+from polysense.enhance.outputs import separation_output, valid_length_mask
 from polysense.errors import ParameterError
 from polysense.losses.separation import neg_si_sdr_loss, si_sdr
 from polysense.models.output import EnhancementOutput
 from polysense.models.registry import register
 
-__all__ = ["MaskUNet", "LOSSES"]
+__all__ = ["LOSSES", "MaskUNet", "MaskUNetSeparator"]
 
 LOSSES = ("si_sdr", "stft_l2", "irm", "ibm")
 
@@ -56,30 +63,22 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-def valid_length_mask(batch: Mapping[str, Any], like: torch.Tensor) -> torch.Tensor | None:
-    """(B, T) True on real samples when the batch gives ``length`` (padding is zeroed out of losses)."""
-    lengths = batch.get("length")
-    if lengths is None:
-        return None
-    return torch.arange(like.shape[-1], device=like.device)[None, :] < lengths.to(like.device)[:, None]
+class _MaskUNetBase(nn.Module):
+    """The U-Net shared by the denoiser and the separator: log-magnitude features in, ``outputs``
+    mask logits per bin out. ``rnn_hidden > 0`` adds a bidirectional GRU over time at the
+    bottleneck (per frame, all bottleneck channels × frequencies in): the convolutions see
+    ~0.1 s around a bin, the GRU the whole utterance, which a separator needs to keep each voice
+    on one output."""
 
-
-@register("model", "mask_unet")
-class MaskUNet(nn.Module):
-    """Spectrogram-mask U-Net (see the module docstring)."""
-
-    kind = "denoiser"
-
-    def __init__(self, *, sample_rate: int = 8000, n_fft: int = 256, hop_length: int = 64,
-                 channels: Sequence[int] = (16, 32, 64), mask: str = "ratio", loss: str = "si_sdr") -> None:
+    def __init__(self, *, sample_rate: int, n_fft: int, hop_length: int, channels: Sequence[int],
+                 outputs: int, rnn_hidden: int = 0) -> None:
         super().__init__()
         self.sample_rate = check_positive_int("sample_rate", sample_rate)
         self.stft = STFTConfig(n_fft=n_fft, hop_length=hop_length)
-        self.mask = check_choice("mask", mask, ("ratio", "binary"))
-        self.loss_name = check_choice("loss", loss, LOSSES)
         channels = [check_positive_int(f"channels[{i}]", c) for i, c in enumerate(channels)]
         if not channels:
             raise ParameterError("channels is empty: give one width per U-Net level, e.g. [16, 32, 64]")
+        self.rnn_hidden = check_positive_int("rnn_hidden", rnn_hidden, minimum=0)
         self.levels = len(channels)
         self.down = nn.ModuleList()
         self.enc = nn.ModuleList()
@@ -89,20 +88,32 @@ class MaskUNet(nn.Module):
             if i < self.levels - 1:
                 self.down.append(nn.Conv2d(c, c, 2, stride=2))
             c_prev = c
+        if self.rnn_hidden:
+            m = 2 ** (self.levels - 1)
+            bottleneck_bins = -(-(self.stft.n_fft // 2 + 1) // m)
+            self.rnn = nn.GRU(channels[-1] * bottleneck_bins, self.rnn_hidden, batch_first=True, bidirectional=True)
+            self.rnn_out = nn.Linear(2 * self.rnn_hidden, channels[-1] * bottleneck_bins)
         self.up = nn.ModuleList()
         self.dec = nn.ModuleList()
         for i in range(self.levels - 1, 0, -1):
             self.up.append(nn.ConvTranspose2d(channels[i], channels[i - 1], 2, stride=2))
             self.dec.append(_block(2 * channels[i - 1], channels[i - 1]))
-        self.head = nn.Conv2d(channels[0], 1, 1)
+        self.head = nn.Conv2d(channels[0], outputs, 1)
 
     @property
     def min_samples(self) -> int:
         """The shortest input the model serves: one full analysis window."""
         return self.stft.n_fft
 
+    def _check_length(self, x: torch.Tensor) -> None:
+        if x.shape[-1] < self.min_samples:
+            raise ParameterError(
+                f"the input has {x.shape[-1]} samples: {self.name} needs at least {self.min_samples} "
+                f"({self.min_samples / self.sample_rate:.3f} s at {self.sample_rate} Hz, one analysis window); "
+                "give longer audio (raise segment_s, or pad the file)")
+
     def mask_logits(self, X: torch.Tensor) -> torch.Tensor:
-        """Mask logits (B, bins, frames) from the complex STFT (B, bins, frames)."""
+        """Mask logits (B, outputs, bins, frames) from the complex STFT (B, bins, frames)."""
         feats = torch.log(X.abs() + 1e-5)
         mean = feats.mean(dim=(-2, -1), keepdim=True)
         std = feats.std(dim=(-2, -1), keepdim=True).clamp_min(1e-5)
@@ -116,9 +127,29 @@ class MaskUNet(nn.Module):
             if i < self.levels - 1:
                 skips.append(h)
                 h = self.down[i](h)
+        if self.rnn_hidden:
+            b, c, f, t = h.shape
+            seq = h.permute(0, 3, 1, 2).reshape(b, t, c * f)
+            h = h + self.rnn_out(self.rnn(seq)[0]).reshape(b, t, c, f).permute(0, 2, 3, 1)
         for up, block in zip(self.up, self.dec):
             h = block(torch.cat([up(h), skips.pop()], dim=1))
-        return self.head(h)[:, 0, :bins, :frames]
+        return self.head(h)[..., :bins, :frames]
+
+
+@register("model", "mask_unet")
+class MaskUNet(_MaskUNetBase):
+    """Spectrogram-mask U-Net denoiser (see the module docstring)."""
+
+    kind = "denoiser"
+    name = "mask_unet"
+
+    def __init__(self, *, sample_rate: int = 8000, n_fft: int = 256, hop_length: int = 64,
+                 channels: Sequence[int] = (16, 32, 64), mask: str = "ratio", loss: str = "si_sdr",
+                 rnn_hidden: int = 0) -> None:
+        super().__init__(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, channels=channels,
+                         outputs=1, rnn_hidden=rnn_hidden)
+        self.mask = check_choice("mask", mask, ("ratio", "binary"))
+        self.loss_name = check_choice("loss", loss, LOSSES)
 
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
         """Denoise waveforms (B, T) or (T,) at ``sample_rate``; same shape out."""
@@ -126,24 +157,17 @@ class MaskUNet(nn.Module):
         x = noisy.unsqueeze(0) if one else noisy
         self._check_length(x)
         X = self.stft.analyse(x)
-        mask = torch.sigmoid(self.mask_logits(X))
+        mask = torch.sigmoid(self.mask_logits(X)[:, 0])
         if self.mask == "binary" and not self.training:
             mask = (mask > 0.5).to(mask.dtype)
         y = self.stft.synthesise(mask * X, x.shape[-1])
         return y[0] if one else y
 
-    def _check_length(self, x: torch.Tensor) -> None:
-        if x.shape[-1] < self.min_samples:
-            raise ParameterError(
-                f"the input has {x.shape[-1]} samples: mask_unet needs at least {self.min_samples} "
-                f"({self.min_samples / self.sample_rate:.3f} s at {self.sample_rate} Hz, one analysis window); "
-                "give longer audio (raise segment_s, or pad the file)")
-
     def forward(self, batch: Mapping[str, Any]) -> EnhancementOutput:
         noisy = batch["noisy"]
         self._check_length(noisy)
         X = self.stft.analyse(noisy)
-        logits = self.mask_logits(X)
+        logits = self.mask_logits(X)[:, 0]
         mask = torch.sigmoid(logits)
         if self.mask == "binary" and not self.training:
             mask = (mask > 0.5).to(mask.dtype)
@@ -178,3 +202,39 @@ class MaskUNet(nn.Module):
             return F.mse_loss(mask, irm)
         ibm = (s2 > n2).to(logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, ibm)
+
+
+@register("model", "mask_unet_separator")
+class MaskUNetSeparator(_MaskUNetBase):
+    """Spectrogram-mask U-Net separator: ``num_sources`` masks that share the mixture (a softmax over
+    sources per bin, so the estimates add up to the mixture), each applied to the complex STFT::
+
+        ŝ_s = ISTFT(M_s ⊙ X),   Σ_s M_s = 1
+
+    trained with the permutation-invariant SI-SDR loss on the waveforms (uPIT: one assignment per
+    utterance, so the model must keep each voice on one output; ``rnn_hidden`` gives it the
+    utterance-long context that takes). Batch keys and output as :class:`ConvTasNet`'s.
+    """
+
+    kind = "separator"
+    name = "mask_unet_separator"
+
+    def __init__(self, *, sample_rate: int = 8000, num_sources: int = 2, n_fft: int = 256, hop_length: int = 64,
+                 channels: Sequence[int] = (16, 32, 64), rnn_hidden: int = 128) -> None:
+        sources = check_positive_int("num_sources", num_sources, minimum=2)
+        super().__init__(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, channels=channels,
+                         outputs=sources, rnn_hidden=rnn_hidden)
+        self.num_sources = sources
+
+    def separate(self, mixture: torch.Tensor) -> torch.Tensor:
+        """Sources (B, S, T) of mixtures (B, T) (or (S, T) of one (T,))."""
+        one = mixture.ndim == 1
+        x = mixture.unsqueeze(0) if one else mixture
+        self._check_length(x)
+        X = self.stft.analyse(x)
+        masks = torch.softmax(self.mask_logits(X), dim=1)  # (B, S, bins, frames)
+        y = self.stft.synthesise(masks * X.unsqueeze(1), x.shape[-1])
+        return y[0] if one else y
+
+    def forward(self, batch: Mapping[str, Any]) -> EnhancementOutput:
+        return separation_output(self.separate(batch["mixture"]), batch)
