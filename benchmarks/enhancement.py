@@ -331,8 +331,10 @@ def report(state: dict, args) -> str:
         lines.append("")
     for key, s in state.get("separate", {}).items():
         tr = s["training"]
+        voices = tr.get("data", {}).get("synthetic_voices")
+        extra = f" plus {voices} espeak-ng voices" if voices else ""
         lines += [f"**Separation** of two unseen speakers ({' + '.join(s['test_speakers'])}; trained on the other "
-                  f"two{f" plus {tr['data']['synthetic_voices']} espeak-ng voices" if tr.get('data', {}).get('synthetic_voices') else ''}): `fsdd-separate` "
+                  f"two{extra}): `fsdd-separate` "
                   f"{' '.join(tr['overrides'][1:])} (model `{tr['model']}`), trained by `polysense.train` for "
                   f"{tr['steps']} steps in {tr['train_s'] / 60:.1f} min on this CPU (best validation epoch "
                   f"{tr['best_epoch']} of {tr['epochs']}); {s['test_mixtures']} test mixtures of whole utterances (the "
