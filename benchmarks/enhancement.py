@@ -363,7 +363,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--part", choices=("denoise", "separate", "speed", "all"), default="all")
     parser.add_argument("--folds", default=",".join(SPEAKERS), help="test speakers of the denoising folds")
-    parser.add_argument("--epochs", type=int, default=6, help="training epochs of each U-Net")
+    parser.add_argument("--epochs", type=int, default=4, help="training epochs of each U-Net (the config's 4 by default)")
     parser.add_argument("--set", action="append", default=[], help="extra config override for the U-Nets")
     parser.add_argument("--sep-folds", default="theo+yweweler")
     parser.add_argument("--sep-epochs", type=int, default=0, help="separator epochs (0: the config's)")

@@ -78,7 +78,7 @@ def batches_of(dataset: Any, *, tokenizer: Any = None, collate: Any = None, batc
 def predict(model: torch.nn.Module, batches, *, device: torch.device | str = "cpu") -> Predictions:
     """Run ``model`` over ``batches`` and collect logits, embeddings, labels, ids and the mean
     of its loss/metrics."""
-    from polysense.train.validation import scalar, to_device
+    from polysense.train.validation import output_scalars, to_device
 
     found = Predictions()
     model.eval()
@@ -89,11 +89,7 @@ def predict(model: torch.nn.Module, batches, *, device: torch.device | str = "cp
         found.enhancement = found.enhancement or isinstance(out, EnhancementOutput)
         size = len(batch.get("id") or []) or 1
         found.count += size
-        values = {}
-        if getattr(out, "loss", None) is not None:
-            values["loss"] = scalar(out.loss)
-        values.update({k: scalar(v) for k, v in (getattr(out, "metrics", None) or {}).items()})
-        for key, value in values.items():
+        for key, value in output_scalars(out).items():
             found.scalars[key] = found.scalars.get(key, 0.0) + value * size
         found.ids.extend(str(i) for i in batch.get("id") or [])
         found.texts.extend(batch.get("text") or [])

@@ -15,7 +15,7 @@ from torch import nn
 
 from polysense.models.output import EmbeddingOutput
 
-__all__ = ["scalar", "to_device", "validate"]
+__all__ = ["output_scalars", "scalar", "to_device", "validate"]
 
 
 def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -34,6 +34,17 @@ def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
 
 def scalar(value: Any) -> float:
     return float(value.detach().float().mean()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def output_scalars(out: Any) -> dict[str, float]:
+    """One model output's numbers as floats: ``loss``, ``loss_<part>`` for each of ``losses``, and
+    each of ``metrics`` under its own name (what validation and evaluation average over items)."""
+    values = {}
+    if getattr(out, "loss", None) is not None:
+        values["loss"] = scalar(out.loss)
+    values.update({f"loss_{k}": scalar(v) for k, v in (getattr(out, "losses", None) or {}).items()})
+    values.update({k: scalar(v) for k, v in (getattr(out, "metrics", None) or {}).items()})
+    return values
 
 
 @torch.no_grad()
@@ -59,13 +70,7 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
                 out = model(batch)
             size = len(batch.get("id") or []) or 1
             count += size
-            scalars = {}
-            if getattr(out, "loss", None) is not None:
-                scalars["loss"] = scalar(out.loss)
-            for group in ("losses", "metrics"):
-                for key, value in (getattr(out, group, None) or {}).items():
-                    scalars[key if group == "metrics" else f"loss_{key}"] = scalar(value)
-            for key, value in scalars.items():
+            for key, value in output_scalars(out).items():
                 sums[key] = sums.get(key, 0.0) + value * size
             out_logits = getattr(out, "logits", None)
             label = batch.get("label")
