@@ -27,12 +27,12 @@ from __future__ import annotations
 import mimetypes
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polysense.errors import PolysenseError
@@ -44,25 +44,14 @@ MAX_K = 100
 _MULTIPART_OVERHEAD = 64 * 1024
 
 
-class Result(BaseModel):
-    """One ranked result (see :class:`polysense.search.Hit`) with the URLs of its media."""
-
-    rank: int
-    score: float
-    item_id: str
-    file_id: int
-    key: str
-    path: str | None
-    kind: str
-    start_s: float | None
-    end_s: float | None
-    caption: str | None
-    label: int | None
-    duration_s: float | None
-    sample_rate: int | None
-    text: str | None
-    media_url: str | None
-    spectrogram_url: str | None
+# built from Hit's fields: one definition, so the JSON API cannot drift from the library's results
+Result = create_model(
+    "Result",
+    __doc__="One ranked result (see :class:`polysense.search.Hit`) with the URLs of its media.",
+    **{name: (kind, ...) for name, kind in get_type_hints(Hit).items()},
+    media_url=(str | None, ...),
+    spectrogram_url=(str | None, ...),
+)
 
 
 class SearchResponse(BaseModel):
