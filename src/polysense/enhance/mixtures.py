@@ -98,7 +98,31 @@ def _limit_peak(*signals: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return signals
 
 
-class NoisyMixtures(Dataset):
+class _UtteranceItems(Dataset):
+    """Items made from utterances, ``repeats`` passes over them; item ``i`` is a pure function of
+    ``(seed, split, i)`` (see the module docstring)."""
+
+    def __init__(self, utterances: Sequence[Utterance], *, sample_rate: int, split: str, seed: int,
+                 segment_s: float | None, repeats: int) -> None:
+        self.utterances = list(utterances)
+        self.sample_rate = int(sample_rate)
+        self.split = split
+        self.seed = int(seed)
+        self.segment = _segment_samples(segment_s, self.sample_rate)
+        self.repeats = int(repeats)
+
+    def __len__(self) -> int:
+        return len(self.utterances) * self.repeats
+
+    def _item(self, index: int, *stream: int) -> tuple[Utterance, np.random.Generator]:
+        """Item ``index``'s utterance and its random generator (``stream`` separates item kinds)."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, _SPLIT_CODE.get(self.split, 3), index, *stream])
+        return self.utterances[index % len(self.utterances)], rng
+
+
+class NoisyMixtures(_UtteranceItems):
     """Clean utterances + noise at an SNR, made per item (see the module docstring)."""
 
     def __init__(self, utterances: Sequence[Utterance], *, sample_rate: int, split: str = "train", seed: int = 0,
@@ -113,25 +137,15 @@ class NoisyMixtures(Dataset):
                 raise ParameterError(f"noise_types contains {t!r}: choose among {', '.join(NOISE_TYPES)}")
         if not types:
             raise ParameterError(f"noise_types is empty: choose among {', '.join(NOISE_TYPES)}")
-        self.utterances = list(utterances)
-        self.sample_rate = int(sample_rate)
-        self.split = split
-        self.seed = int(seed)
+        super().__init__(utterances, sample_rate=sample_rate, split=split, seed=seed, segment_s=segment_s,
+                         repeats=repeats)
         self.noise_types = tuple(types)
         self.snr_db = _range("snr_db", snr_db)
-        self.segment = _segment_samples(segment_s, self.sample_rate)
         self.n2n = bool(n2n)
-        self.repeats = int(repeats)
         self.babble_pool = list(babble_pool)
 
-    def __len__(self) -> int:
-        return len(self.utterances) * self.repeats
-
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        utt = self.utterances[index % len(self.utterances)]
-        rng = np.random.default_rng([self.seed, _SPLIT_CODE.get(self.split, 3), index])
+        utt, rng = self._item(index)
         audio = utt.audio.double().numpy()
         if self.segment is None:
             clean, lo, hi = audio.copy(), 0, audio.size
@@ -157,7 +171,7 @@ class NoisyMixtures(Dataset):
                 "speech_span": (lo, hi), "sample_rate": self.sample_rate}
 
 
-class SpeakerPairs(Dataset):
+class SpeakerPairs(_UtteranceItems):
     """Two utterances of different speakers, the second ``level_db`` below the first."""
 
     def __init__(self, utterances: Sequence[Utterance], *, sample_rate: int, split: str = "train", seed: int = 0,
@@ -169,22 +183,12 @@ class SpeakerPairs(Dataset):
         if len(speakers) < 2 and self.same_speaker_p < 1:
             raise ParameterError(f"the {split} split has speaker(s) {speakers}: two-speaker mixtures need at least "
                                  f"two speakers in each split; hold out two test speakers (test_speakers=[a, b])")
-        self.utterances = list(utterances)
-        self.sample_rate = int(sample_rate)
-        self.split = split
-        self.seed = int(seed)
+        super().__init__(utterances, sample_rate=sample_rate, split=split, seed=seed, segment_s=segment_s,
+                         repeats=repeats)
         self.level_db = _range("level_db", level_db)
-        self.segment = _segment_samples(segment_s, self.sample_rate)
-        self.repeats = int(repeats)
-
-    def __len__(self) -> int:
-        return len(self.utterances) * self.repeats
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        first = self.utterances[index % len(self.utterances)]
-        rng = np.random.default_rng([self.seed, _SPLIT_CODE.get(self.split, 3), index, 1])
+        first, rng = self._item(index, 1)
         same = self.same_speaker_p > 0 and rng.uniform() < self.same_speaker_p
         others = [u for u in self.utterances if (u.speaker == first.speaker) == same and u.id != first.id]
         second = others[int(rng.integers(0, len(others)))]
