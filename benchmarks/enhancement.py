@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -90,8 +91,6 @@ def save_state(part: str, key: str | None, value) -> None:
 
 def train_config(name: str, overrides: list[str], run_dir: Path) -> tuple[torch.nn.Module, dict]:
     """Train a built-in config with the trainer into ``run_dir`` (fresh); the best-epoch model and what it took."""
-    import shutil
-
     config = load_config(name, overrides)
     if run_dir.exists():
         shutil.rmtree(run_dir)

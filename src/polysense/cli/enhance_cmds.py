@@ -57,7 +57,7 @@ def separate(
     block_s: float = typer.Option(4.0, "--block-s", help=BLOCK_HELP),
     overlap_s: float = typer.Option(0.5, "--overlap-s", help=OVERLAP_HELP),
 ) -> None:
-    """Separate a mixture into its sources with a trained Conv-TasNet."""
+    """Separate a mixture into its sources with a trained separator (mask_unet_separator or conv_tasnet)."""
     from polysense.enhance.blockwise import separate_file
 
     with user_errors():

@@ -154,24 +154,23 @@ class MaskUNet(_MaskUNetBase):
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
         """Denoise waveforms (B, T) or (T,) at ``sample_rate``; same shape out."""
         one = noisy.ndim == 1
-        x = noisy.unsqueeze(0) if one else noisy
-        self._check_length(x)
-        X = self.stft.analyse(x)
-        mask = torch.sigmoid(self.mask_logits(X)[:, 0])
-        if self.mask == "binary" and not self.training:
-            mask = (mask > 0.5).to(mask.dtype)
-        y = self.stft.synthesise(mask * X, x.shape[-1])
+        y = self._denoise(noisy.unsqueeze(0) if one else noisy)[-1]
         return y[0] if one else y
 
-    def forward(self, batch: Mapping[str, Any]) -> EnhancementOutput:
-        noisy = batch["noisy"]
-        self._check_length(noisy)
-        X = self.stft.analyse(noisy)
+    def _denoise(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(STFT X, mask logits, mask, estimate ISTFT(mask ⊙ X)) of waveforms (B, T); binary at evaluation
+        when ``mask="binary"``."""
+        self._check_length(x)
+        X = self.stft.analyse(x)
         logits = self.mask_logits(X)[:, 0]
         mask = torch.sigmoid(logits)
         if self.mask == "binary" and not self.training:
             mask = (mask > 0.5).to(mask.dtype)
-        estimate = self.stft.synthesise(mask * X, noisy.shape[-1])
+        return X, logits, mask, self.stft.synthesise(mask * X, x.shape[-1])
+
+    def forward(self, batch: Mapping[str, Any]) -> EnhancementOutput:
+        noisy = batch["noisy"]
+        X, logits, mask, estimate = self._denoise(noisy)
         valid = valid_length_mask(batch, estimate)
         if valid is not None:
             estimate = estimate * valid
