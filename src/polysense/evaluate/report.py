@@ -61,12 +61,17 @@ def plot_curves(metrics: list[dict[str, Any]], path: Path, *, best_epoch: int | 
     left.legend(fontsize=8)
     left.set_title("loss")
     shown = [k for k in ("accuracy", "macro_f1", "r1") if val and k in val[0]]
+    bounded = bool(shown)  # these live in [0, 1]
+    selected = (select or "").removeprefix("val/")
+    if not shown and selected not in ("", "loss") and val and selected in val[0]:
+        shown = [selected]  # the metric that chose the epoch (e.g. a denoiser's si_sdri in dB), on its own scale
     for key in shown:
         right.plot([m["epoch"] for m in val], [m[key] for m in val], "o-", label=f"val {key}")
     if best_epoch is not None and shown:
         right.axvline(best_epoch, color="grey", ls="--", lw=1, label=f"best epoch ({select})")
     right.set_xlabel("epoch")
-    right.set_ylim(0, 1.02)
+    if bounded:
+        right.set_ylim(0, 1.02)
     right.set_title("validation")
     if shown:
         right.legend(fontsize=8)
