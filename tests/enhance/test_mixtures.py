@@ -79,6 +79,7 @@ def test_synthetic_voices_join_the_training_speakers_only(fsdd_dir, tmp_path):
     assert sum(u.speaker in voices for u in data.train.utterances) == 20  # ten digit words per voice
     assert {u.speaker for u in data.val.utterances} <= {"jackson", "nicolas"}
     assert {u.speaker for u in data.test.utterances} == {"theo", "yweweler"}
+    assert "2 espeak-ng voices in training" in data.description  # what the run report says of its data
     item = data.train[len(data.train.utterances) - 1]  # a voice's utterance mixed with another speaker
     torch.testing.assert_close(item["sources"].sum(0), item["mixture"], atol=1e-6, rtol=0)
     noisy = build_data({"name": "fsdd_mixtures", "fsdd_folder": str(fsdd_dir), "max_per_speaker": 4,

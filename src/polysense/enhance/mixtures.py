@@ -290,6 +290,10 @@ def synthetic_utterances(num_voices: int, *, sample_rate: int = 8000, voice_seed
     return out
 
 
+def _voices(count: int) -> str:
+    return f" (+ {count} espeak-ng voices in training)" if count else ""
+
+
 def _splits_or_none(make, parts: dict[str, list[Utterance]]) -> dict[str, Dataset | None]:
     return {s: (make(s, parts[s]) if parts.get(s) else None) for s in ("train", "val", "test")}
 
@@ -322,7 +326,7 @@ def fsdd_mixture_splits(*, seed: int, fsdd_folder: str | None = None, manifest: 
     sets = _splits_or_none(make, parts)
     return DataSplits(train=sets["train"], val=sets["val"], test=sets["test"], sample_rate=int(sample_rate),
                       collate=collate_mixtures, modalities=("audio",),
-                      description=f"FSDD + {'/'.join(noise_types)} noise at {snr_db} dB SNR"
+                      description=f"FSDD{_voices(synthetic_voices)} + {'/'.join(noise_types)} noise at {snr_db} dB SNR"
                                   f"{' (Noise2Noise targets)' if n2n else ''}, {sample_rate} Hz")
 
 
@@ -350,4 +354,5 @@ def fsdd_pair_splits(*, seed: int, fsdd_folder: str | None = None, manifest: str
     sets = _splits_or_none(make, parts)
     return DataSplits(train=sets["train"], val=sets["val"], test=sets["test"], sample_rate=int(sample_rate),
                       collate=collate_mixtures, modalities=("audio",),
-                      description=f"FSDD two-speaker mixtures, level difference {level_db} dB, {sample_rate} Hz")
+                      description=f"FSDD{_voices(synthetic_voices)} two-speaker mixtures, level difference {level_db} dB, "
+                                  f"{sample_rate} Hz")
