@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import data_cmds, demo_cmd, enhance_cmds, search_cmds, signal_cmds, train_cmds
+from polysense.cli import data_cmds, demo_cmd, enhance_cmds, recognize_cmds, search_cmds, signal_cmds, train_cmds
 from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ demo_cmd.register(app)
 train_cmds.register(app)
 search_cmds.register(app)  # index, search, serve
 enhance_cmds.register(app)  # denoise, separate
+recognize_cmds.register(app)  # transcribe
 
 
 def main() -> None:

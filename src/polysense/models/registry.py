@@ -44,6 +44,7 @@ _BUILTIN_MODULES = (
     "polysense.models.encoders.image",
     "polysense.models.encoders.text",
     "polysense.models.encoders.minilm",
+    "polysense.models.encoders.whisper",
     "polysense.models.encoders.features",
     "polysense.models.fusion",
     "polysense.models.classifier",

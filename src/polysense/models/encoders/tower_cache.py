@@ -1,4 +1,4 @@
-"""A frozen text tower's outputs cached per distinct input row.
+"""A frozen tower's outputs cached per distinct input row (text ids, or an audio tower's waveform).
 
 A frozen pretrained tower (MiniLM, 6 layers of 384) is a fixed function of its input ids, yet a
 training loop feeds it the same captions every epoch (FSDD: 40 distinct captions for 2,000 clips,
@@ -51,14 +51,28 @@ class TowerCache:
     def _key(ids: torch.Tensor, device: torch.device, dtype: torch.dtype) -> tuple:
         return (ids.cpu().numpy().tobytes(), str(device), str(dtype))
 
-    def __call__(self, tower: Tower, input_ids: torch.Tensor, mask: torch.Tensor, *, dtype: torch.dtype) -> EncoderOutput:
-        """The tower's output for the batch, running it only on rows not cached yet."""
+    def __call__(
+        self,
+        tower: Tower,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        *,
+        dtype: torch.dtype,
+        token_count: Callable[[int], int] | None = None,
+    ) -> EncoderOutput:
+        """The tower's output for the batch, running it only on rows not cached yet.
+
+        ``token_count`` maps a row's real input length to its count of output tokens when the two
+        differ (an audio tower: samples in, frames out); the output then has as many positions as
+        the longest row's tokens, with its own mask. None: one token per input position (text).
+        """
         counts = mask.sum(dim=1)
         if not torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None] < counts[:, None]):
             # not right-padded: a row's real tokens are not its prefix, so no per-row key
             tokens, pooled = tower(input_ids, mask)
             self.calls += input_ids.shape[0]
-            return EncoderOutput(tokens=tokens, mask=mask, pooled=pooled)
+            out_mask = mask if token_count is None else _count_mask([token_count(int(n)) for n in counts.tolist()], tokens.shape[1], mask.device)
+            return EncoderOutput(tokens=tokens, mask=out_mask, pooled=pooled)
         lengths = counts.tolist()
         keys = [self._key(input_ids[i, : n], input_ids.device, dtype) for i, n in enumerate(lengths)]
         # one run per distinct uncached row (the same caption twice in a batch runs once)
@@ -72,7 +86,8 @@ class TowerCache:
             tokens, pooled = tower(input_ids[todo, :width], mask[todo, :width])
             self.calls += len(todo)
             for row, i in enumerate(todo):
-                self._rows[keys[i]] = (tokens[row, : lengths[i]].detach(), pooled[row].detach())
+                n = lengths[i] if token_count is None else token_count(lengths[i])
+                self._rows[keys[i]] = (tokens[row, :n].detach(), pooled[row].detach())
         rows = []
         for key in keys:
             self._rows.move_to_end(key)
@@ -80,8 +95,16 @@ class TowerCache:
         while len(self._rows) > self.max_rows:
             self._rows.popitem(last=False)
         dim = rows[0][1].shape[-1] if rows else 0
-        out = torch.zeros(input_ids.shape[0], input_ids.shape[1], dim, dtype=dtype, device=input_ids.device)
+        width = input_ids.shape[1] if token_count is None else max((r.shape[0] for r, _ in rows), default=0)
+        out = torch.zeros(input_ids.shape[0], width, dim, dtype=dtype, device=input_ids.device)
         for i, (row_tokens, _) in enumerate(rows):
             out[i, : row_tokens.shape[0]] = row_tokens
         pooled = torch.stack([p for _, p in rows]) if rows else out.new_zeros(0, dim)
+        if token_count is not None:
+            mask = _count_mask([r.shape[0] for r, _ in rows], width, mask.device)
         return EncoderOutput(tokens=out, mask=mask, pooled=pooled)
+
+
+def _count_mask(counts: list[int], width: int, device) -> torch.Tensor:
+    """(rows, width) bool mask, True on each row's first ``counts[i]`` positions."""
+    return torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]

@@ -1,0 +1,179 @@
+"""Transcribe files with Whisper: 30-second windows, a transcript and segments per file.
+
+A file is read block by block at 16 kHz (:func:`polysense.audio.blocks`, a streaming resampler),
+so memory is bounded by one 30-s window whatever the file's length. Each window is one segment:
+its features (:func:`~polysense.models.whisper.features.whisper_log_mel`, the last frame dropped
+as faster-whisper does, zero-padded to 3000 frames), the encoder, then
+:func:`~polysense.models.whisper.decoding.decode`. A window judged silent (no-speech rule) gives
+no segment. Segment times are the window's bounds in the file (decoding runs without Whisper's
+timestamp tokens; a word cut by a window boundary may be lost or split).
+
+Differences from faster-whisper, on purpose: the ``max − 8`` clamp of the features is taken per
+window (bounded memory) rather than over the whole file, and there is no temperature fallback or
+conditioning on the previous window's text (a window is decoded on its own, deterministically).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from polysense.audio import blocks
+from polysense.errors import AudioError, ParameterError
+from polysense.models.whisper.decoding import DecodingOptions, WordConstraint, decode
+from polysense.models.whisper.features import SAMPLE_RATE, pad_features, whisper_log_mel
+from polysense.models.whisper.model import Whisper
+from polysense.models.whisper.tokenizer import WhisperTokenizer
+from polysense.models.whisper.weights import WhisperFiles, find_whisper, load_whisper
+
+__all__ = ["Segment", "Transcriber", "Transcript", "read_words"]
+
+WINDOW_S = 30
+
+
+@dataclass
+class Segment:
+    """One window's text: ``start`` / ``end`` in seconds from the file's start."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+
+
+@dataclass
+class Transcript:
+    """A file's transcript: the segments' texts joined by spaces."""
+
+    file: str
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+    duration: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "text": self.text, "duration": round(self.duration, 3),
+                "segments": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(s).items()}
+                             for s in self.segments]}
+
+
+def read_words(words: str | os.PathLike) -> list[str]:
+    """``--words``: a file with one word or phrase a line (``#`` starts a comment), or a comma-separated list."""
+    path = Path(words)
+    if path.is_file():
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise ParameterError(f"--words file {str(path)!r} is not UTF-8 text: give one word or phrase a line") from None
+        return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+    text = str(words)
+    if ("/" in text or text.endswith(".txt")) and "," not in text:
+        raise ParameterError(f"--words {text!r} looks like a file but does not exist: give a word file or 'one,two,three'")
+    return text.split(",")
+
+
+class Transcriber:
+    """Whisper loaded once, transcribing files or waveforms.
+
+    Args:
+        weights: a model folder or file (see :func:`~polysense.models.whisper.weights.find_whisper`;
+            None: ``$POLYSENSE_WHISPER``, an installed package, the caches).
+        options: :class:`~polysense.models.whisper.decoding.DecodingOptions` (greedy by default).
+        words: restrict transcripts to these words or phrases (a closed vocabulary), or None.
+        max_words: with ``words``, at most this many words per window (None: any).
+        tokenizer: a ``tokenizer.json`` (default: the one beside the weights, else the packaged model's).
+    """
+
+    def __init__(
+        self,
+        weights: str | os.PathLike | WhisperFiles | None = None,
+        *,
+        options: DecodingOptions | None = None,
+        words: Sequence[str] | None = None,
+        max_words: int | None = None,
+        tokenizer: str | os.PathLike | None = None,
+    ) -> None:
+        self.model, self.files = load_whisper(weights)
+        self.model.requires_grad_(False)
+        self.tokenizer = WhisperTokenizer(self._tokenizer_path(tokenizer))
+        self.options = options or DecodingOptions()
+        self.constraint = None if words is None else WordConstraint(self.tokenizer, words, max_words=max_words)
+
+    def _tokenizer_path(self, tokenizer) -> Path:
+        if tokenizer is not None:
+            return Path(tokenizer)
+        if self.files.folder is not None and (self.files.folder / "tokenizer.json").is_file():
+            return self.files.folder / "tokenizer.json"
+        try:  # an OpenAI .pt carries no tokenizer: the multilingual one is shared by every size but large-v3
+            packaged = find_whisper(None) if self.files.layout == "openai" else None
+        except ParameterError:
+            packaged = None
+        if packaged is not None and packaged.folder is not None and (packaged.folder / "tokenizer.json").is_file():
+            return packaged.folder / "tokenizer.json"
+        raise ParameterError(
+            f"no tokenizer.json beside the Whisper weights {self.files.describe()!r}: pass --tokenizer PATH "
+            "(the tokenizer.json of the same model)"
+        )
+
+    @property
+    def window_samples(self) -> int:
+        return WINDOW_S * SAMPLE_RATE
+
+    @torch.no_grad()
+    def transcribe_window(self, window: torch.Tensor) -> tuple[str, float, float, bool]:
+        """(text, avg_logprob, no_speech_prob, silent) of one window of at most 30 s at 16 kHz."""
+        features = whisper_log_mel(window, n_mels=self.model.dims.n_mels)
+        content = features[..., : max(1, features.shape[-1] - 1)]  # faster-whisper's content frames
+        audio, _ = self.model.encoder(pad_features(content, self.model.encoder.max_frames)[None])
+        result = decode(self.model, self.tokenizer, audio, options=self.options, constraint=self.constraint)[0]
+        return result.text, result.avg_logprob, result.no_speech_prob, result.no_speech
+
+    def transcribe(self, waveform: torch.Tensor, *, sample_rate: float = SAMPLE_RATE, name: str = "<waveform>") -> Transcript:
+        """The transcript of a mono waveform (T,) at ``sample_rate``."""
+        if waveform.ndim != 1:
+            raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected one channel (time,)")
+        if sample_rate != SAMPLE_RATE:
+            from polysense.signal.resample import resample
+
+            waveform = resample(waveform, orig_sample_rate=sample_rate, new_sample_rate=SAMPLE_RATE)
+        windows = (waveform[i : i + self.window_samples] for i in range(0, waveform.shape[0], self.window_samples))
+        return self._run(windows, name)
+
+    def transcribe_file(self, path: str | os.PathLike) -> Transcript:
+        """The transcript of an audio file of any length (read in 30-s windows, memory bounded)."""
+        path = Path(path)
+        return self._run(self._windows(path), str(path))
+
+    def _windows(self, path: Path) -> Iterator[torch.Tensor]:
+        pending: list[torch.Tensor] = []
+        have = 0
+        for block in blocks(path, block_size=SAMPLE_RATE * 5, sample_rate=SAMPLE_RATE):
+            pending.append(block)
+            have += block.shape[-1]
+            while have >= self.window_samples:
+                joined = torch.cat(pending)
+                yield joined[: self.window_samples]
+                rest = joined[self.window_samples :]
+                pending, have = [rest], rest.shape[-1]
+        if have:
+            yield torch.cat(pending)
+
+    def _run(self, windows: Iterator[torch.Tensor], name: str) -> Transcript:
+        segments, start = [], 0.0
+        for window in windows:
+            if window.numel() == 0:
+                continue
+            end = start + window.shape[-1] / SAMPLE_RATE
+            if not bool(torch.isfinite(window).all()):
+                raise AudioError(f"{name}: samples {start:.1f}-{end:.1f} s hold NaN or infinite values")
+            text, avg_logprob, no_speech_prob, silent = self.transcribe_window(window)
+            if not silent and text:
+                segments.append(Segment(start, end, text, avg_logprob, no_speech_prob))
+            start = end
+        if start == 0.0:
+            raise AudioError(f"{name} holds no audio samples: nothing to transcribe")
+        return Transcript(file=name, text=" ".join(s.text for s in segments), segments=segments, duration=start)
