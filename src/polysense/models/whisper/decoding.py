@@ -213,19 +213,21 @@ def _decode_one(model, tokenizer, audio, audio_mask, prompt, max_new, suppress, 
         states = [h[2] for h in live]
         scores = _filter(logits, step, tokenizer, suppress, options, constraint, states).float().log_softmax(-1)
         total = scores + torch.tensor([h[1] for h in live], device=scores.device)[:, None]
-        top = total.flatten().topk(min(2 * width, total.numel()))
-        candidates = []
-        for value, flat in zip(top.values.tolist(), top.indices.tolist()):
-            if value == float("-inf"):
-                break
-            row, token = divmod(flat, total.shape[1])
+        # OpenAI's beam step: each hypothesis offers its best width + 1 tokens; in order of score,
+        # an <|endoftext|> finishes a hypothesis, any other token extends one, until width are live
+        top = total.topk(min(width + 1, total.shape[1]), dim=-1)
+        offers = sorted(((v, r, t) for r, (vs, ts) in enumerate(zip(top.values.tolist(), top.indices.tolist()))
+                         for v, t in zip(vs, ts) if v != float("-inf")), key=lambda o: -o[0])
+        candidates, newly = [], []
+        for value, row, token in offers:
             if token == tokenizer.eot:
-                finished.append((live[row][0], value))
+                newly.append((live[row][0], value))
             else:
                 state = constraint.advance(live[row][2], token) if constraint else None
                 candidates.append((row, token, value, state))
-            if len(candidates) == width or len(finished) >= width:
-                break
+                if len(candidates) == width:
+                    break
+        finished += newly[: max(0, width - len(finished))]
         if len(finished) >= width or not candidates:
             break
         rows = torch.tensor([c[0] for c in candidates], device=audio.device)
@@ -238,7 +240,8 @@ def _decode_one(model, tokenizer, audio, audio_mask, prompt, max_new, suppress, 
         logits = logits[:, -1]
     if not finished:  # ran out of tokens: the best live hypothesis, unfinished
         finished = [(h[0], h[1]) for h in live]
-    best, summed = max(finished, key=lambda f: f[1] / max(1, len(f[0]) + 1) ** options.length_penalty)
+    # CTranslate2 normalises by the tokens before <|endoftext|>
+    best, summed = max(finished, key=lambda f: f[1] / max(1, len(f[0])) ** options.length_penalty)
     avg_logprob = summed / (len(best) + 1)
     text = tokenizer.decode(best).strip()
     silent = (options.no_speech_threshold is not None and no_speech_prob > options.no_speech_threshold

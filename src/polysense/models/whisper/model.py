@@ -107,7 +107,11 @@ class WhisperEncoder(nn.Module):
         """Input frames the model was trained on (3000: 30 s at 100 frames/s)."""
         return 2 * self.dims.n_audio_ctx
 
-    def forward(self, features: torch.Tensor, frame_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: torch.Tensor, frame_mask: torch.Tensor | None = None, *, return_hidden: bool = False
+    ) -> tuple:
+        """``(states, token_mask)``, or ``(states, token_mask, hidden)`` with the block inputs and
+        outputs ``[x_0, after block 1, ...]`` when ``return_hidden``."""
         if features.ndim != 3 or features.shape[1] != self.dims.n_mels:
             raise ParameterError(
                 f"features have shape {tuple(features.shape)}: expected (batch, {self.dims.n_mels}, frames)"
@@ -127,6 +131,9 @@ class WhisperEncoder(nn.Module):
         x = x + self.positions[:tokens].to(x.dtype)
         # token t covers frames 2t-1 .. 2t+1: real when its centre frame 2t is real
         token_mask = frame_mask[:, ::2][:, :tokens]
+        if return_hidden:
+            out, hidden = self.transformer(x, token_mask, return_hidden=True)
+            return out, token_mask, hidden
         return self.transformer(x, token_mask), token_mask
 
 

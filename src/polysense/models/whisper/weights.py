@@ -97,7 +97,8 @@ def _from_path(path: Path) -> WhisperFiles:
             return WhisperFiles("ctranslate2", (path / "model.bin",), path)
         if (path / "model.safetensors").is_file():
             return WhisperFiles("huggingface", (path / "model.safetensors",), path)
-        parts = sorted(path.glob("model.bin.part*"))
+        # part1, part2, ..., part10 in numeric order
+        parts = sorted(path.glob("model.bin.part*"), key=lambda p: (len(p.name), p.name))
         if parts:
             return WhisperFiles("ctranslate2", tuple(parts), path)
         raise ParameterError(
@@ -157,6 +158,9 @@ class _Stream:
 
     def __init__(self, paths: Iterable[Path]) -> None:
         self.paths = list(paths)
+        for path in self.paths:
+            if not path.is_file():
+                raise ParameterError(f"CTranslate2 model part {str(path)!r} does not exist: is a part missing?")
         self._files = [open(p, "rb") for p in self.paths]  # noqa: SIM115  (closed in close())
         self._index = 0
 
@@ -227,6 +231,12 @@ def read_ctranslate2(paths: Path | Iterable[Path]) -> tuple[str, dict[str, torch
                 raise ParameterError(f"CTranslate2 model {where!r}: variable {var!r} has unknown type id {type_id}")
             raw = take(size, f"variable {var!r}")
             dtype = _CT2_TYPES[type_id]
+            itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+            if size != itemsize * int(np.prod(shape, dtype=np.int64)):
+                raise ParameterError(
+                    f"CTranslate2 model {where!r} is corrupt: variable {var!r} has {size} bytes for shape {shape} "
+                    f"of {itemsize}-byte values"
+                )
             if dtype == "bfloat16":
                 tensor = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16)
             else:
@@ -383,8 +393,13 @@ def _rename(state: dict, top: dict, block: dict, blocks_word: str, where: str) -
             out[f"{prefix}.{index}.{block[name]}.{leaf}"] = value
         elif re.match(r"encoder\.conv[12]\.(weight|bias)$", key) or key == "decoder.token_embedding.weight":
             out[key] = value
-        elif key in ("proj_out.weight", "alignment_heads"):
-            continue  # tied to the token embedding / decoding metadata
+        elif key == "proj_out.weight":
+            tied = state.get("decoder.embed_tokens.weight", state.get("decoder.token_embedding.weight"))
+            if tied is not None and not torch.equal(value, tied):
+                raise ParameterError(f"Whisper checkpoint {where!r}: proj_out.weight is not tied to the token embedding, "
+                                     "which Whisper models are; this checkpoint is not supported")
+        elif key == "alignment_heads":
+            continue  # decoding metadata
         else:
             raise ParameterError(f"Whisper checkpoint {where!r}: key {key!r} has no place in the model")
     return out
@@ -404,8 +419,10 @@ def state_from_openai(path: Path) -> tuple[WhisperDims, dict[str, torch.Tensor]]
     if not isinstance(checkpoint, dict) or "dims" not in checkpoint or "model_state_dict" not in checkpoint:
         raise ParameterError(f"{str(path)!r} is not an OpenAI Whisper checkpoint: it lacks 'dims' / 'model_state_dict'")
     try:
+        if not isinstance(checkpoint["dims"], dict):
+            raise TypeError(f"expected a dict of sizes, got {type(checkpoint['dims']).__name__}")
         dims = WhisperDims(**{k: int(v) for k, v in checkpoint["dims"].items()})
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ParameterError(f"Whisper checkpoint {str(path)!r} has bad dims {checkpoint['dims']!r}: {error}") from None
     state = _rename(checkpoint["model_state_dict"], _OPENAI_TOP, _OPENAI_BLOCK, "blocks", str(path))
     return dims, {k: v.float() for k, v in state.items()}
@@ -419,7 +436,10 @@ def state_from_huggingface(path: Path, folder: Path) -> tuple[WhisperDims, dict[
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ParameterError(f"Hugging Face Whisper folder {str(folder)!r} lacks config.json (the model's sizes)")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ParameterError(f"{str(config_path)!r} is not valid JSON ({error}): is the model folder intact?") from None
     try:
         dims = WhisperDims(
             n_mels=config["num_mel_bins"], n_audio_ctx=config["max_source_positions"], n_audio_state=config["d_model"],
