@@ -27,3 +27,19 @@ def fsdd_dir() -> Path:
 @pytest.fixture
 def rng() -> torch.Generator:
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def whisper_files():
+    """The packaged Whisper base weights (``polysense[pretrained]``); skips without them, except
+    under CI=true, where ``make test`` should have installed them."""
+    from polysense.errors import ParameterError
+    from polysense.models.whisper.weights import find_whisper
+
+    try:
+        return find_whisper(None)
+    except ParameterError as error:
+        reason = f"no Whisper weights: {error}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + "; CI=true requires them (make test installs polysense[pretrained])")
+        pytest.skip(reason)

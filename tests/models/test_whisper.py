@@ -22,7 +22,7 @@ from polysense.errors import ParameterError
 from polysense.models.whisper.decoding import DecodingOptions, WordConstraint, decode, parse_words
 from polysense.models.whisper.features import pad_features, whisper_log_mel
 from polysense.models.whisper.tokenizer import WhisperTokenizer
-from polysense.models.whisper.weights import find_whisper, load_whisper
+from polysense.models.whisper.weights import load_whisper
 from polysense.signal import resample
 
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -38,12 +38,8 @@ def _need(what: str, reason: str):
 
 
 @pytest.fixture(scope="module")
-def whisper():
-    try:
-        files = find_whisper(None)
-    except ParameterError as error:
-        _need("weights", f"no Whisper weights: {error}")
-    model, files = load_whisper(files)
+def whisper(whisper_files):
+    model, files = load_whisper(whisper_files)
     return model, WhisperTokenizer(files.folder / "tokenizer.json"), files
 
 
