@@ -93,3 +93,15 @@ def test_bad_options_are_clear(whisper_files):
         _encoder(whisper_files, pool_layers=[0])
     with pytest.raises(ParameterError, match="do not exist: give a model folder"):
         _encoder(whisper_files, weights="/nonexistent/whisper")
+
+
+def test_cache_survives_the_same_weights_and_not_new_ones(whisper_files, clips):
+    _, batch, mask = clips
+    encoder = _encoder(whisper_files)
+    encoder(batch, mask)
+    encoder.load_state_dict(encoder.state_dict())  # a best epoch restored: the same frozen weights
+    assert len(encoder.cache) == 4
+    state = encoder.state_dict()
+    state["encoder.conv1.bias"] = state["encoder.conv1.bias"] + 1.0
+    encoder.load_state_dict(state)
+    assert len(encoder.cache) == 0

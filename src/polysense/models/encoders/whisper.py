@@ -116,10 +116,15 @@ class WhisperAudioEncoder(nn.Module):
     def frozen(self) -> bool:
         return not any(p.requires_grad for p in self.encoder.parameters())
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        if self.cache is not None:
-            self.cache.clear()  # new weights: every cached output is stale
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # new weights make every cached output stale; the same weights again (a run's best epoch
+        # restored, a frozen tower reloaded) keep them
+        if self.cache is not None and len(self.cache):
+            current = self.state_dict()
+            same = all(torch.equal(state_dict.get(prefix + key, torch.empty(0)), value) for key, value in current.items())
+            if not same:
+                self.cache.clear()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def tokens_for(self, num_samples: int) -> int:
         """Encoder positions of the real audio of a clip of ``num_samples`` input samples."""
