@@ -303,6 +303,23 @@ def _split_linear(state: dict, names: list[str], variables: dict, theirs: str) -
         state[f"{name}.weight"], state[f"{name}.bias"] = w, b
 
 
+def _ct2_block(state: dict, variables: dict, ours: str, theirs: str, *, cross: bool) -> None:
+    """One transformer block: self-attention (fused q|k|v), [cross-attention (q; fused k|v)], MLP."""
+    _norm(state, f"{ours}.norm1", variables, f"{theirs}/self_attention/layer_norm")
+    _split_linear(state, [f"{ours}.attention.{p}" for p in ("query", "key", "value")], variables,
+                  f"{theirs}/self_attention/linear_0")
+    _linear(state, f"{ours}.attention.out", variables, f"{theirs}/self_attention/linear_1")
+    if cross:
+        _norm(state, f"{ours}.cross_norm", variables, f"{theirs}/attention/layer_norm")
+        _linear(state, f"{ours}.cross_attention.query", variables, f"{theirs}/attention/linear_0")
+        _split_linear(state, [f"{ours}.cross_attention.{p}" for p in ("key", "value")], variables,
+                      f"{theirs}/attention/linear_1")
+        _linear(state, f"{ours}.cross_attention.out", variables, f"{theirs}/attention/linear_2")
+    _norm(state, f"{ours}.norm2", variables, f"{theirs}/ffn/layer_norm")
+    _linear(state, f"{ours}.mlp.net.0", variables, f"{theirs}/ffn/linear_0")
+    _linear(state, f"{ours}.mlp.net.2", variables, f"{theirs}/ffn/linear_1")
+
+
 def state_from_ctranslate2(paths: Path | Iterable[Path]) -> tuple[WhisperDims, dict[str, torch.Tensor]]:
     """The dims and a :class:`Whisper` state dict (float32) from a CTranslate2 ``WhisperSpec`` model.bin."""
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
@@ -317,31 +334,12 @@ def state_from_ctranslate2(paths: Path | Iterable[Path]) -> tuple[WhisperDims, d
             _linear(state, ours, variables, theirs)
         state["encoder.positions"] = _dequantize(variables, "encoder/position_encodings/encodings")
         for i in range(dims.n_audio_layer):
-            ours, theirs = f"encoder.transformer.blocks.{i}", f"encoder/layer_{i}"
-            _norm(state, f"{ours}.norm1", variables, f"{theirs}/self_attention/layer_norm")
-            _split_linear(state, [f"{ours}.attention.{p}" for p in ("query", "key", "value")], variables,
-                          f"{theirs}/self_attention/linear_0")
-            _linear(state, f"{ours}.attention.out", variables, f"{theirs}/self_attention/linear_1")
-            _norm(state, f"{ours}.norm2", variables, f"{theirs}/ffn/layer_norm")
-            _linear(state, f"{ours}.mlp.net.0", variables, f"{theirs}/ffn/linear_0")
-            _linear(state, f"{ours}.mlp.net.2", variables, f"{theirs}/ffn/linear_1")
+            _ct2_block(state, variables, f"encoder.transformer.blocks.{i}", f"encoder/layer_{i}", cross=False)
         _norm(state, "encoder.transformer.norm", variables, "encoder/layer_norm")
         state["decoder.token_embedding.weight"] = _dequantize(variables, "decoder/embeddings/weight")
         state["decoder.positions"] = _dequantize(variables, "decoder/position_encodings/encodings")
         for i in range(dims.n_text_layer):
-            ours, theirs = f"decoder.blocks.{i}", f"decoder/layer_{i}"
-            _norm(state, f"{ours}.norm1", variables, f"{theirs}/self_attention/layer_norm")
-            _split_linear(state, [f"{ours}.attention.{p}" for p in ("query", "key", "value")], variables,
-                          f"{theirs}/self_attention/linear_0")
-            _linear(state, f"{ours}.attention.out", variables, f"{theirs}/self_attention/linear_1")
-            _norm(state, f"{ours}.cross_norm", variables, f"{theirs}/attention/layer_norm")
-            _linear(state, f"{ours}.cross_attention.query", variables, f"{theirs}/attention/linear_0")
-            _split_linear(state, [f"{ours}.cross_attention.{p}" for p in ("key", "value")], variables,
-                          f"{theirs}/attention/linear_1")
-            _linear(state, f"{ours}.cross_attention.out", variables, f"{theirs}/attention/linear_2")
-            _norm(state, f"{ours}.norm2", variables, f"{theirs}/ffn/layer_norm")
-            _linear(state, f"{ours}.mlp.net.0", variables, f"{theirs}/ffn/linear_0")
-            _linear(state, f"{ours}.mlp.net.2", variables, f"{theirs}/ffn/linear_1")
+            _ct2_block(state, variables, f"decoder.blocks.{i}", f"decoder/layer_{i}", cross=True)
         _norm(state, "decoder.norm", variables, "decoder/layer_norm")
     except KeyError as error:
         raise ParameterError(f"CTranslate2 model {where!r} lacks the variable {error.args[0]!r}: is it complete?") from None
