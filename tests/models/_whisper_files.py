@@ -271,6 +271,13 @@ def quantizable(name: str, value: torch.Tensor) -> bool:
     return name.endswith("/weight") and value.is_floating_point() and value.ndim >= 2
 
 
+def _int8_rows(value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per output row: ``scale = 127 / max|row|`` (float32) and ``q = round(row · scale)`` (int8, rows flattened)."""
+    rows = value.reshape(value.shape[0], -1)
+    scale = (127.0 / rows.abs().amax(dim=1)).float()
+    return torch.round(rows * scale.double()[:, None]).clamp(-127, 127).to(torch.int8), scale
+
+
 def quantize_int8(variables: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """CTranslate2's int8 scheme: per output row ``scale = 127 / max|row|``, ``q = round(w · scale)``.
 
@@ -283,9 +290,7 @@ def quantize_int8(variables: dict[str, torch.Tensor]) -> tuple[dict[str, torch.T
         if not quantizable(name, value):
             out[name] = value.float() if value.is_floating_point() else value
             continue
-        rows = value.reshape(value.shape[0], -1)
-        scale = (127.0 / rows.abs().amax(dim=1)).float()
-        q = torch.round(rows * scale.double()[:, None]).clamp(-127, 127).to(torch.int8)
+        q, scale = _int8_rows(value)
         out[name] = q.reshape(value.shape)
         out[f"{name}_scale"] = scale
         dequantized[name] = (q.double() / scale.double()[:, None]).reshape(value.shape)
@@ -298,10 +303,8 @@ def quantize_source_int8(src: dict) -> dict[str, torch.Tensor]:
     out = dict(src)
     for key, value in src.items():
         if key.endswith(".weight") and value.ndim >= 2:
-            rows = value.reshape(value.shape[0], -1)
-            scale = (127.0 / rows.abs().amax(dim=1)).float().double()
-            q = torch.round(rows * scale[:, None]).clamp(-127, 127)
-            out[key] = (q / scale[:, None]).reshape(value.shape)
+            q, scale = _int8_rows(value)
+            out[key] = (q.double() / scale.double()[:, None]).reshape(value.shape)
     return out
 
 
