@@ -165,20 +165,23 @@ def _digit_of(text: str) -> str | None:
 
 
 def part_transcribe(data, stride: int) -> tuple[list[str], dict]:
+    from polysense.models.whisper.decoding import DecodingOptions
     from polysense.recognize.transcribe import Transcriber
 
     subset = {s: data[s][::stride] for s in SPEAKERS}
-    free = Transcriber()
-    restricted = Transcriber(words=list(WORDS))
-    out: dict[str, dict[str, float]] = {"Whisper base, unrestricted": {}, "Whisper base, ten digit words (--words)": {}}
+    prompted = DecodingOptions(initial_prompt=" ".join(WORDS))
+    systems = {
+        "Whisper base, unrestricted": Transcriber(),
+        "Whisper base, the digit words as prompt (--prompt)": Transcriber(options=prompted),
+        "Whisper base, ten digit words (--words)": Transcriber(words=list(WORDS)),
+        "Whisper base, ten digit words and the same prompt (--words --prompt)": Transcriber(words=list(WORDS), options=prompted),
+    }
+    out: dict[str, dict[str, float]] = {name: {} for name in systems}
     started = time.time()
     for speaker in SPEAKERS:
-        hits_free = hits_words = 0
-        for x, y in subset[speaker]:
-            hits_free += _digit_of(free.transcribe(x, sample_rate=8000).text) == WORDS[y]
-            hits_words += _digit_of(restricted.transcribe(x, sample_rate=8000).text) == WORDS[y]
-        out["Whisper base, unrestricted"][speaker] = hits_free / len(subset[speaker])
-        out["Whisper base, ten digit words (--words)"][speaker] = hits_words / len(subset[speaker])
+        for name, transcriber in systems.items():
+            hits = sum(_digit_of(transcriber.transcribe(x, sample_rate=8000).text) == WORDS[y] for x, y in subset[speaker])
+            out[name][speaker] = hits / len(subset[speaker])
         print(speaker, {k: v[speaker] for k, v in out.items()}, f"{time.time() - started:.0f} s", flush=True)
     sphinx = pocketsphinx_anchor(subset)
     if isinstance(sphinx, dict):

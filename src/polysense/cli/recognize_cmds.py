@@ -20,6 +20,8 @@ def transcribe(
     beam_size: int = typer.Option(1, "--beam-size", help="1 = greedy; more = beam search."),
     length_penalty: float = typer.Option(1.0, "--length-penalty", help="Beam score = log p / length^penalty."),
     language: str = typer.Option("en", "--language", help="Language code of the speech (multilingual models)."),
+    prompt: str = typer.Option(None, "--prompt", help="Text given as the previous window's (e.g. the --words list): "
+                               "the words and spelling Whisper then tends to write."),
     tokenizer: Path = typer.Option(None, "--tokenizer", help="tokenizer.json (default: beside the weights)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON list: file, text, segments per file."),
 ) -> None:
@@ -28,7 +30,8 @@ def transcribe(
     from polysense.recognize.transcribe import Transcriber, read_words
 
     with user_errors():
-        options = DecodingOptions(beam_size=beam_size, length_penalty=length_penalty, language=language)
+        options = DecodingOptions(beam_size=beam_size, length_penalty=length_penalty, language=language,
+                                  initial_prompt=prompt)
         transcriber = Transcriber(weights, options=options, words=None if words is None else read_words(words),
                                   max_words=max_words, tokenizer=tokenizer)
         results = []

@@ -36,7 +36,9 @@ PUNCTUATION = (".", ",", "?", "!")
 @dataclass(frozen=True)
 class DecodingOptions:
     """How to decode. ``beam_size`` 1 is greedy; ``length_penalty`` divides a finished beam's
-    summed log-probability by ``length ** length_penalty``."""
+    summed log-probability by ``length ** length_penalty``. ``initial_prompt``: text given to the
+    decoder as the previous window's (``<|startofprev|> text`` before ``<|startoftranscript|>``,
+    faster-whisper's ``initial_prompt``): words and spelling the transcript tends to follow."""
 
     beam_size: int = 1
     length_penalty: float = 1.0
@@ -45,6 +47,7 @@ class DecodingOptions:
     max_new_tokens: int | None = None
     no_speech_threshold: float | None = 0.6
     log_prob_threshold: float | None = -1.0
+    initial_prompt: str | None = None
 
     def __post_init__(self) -> None:
         check_positive_int("beam_size", self.beam_size)
@@ -187,6 +190,10 @@ def decode(
             "use the tokenizer of the same model"
         )
     prompt = tokenizer.prompt(language=options.language)
+    if options.initial_prompt and options.initial_prompt.strip():
+        # at most half the context, its end kept (OpenAI's and faster-whisper's rule)
+        previous = tokenizer.encode(" " + options.initial_prompt.strip())[-(model.dims.n_text_ctx // 2 - 1):]
+        prompt = [tokenizer.sot_prev, *previous, *prompt]
     budget = model.dims.n_text_ctx - len(prompt)
     max_new = budget if options.max_new_tokens is None else min(budget, options.max_new_tokens)
     suppress = _suppressed(tokenizer, model.dims.n_vocab, audio.device)
@@ -203,7 +210,7 @@ def _decode_one(model, tokenizer, audio, audio_mask, prompt, max_new, suppress, 
     cross = decoder.cross_keys(audio)
     tokens = torch.tensor([prompt], device=audio.device)
     logits, cache = decoder(tokens, cross, audio_mask)
-    no_speech_prob = float(logits[0, 0].float().softmax(-1)[tokenizer.no_speech])
+    no_speech_prob = float(logits[0, prompt.index(tokenizer.sot)].float().softmax(-1)[tokenizer.no_speech])
     logits = logits[:, -1]
     width = options.beam_size
     # live hypotheses: generated tokens, summed log-probability, constraint state
