@@ -244,9 +244,10 @@ def part_speed(data, repeats: int) -> tuple[list[str], dict]:
             for x in clips:
                 encoder(x[None])
         timings[mode] = (time.perf_counter() - started) / len(clips)
-    # 30 s of speech: digits from theo with 0.2-s pauses, at 16 kHz
+    # 30 s of speech: jackson's digits in a seeded random order with 0.1-s pauses, at 16 kHz
     speech, pause = [], torch.zeros(1600)
-    for x, _ in data["jackson"]:
+    order = torch.randperm(len(data["jackson"]), generator=torch.Generator().manual_seed(0)).tolist()
+    for x, _ in (data["jackson"][i] for i in order):
         speech += [resample(x, orig_sample_rate=8000, new_sample_rate=16000), pause]
         if sum(p.shape[0] for p in speech) >= 30 * 16000:
             break
@@ -285,11 +286,12 @@ def part_speed(data, repeats: int) -> tuple[list[str], dict]:
              f"Encoder on 20 FSDD clips (8 kHz, 0.3-0.6 s): real length (padded to 1 s) {timings['real'] * 1000:.0f} ms "
              f"per clip, padded to 30 s {timings['padded'] * 1000:.0f} ms per clip "
              f"({timings['padded'] / timings['real']:.0f}× slower).", "",
-             f"Transcribing 30 s of speech (jackson's digits with 0.2-s pauses), greedy, best of {repeats}:", "",
+             f"Transcribing 30 s of speech (jackson's digits in a random order, 0.1-s pauses), greedy, best of {repeats}:", "",
              "| system | real-time factor | ratio to faster-whisper float32 |", "|---|---:|---:|"]
     for name, value in rtf.items():
         lines.append(f"| {name} | {value:.3f} | {value / rtf['faster-whisper float32']:.2f} |")
-    lines += ["", f"Same text from polysense and faster-whisper float32: {texts.get('polysense') == texts.get('float32')}."]
+    lines += ["", f"Same text from polysense and faster-whisper float32: {texts.get('polysense') == texts.get('float32')} "
+              f"({len(texts.get('polysense', '').split())} words)."]
     return lines, {"encoder_s_per_clip": timings, "rtf": rtf, "texts": texts}
 
 
@@ -300,6 +302,7 @@ def main() -> None:
     parser.add_argument("--stride", type=int, default=10, help="transcribe every n-th clip of each speaker")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=str(HERE / "pretrained.json"), help="numbers kept here; A,B merges B into A")
+    parser.add_argument("--notes", default=None, help="a markdown file of observations kept under the tables")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -332,6 +335,9 @@ def main() -> None:
             sections[part] = {"lines": lines, "numbers": numbers, "load": load, "date": time.strftime("%Y-%m-%d")}
             print("\n".join(lines), flush=True)
             Path(args.json).write_text(json.dumps({"sections": sections}, indent=1))
+    if args.notes:
+        sections["notes"] = {"lines": Path(args.notes).read_text().rstrip().splitlines()}
+        Path(args.json).write_text(json.dumps({"sections": sections}, indent=1))
     if args.no_write:
         return
     text = [START, "## Pretrained Whisper: digits, retrieval and speed (`benchmarks/pretrained.py`)", "",
@@ -341,6 +347,8 @@ def main() -> None:
         if part in sections:
             section = sections[part]
             text += section["lines"] + ["", f"({section['date']}, load {section['load']:.1f} at the start)", ""]
+    if "notes" in sections:
+        text += sections["notes"]["lines"] + [""]
     write_section("\n".join(text).rstrip() + "\n" + END, START, END)
 
 

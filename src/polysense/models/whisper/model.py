@@ -214,7 +214,7 @@ class WhisperDecoder(nn.Module):
         for i, block in enumerate(self.blocks):
             x, kv = block(x, cross[i], audio_mask, None if cache is None else cache[i])
             new_cache.append(kv)
-        logits = self.norm(x) @ self.token_embedding.weight.T
+        logits = F.linear(self.norm(x), self.token_embedding.weight)  # x · Eᵀ (tied embedding)
         return logits, new_cache
 
 
