@@ -83,3 +83,30 @@ def test_errors_are_one_line(whisper_files, fsdd_dir, tmp_path):
     bad.write_bytes(b"\x06\x00\x00\x00\x0c\x00WhisperSpec\x00\x03\x00")  # ends inside the header
     _clean_error(runner.invoke(app, ["transcribe", str(fsdd_dir / "0_jackson_0.wav"), "--weights", str(bad)]),
                  "is truncated")
+
+
+def test_manifest_scored_with_wer_per_group_and_a_bad_file_skipped(whisper_files, fsdd_dir, tmp_path):
+    import shutil
+
+    rows = [("a", "7_theo_1", "seven", "theo"), ("b", "3_theo_7", "three", "theo"),
+            ("c", "9_jackson_48", "nine", "jackson")]
+    for _, name, _, _ in rows:
+        shutil.copy(fsdd_dir / f"{name}.wav", tmp_path / f"{name}.wav")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    lines = ["id,audio,text,group,split"] + [f"{i},{n}.wav,{t},{g},test" for i, n, t, g in rows]
+    lines += ["d,broken.wav,four,theo,test", "e,3_theo_7.wav,three,theo,train"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["transcribe", "--manifest", str(manifest), "--split", "test", "--json",
+                                 "--words", ",".join(DIGITS)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert [r["id"] for r in out["rows"]] == ["a", "b", "c"]  # the train row left out, the broken one skipped
+    assert [s["id"] for s in out["skipped"]] == ["d"] and "broken.wav" in out["skipped"][0]["reason"]
+    rates = out["error_rates"]
+    assert rates["all"]["wer"] == 0.0 and rates["all"]["utterances"] == 3
+    assert rates["jackson"]["utterances"] == 1 and rates["theo"]["utterances"] == 2
+    # without the restriction Whisper writes "7" for the first: a non-zero WER on the same rows
+    free = json.loads(runner.invoke(app, ["transcribe", "--manifest", str(manifest), "--split", "test", "--json"]).output)
+    assert free["error_rates"]["all"]["wer"] > 0
+    _clean_error(runner.invoke(app, ["transcribe"]), "give audio files or --manifest")

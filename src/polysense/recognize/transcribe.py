@@ -177,3 +177,51 @@ class Transcriber:
         if start == 0.0:
             raise AudioError(f"{name} holds no audio samples: nothing to transcribe")
         return Transcript(file=name, text=" ".join(s.text for s in segments), segments=segments, duration=start)
+
+
+@dataclass
+class ManifestTranscripts:
+    """Transcripts of a manifest's rows against their ``text`` column: per row, the rates per
+    group (:func:`~polysense.evaluate.transcription.error_rates_by_group`), and the rows skipped
+    with the reason (a file that cannot be read, a row without text)."""
+
+    rows: list[dict]
+    error_rates: dict[str, dict[str, float]]
+    skipped: list[dict]
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "error_rates": self.error_rates, "skipped": self.skipped}
+
+
+def transcribe_manifest(transcriber: Transcriber, manifest: str | os.PathLike, *, split: str | None = None) -> ManifestTranscripts:
+    """Transcribe the audio of every row (of ``split``, when given) and score it against the row's
+    ``text`` (the reference transcript) with WER and CER, overall and per ``group``.
+
+    One unreadable file does not stop the run: it is listed in ``skipped`` with the reason.
+    """
+    from polysense.data.manifest import check_split_name, read_manifest
+    from polysense.errors import PolysenseError
+    from polysense.evaluate.transcription import error_rates_by_group
+
+    split = check_split_name(split)
+    table = read_manifest(manifest)
+    if "audio" not in table.modalities or "text" not in table.columns:
+        raise ParameterError(f"{manifest}: the manifest needs an audio column and a text column (the reference transcripts)")
+    rows, skipped = [], []
+    for row in table:
+        if split is not None and row.split != split:
+            continue
+        if row.audio is None or not row.text:
+            skipped.append({"id": row.id, "reason": "no audio" if row.audio is None else "no reference text"})
+            continue
+        try:
+            transcript = transcriber.transcribe_file(table.open_path(row, row.audio))
+        except PolysenseError as error:
+            skipped.append({"id": row.id, "reason": str(error)})
+            continue
+        rows.append({"id": row.id, "group": row.group or "all", "reference": row.text, "text": transcript.text})
+    if not rows:
+        where = f" of split {split!r}" if split else ""
+        raise ParameterError(f"{manifest}: no row{where} could be transcribed ({len(skipped)} skipped): nothing to score")
+    rates = error_rates_by_group([r["reference"] for r in rows], [r["text"] for r in rows], [r["group"] for r in rows])
+    return ManifestTranscripts(rows=rows, error_rates=rates, skipped=skipped)
