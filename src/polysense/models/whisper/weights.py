@@ -472,12 +472,15 @@ def load_whisper(weights: str | os.PathLike | WhisperFiles | None = None) -> tup
         dims, state = state_from_huggingface(files.weights[0], files.folder)
     else:
         dims, state = state_from_openai(files.weights[0])
-    model = Whisper(dims)
+    # built without memory (meta tensors) and given the loaded tensors: no random initialisation to
+    # overwrite, one copy of the weights in memory instead of two
+    with torch.device("meta"):
+        model = Whisper(dims)
     for name, param in model.state_dict().items():
         if name.endswith("attention.key.bias") and name not in state:
-            state[name] = torch.zeros_like(param)
+            state[name] = torch.zeros(param.shape)
     try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     except RuntimeError as error:  # a tensor of the wrong shape: a corrupt or mixed file
         raise ParameterError(
             f"Whisper weights {files.describe()!r} do not fit their own sizes ({dims.name}): "
