@@ -13,6 +13,8 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
+import jiwer
+
 from polysense.errors import ParameterError
 
 __all__ = ["error_rates", "error_rates_by_group", "normalize_text"]
@@ -30,8 +32,6 @@ def error_rates(references: Sequence[str], hypotheses: Sequence[str], *, normali
     An empty reference counts its hypothesis words as insertions; all references empty is an error
     (the rate has no denominator).
     """
-    import jiwer
-
     if len(references) != len(hypotheses):
         raise ParameterError(f"{len(references)} references but {len(hypotheses)} hypotheses: give one of each per utterance")
     if not references:

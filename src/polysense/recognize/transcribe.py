@@ -23,14 +23,17 @@ from pathlib import Path
 import torch
 
 from polysense.audio import blocks
-from polysense.errors import AudioError, ParameterError
+from polysense.data.manifest import check_split_name, read_manifest
+from polysense.errors import AudioError, ParameterError, PolysenseError
+from polysense.evaluate.transcription import error_rates_by_group
 from polysense.models.whisper.decoding import DecodingOptions, WordConstraint, decode
 from polysense.models.whisper.features import SAMPLE_RATE, pad_features, whisper_log_mel
 from polysense.models.whisper.model import Whisper
 from polysense.models.whisper.tokenizer import WhisperTokenizer
 from polysense.models.whisper.weights import WhisperFiles, find_whisper, load_whisper
+from polysense.signal.resample import resample
 
-__all__ = ["Segment", "Transcriber", "Transcript", "read_words"]
+__all__ = ["ManifestTranscripts", "Segment", "Transcriber", "Transcript", "read_words", "transcribe_manifest"]
 
 WINDOW_S = 30
 
@@ -137,8 +140,6 @@ class Transcriber:
         if waveform.ndim != 1:
             raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected one channel (time,)")
         if sample_rate != SAMPLE_RATE:
-            from polysense.signal.resample import resample
-
             waveform = resample(waveform, orig_sample_rate=sample_rate, new_sample_rate=SAMPLE_RATE)
         windows = (waveform[i : i + self.window_samples] for i in range(0, waveform.shape[0], self.window_samples))
         return self._run(windows, name)
@@ -199,10 +200,6 @@ def transcribe_manifest(transcriber: Transcriber, manifest: str | os.PathLike, *
 
     One unreadable file does not stop the run: it is listed in ``skipped`` with the reason.
     """
-    from polysense.data.manifest import check_split_name, read_manifest
-    from polysense.errors import PolysenseError
-    from polysense.evaluate.transcription import error_rates_by_group
-
     split = check_split_name(split)
     table = read_manifest(manifest)
     if "audio" not in table.modalities or "text" not in table.columns:

@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from tokenizers import Tokenizer
+
 from polysense.errors import ParameterError
 
 __all__ = ["WhisperTokenizer"]
@@ -30,8 +32,6 @@ class WhisperTokenizer:
     """
 
     def __init__(self, path: str | os.PathLike, *, suppress: list[int] | None = None) -> None:
-        from tokenizers import Tokenizer
-
         path = Path(path)
         if not path.is_file():
             raise ParameterError(f"Whisper tokenizer {str(path)!r} does not exist: give the model folder's tokenizer.json")

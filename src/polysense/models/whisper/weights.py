@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from polysense.errors import ParameterError
 from polysense.models.whisper.model import Whisper, WhisperDims
@@ -428,9 +430,6 @@ def state_from_openai(path: Path) -> tuple[WhisperDims, dict[str, torch.Tensor]]
 
 def state_from_huggingface(path: Path, folder: Path) -> tuple[WhisperDims, dict[str, torch.Tensor]]:
     """The dims and state dict of a Hugging Face ``openai/whisper-*`` ``model.safetensors`` (+ ``config.json``)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ParameterError(f"Hugging Face Whisper folder {str(folder)!r} lacks config.json (the model's sizes)")
