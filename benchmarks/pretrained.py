@@ -119,7 +119,7 @@ def part_probe(data) -> tuple[list[str], dict]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from polysense.models.whisper.features import whisper_log_mel
+    from polysense.models.whisper.features import trim_to_content, whisper_log_mel
     from polysense.models.whisper.weights import load_whisper
 
     model, _ = load_whisper()
@@ -134,8 +134,7 @@ def part_probe(data) -> tuple[list[str], dict]:
         started = time.time()
         for speaker in SPEAKERS:
             for x, y in data[speaker]:
-                m = whisper_log_mel(x, sample_rate=8000)
-                m = m[:, : max(1, m.shape[-1] - 1)]
+                m = trim_to_content(whisper_log_mel(x, sample_rate=8000))
                 real = (m.shape[-1] + 1) // 2
                 with torch.no_grad():
                     states, _, hidden = encoder(F.pad(m, (0, max(0, pad - m.shape[-1])))[None], return_hidden=True)

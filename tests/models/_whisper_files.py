@@ -278,23 +278,37 @@ def _int8_rows(value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(rows * scale.double()[:, None]).clamp(-127, 127).to(torch.int8), scale
 
 
-def quantize_int8(variables: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """CTranslate2's int8 scheme: per output row ``scale = 127 / max|row|``, ``q = round(w · scale)``.
-
-    Returns the file's variables (``q`` int8 and ``<name>_scale`` float32, the rest float32) and
-    the dequantized weights ``q / scale`` (float64) by variable name.
-    """
+def _quantize(variables: dict[str, torch.Tensor], scheme) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Every quantizable weight through ``scheme(value) -> (q, scale, q / scale)``; the file's
+    variables (``q``, ``<name>_scale``, the rest float32) and the dequantized weights by name."""
     out: dict[str, torch.Tensor] = {}
     dequantized: dict[str, torch.Tensor] = {}
     for name, value in variables.items():
         if not quantizable(name, value):
             out[name] = value.float() if value.is_floating_point() else value
             continue
-        q, scale = _int8_rows(value)
-        out[name] = q.reshape(value.shape)
-        out[f"{name}_scale"] = scale
-        dequantized[name] = (q.double() / scale.double()[:, None]).reshape(value.shape)
+        out[name], out[f"{name}_scale"], dequantized[name] = scheme(value)
     return out, dequantized
+
+
+def _int8_scheme(value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    q, scale = _int8_rows(value)
+    return q.reshape(value.shape), scale, (q.double() / scale.double()[:, None]).reshape(value.shape)
+
+
+def _int16_scheme(value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    scale = torch.tensor(1000.0 / float(value.abs().max()), dtype=torch.float32)
+    q = torch.round(value * float(scale)).to(torch.int16)
+    return q, scale, q.double() / float(scale)
+
+
+def quantize_int8(variables: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """CTranslate2's int8 scheme: per output row ``scale = 127 / max|row|``, ``q = round(w · scale)``.
+
+    Returns the file's variables (``q`` int8 and ``<name>_scale`` float32, the rest float32) and
+    the dequantized weights ``q / scale`` (float64) by variable name.
+    """
+    return _quantize(variables, _int8_scheme)
 
 
 def quantize_source_int8(src: dict) -> dict[str, torch.Tensor]:
@@ -310,17 +324,7 @@ def quantize_source_int8(src: dict) -> dict[str, torch.Tensor]:
 
 def quantize_int16(variables: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """CTranslate2's int16 scheme: one scalar ``scale`` per weight, ``q = round(w · scale)`` int16."""
-    out: dict[str, torch.Tensor] = {}
-    dequantized: dict[str, torch.Tensor] = {}
-    for name, value in variables.items():
-        if not quantizable(name, value):
-            out[name] = value.float() if value.is_floating_point() else value
-            continue
-        scale = torch.tensor(1000.0 / float(value.abs().max()), dtype=torch.float32)
-        q = torch.round(value * float(scale)).to(torch.int16)
-        out[name], out[f"{name}_scale"] = q, scale
-        dequantized[name] = q.double() / float(scale)
-    return out, dequantized
+    return _quantize(variables, _int16_scheme)
 
 
 def cast_floats(variables: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:

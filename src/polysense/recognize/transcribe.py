@@ -27,7 +27,7 @@ from polysense.data.manifest import check_split_name, read_manifest
 from polysense.errors import AudioError, ParameterError, PolysenseError
 from polysense.evaluate.transcription import error_rates_by_group
 from polysense.models.whisper.decoding import DecodingOptions, WordConstraint, decode
-from polysense.models.whisper.features import SAMPLE_RATE, pad_features, whisper_log_mel
+from polysense.models.whisper.features import SAMPLE_RATE, pad_features, trim_to_content, whisper_log_mel
 from polysense.models.whisper.model import Whisper
 from polysense.models.whisper.tokenizer import WhisperTokenizer
 from polysense.models.whisper.weights import WhisperFiles, find_whisper, load_whisper
@@ -130,7 +130,7 @@ class Transcriber:
     def transcribe_window(self, window: torch.Tensor) -> tuple[str, float, float, bool]:
         """(text, avg_logprob, no_speech_prob, silent) of one window of at most 30 s at 16 kHz."""
         features = whisper_log_mel(window, n_mels=self.model.dims.n_mels)
-        content = features[..., : max(1, features.shape[-1] - 1)]  # faster-whisper's content frames
+        content = trim_to_content(features, self.model.encoder.max_frames)
         audio, _ = self.model.encoder(pad_features(content, self.model.encoder.max_frames)[None])
         result = decode(self.model, self.tokenizer, audio, options=self.options, constraint=self.constraint)[0]
         return result.text, result.avg_logprob, result.no_speech_prob, result.no_speech

@@ -20,6 +20,7 @@ import torch
 
 from polysense._checks import check_positive_int
 from polysense.models.encoders.base import EncoderOutput
+from polysense.models.layers import lengths_to_mask
 
 __all__ = ["TowerCache"]
 
@@ -71,8 +72,10 @@ class TowerCache:
             # not right-padded: a row's real tokens are not its prefix, so no per-row key
             tokens, pooled = tower(input_ids, mask)
             self.calls += input_ids.shape[0]
-            out_mask = mask if token_count is None else _count_mask([token_count(int(n)) for n in counts.tolist()], tokens.shape[1], mask.device)
-            return EncoderOutput(tokens=tokens, mask=out_mask, pooled=pooled)
+            if token_count is not None:
+                mask = lengths_to_mask(torch.tensor([token_count(int(n)) for n in counts.tolist()], device=mask.device),
+                                       tokens.shape[1])
+            return EncoderOutput(tokens=tokens, mask=mask, pooled=pooled)
         lengths = counts.tolist()
         keys = [self._key(input_ids[i, : n], input_ids.device, dtype) for i, n in enumerate(lengths)]
         # one run per distinct uncached row (the same caption twice in a batch runs once)
@@ -101,10 +104,6 @@ class TowerCache:
             out[i, : row_tokens.shape[0]] = row_tokens
         pooled = torch.stack([p for _, p in rows]) if rows else out.new_zeros(0, dim)
         if token_count is not None:
-            mask = _count_mask([r.shape[0] for r, _ in rows], width, mask.device)
+            mask = lengths_to_mask(torch.tensor([r.shape[0] for r, _ in rows], device=mask.device), width)
         return EncoderOutput(tokens=out, mask=mask, pooled=pooled)
 
-
-def _count_mask(counts: list[int], width: int, device) -> torch.Tensor:
-    """(rows, width) bool mask, True on each row's first ``counts[i]`` positions."""
-    return torch.arange(width, device=device)[None] < torch.tensor(counts, device=device)[:, None]

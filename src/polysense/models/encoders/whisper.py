@@ -36,20 +36,15 @@ from polysense._checks import check_choice, check_positive_float, check_positive
 from polysense.errors import ParameterError
 from polysense.models.encoders.base import EncoderOutput
 from polysense.models.encoders.tower_cache import TowerCache
-from polysense.models.layers import check_mask, masked_mean
+from polysense.models.layers import check_mask, lengths_to_mask, masked_mean
 from polysense.models.registry import register
-from polysense.models.whisper.features import SAMPLE_RATE, whisper_log_mel
+from polysense.models.whisper.features import SAMPLE_RATE, content_frames, trim_to_content, whisper_log_mel
 from polysense.models.whisper.weights import load_whisper
 from polysense.signal.resample import expected_length
 
 __all__ = ["WhisperAudioEncoder"]
 
 INPUTS = ("real", "padded")
-
-
-def _content_frames(num_samples_16k: int, max_frames: int) -> int:
-    # feature frames the reference transcribes (n // 160; the last frame of n // 160 + 1 dropped)
-    return max(1, min(max_frames, num_samples_16k // 160))
 
 
 @register("encoder", "whisper_encoder")
@@ -129,30 +124,28 @@ class WhisperAudioEncoder(nn.Module):
     def tokens_for(self, num_samples: int) -> int:
         """Encoder positions of the real audio of a clip of ``num_samples`` input samples."""
         n16 = expected_length(num_samples, orig_sample_rate=self.sample_rate, new_sample_rate=SAMPLE_RATE)
-        return (_content_frames(n16, self.encoder.max_frames) + 1) // 2
+        return (content_frames(n16, self.encoder.max_frames) + 1) // 2
 
     def _features(self, waveform: torch.Tensor, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        items = []
-        for i, n in enumerate(lengths):
-            features = whisper_log_mel(waveform[i, : max(1, n)], sample_rate=self.sample_rate, n_mels=self.dims.n_mels)
-            items.append(features[:, : _content_frames((features.shape[-1] - 1) * 160, self.encoder.max_frames)])
-        longest = max(max(f.shape[-1] for f in items), min(self.min_frames, self.encoder.max_frames))
-        width = self.encoder.max_frames if self.input == "padded" else longest
-        batch = torch.stack([F.pad(f, (0, width - f.shape[-1])) for f in items])
+        """(features (B, n_mels, width), frame mask of what the encoder sees, real token counts (B,))."""
+        items = [trim_to_content(whisper_log_mel(waveform[i, : max(1, n)], sample_rate=self.sample_rate,
+                                                 n_mels=self.dims.n_mels), self.encoder.max_frames)
+                 for i, n in enumerate(lengths)]
         # the encoder sees zero-padded features up to its input length (30 s, or at least
         # min_seconds): every item alone would be padded the same, so a batch equals its items
-        floor = width if self.input == "padded" else min(self.min_frames, self.encoder.max_frames)
-        counts = torch.tensor([max(f.shape[-1], floor) for f in items], device=batch.device)
-        frame_mask = torch.arange(width, device=batch.device)[None] < counts[:, None]
-        real = torch.tensor([(f.shape[-1] + 1) // 2 for f in items], device=batch.device)
-        return batch, frame_mask, real
+        floor = self.encoder.max_frames if self.input == "padded" else min(self.min_frames, self.encoder.max_frames)
+        seen = torch.tensor([max(f.shape[-1], floor) for f in items], device=waveform.device)
+        width = int(seen.max())
+        batch = torch.stack([F.pad(f, (0, width - f.shape[-1])) for f in items])
+        real = torch.tensor([(f.shape[-1] + 1) // 2 for f in items], device=waveform.device)
+        return batch, lengths_to_mask(seen, width), real
 
-    def _run(self, waveform: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        lengths = mask.sum(dim=1).tolist()
-        features, frame_mask, real = self._features(waveform, lengths)
+    def _encode(self, waveform: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(token states of the real audio, pooled, token mask)."""
+        features, frame_mask, real = self._features(waveform, mask.sum(dim=1).tolist())
         states, _, hidden = self.encoder(features.to(self.encoder.conv1.weight.dtype), frame_mask, return_hidden=True)
         width = int(real.max())
-        token_mask = torch.arange(width, device=states.device)[None] < real[:, None]
+        token_mask = lengths_to_mask(real, width)
         depth = len(self.encoder.blocks)
         pooled = [masked_mean(states[:, :width] if k == depth else F.layer_norm(hidden[k][:, :width], (states.shape[-1],)),
                               token_mask) for k in self.pool_layers]
@@ -160,6 +153,11 @@ class WhisperAudioEncoder(nn.Module):
         states = states[:, :width] * token_mask[..., None].to(states.dtype)
         if self.normalize:
             pooled = F.normalize(pooled, dim=-1)
+        return states, pooled, token_mask
+
+    def _run(self, waveform: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # the tower as TowerCache calls it; the cache derives the mask from tokens_for
+        states, pooled, _ = self._encode(waveform, mask)
         return states, pooled
 
     def forward(self, waveform: torch.Tensor, mask: torch.Tensor | None = None) -> EncoderOutput:
@@ -172,7 +170,5 @@ class WhisperAudioEncoder(nn.Module):
             with torch.no_grad():
                 return self.cache(self._run, waveform, mask, dtype=self.encoder.conv1.weight.dtype,
                                   token_count=self.tokens_for)
-        states, pooled = self._run(waveform, mask)
-        token_mask = torch.arange(states.shape[1], device=states.device)[None] < torch.tensor(
-            [self.tokens_for(int(n)) for n in mask.sum(dim=1).tolist()], device=states.device)[:, None]
+        states, pooled, token_mask = self._encode(waveform, mask)
         return EncoderOutput(tokens=states, mask=token_mask, pooled=pooled)

@@ -140,15 +140,15 @@ class WordConstraint:
         return tokens
 
     def advance(self, state: tuple, token: int) -> tuple:
+        """The state after ``token`` (one of :meth:`allowed`)."""
         node, done, _ = state
-        if token in node and token is not None:
+        if token in node:  # the word goes on
             return (node[token], done, False)
-        if None in node:  # a word ended: punctuation, or the next word's first token
+        if None in node:  # a word ended here: punctuation, or the next word's first token
             done += 1
             if token in self._punctuation:
                 return (self._next, done, True)
-            return (self._next[token], done, False)
-        return (self._next[token], done, False)  # after punctuation
+        return (self._next[token], done, False)  # the next word (also after punctuation)
 
 
 def _suppressed(tokenizer: WhisperTokenizer, vocab: int, device) -> torch.Tensor:

@@ -25,7 +25,16 @@ from polysense.signal.resample import resample
 from polysense.signal.spectrogram import mel_plan
 from polysense.signal.stft import apply_plan
 
-__all__ = ["HOP_LENGTH", "N_FFT", "SAMPLE_RATE", "pad_features", "whisper_log_mel", "whisper_num_frames"]
+__all__ = [
+    "HOP_LENGTH",
+    "N_FFT",
+    "SAMPLE_RATE",
+    "content_frames",
+    "pad_features",
+    "trim_to_content",
+    "whisper_log_mel",
+    "whisper_num_frames",
+]
 
 SAMPLE_RATE = 16000
 N_FFT = 400
@@ -46,6 +55,19 @@ def _plan(n_mels: int):
 def whisper_num_frames(num_samples: int) -> int:
     """Feature frames of a 16 kHz recording of ``num_samples`` samples: ``num_samples // 160 + 1``."""
     return num_samples // HOP_LENGTH + 1
+
+
+def content_frames(num_samples: int, max_frames: int | None = None) -> int:
+    """Frames of a 16 kHz recording the reference transcribes: its ``num_samples // 160 + 1`` frames
+    without the last (faster-whisper's and OpenAI's ``content_frames``), at least 1, at most ``max_frames``."""
+    frames = max(1, whisper_num_frames(num_samples) - 1)
+    return frames if max_frames is None else min(frames, max_frames)
+
+
+def trim_to_content(features: torch.Tensor, max_frames: int | None = None) -> torch.Tensor:
+    """Features (..., n_mels, F) of :func:`whisper_log_mel` cut to the :func:`content_frames` of their recording."""
+    frames = max(1, features.shape[-1] - 1)
+    return features[..., : frames if max_frames is None else min(frames, max_frames)]
 
 
 def whisper_log_mel(waveform: torch.Tensor, *, sample_rate: float = SAMPLE_RATE, n_mels: int = 80) -> torch.Tensor:

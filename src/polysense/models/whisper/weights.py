@@ -233,18 +233,16 @@ def read_ctranslate2(paths: Path | Iterable[Path]) -> tuple[str, dict[str, torch
                 raise ParameterError(f"CTranslate2 model {where!r}: variable {var!r} has unknown type id {type_id}")
             raw = take(size, f"variable {var!r}")
             dtype = _CT2_TYPES[type_id]
-            itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-            if size != itemsize * int(np.prod(shape, dtype=np.int64)):
+            # bfloat16 has no numpy type: read as int16 and reinterpreted
+            stored = np.dtype(np.int16 if dtype == "bfloat16" else dtype)
+            if size != stored.itemsize * int(np.prod(shape, dtype=np.int64)):
                 raise ParameterError(
                     f"CTranslate2 model {where!r} is corrupt: variable {var!r} has {size} bytes for shape {shape} "
-                    f"of {itemsize}-byte values"
+                    f"of {stored.itemsize}-byte values"
                 )
+            tensor = torch.from_numpy(np.frombuffer(raw, dtype=stored).copy())
             if dtype == "bfloat16":
-                tensor = torch.frombuffer(bytearray(raw), dtype=torch.int16).view(torch.bfloat16)
-            else:
-                tensor = torch.from_numpy(np.frombuffer(raw, dtype=dtype).copy())
-            if tensor.numel() != int(np.prod(shape, dtype=np.int64)):
-                raise ParameterError(f"CTranslate2 model {where!r}: variable {var!r} has {size} bytes for shape {shape}")
+                tensor = tensor.view(torch.bfloat16)
             variables[var] = tensor.reshape(shape)
         for _ in range(number("I", "the aliases")):
             alias = string("an alias")
