@@ -56,6 +56,7 @@ _BUILTIN_MODULES = (
     "polysense.models.paradigms.albef",
     "polysense.enhance.unet",
     "polysense.enhance.tasnet",
+    "polysense.detect.model",
 )
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
