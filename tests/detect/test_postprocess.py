@@ -64,7 +64,7 @@ def test_frames_to_events_labels_segments_by_their_mean_class():
     probs[2:6, 0] = 0.9
     probs[4:6, 1] = 0.95  # the tail leans to class 1, but the segment's mean says class 0
     probs[10:15, 1] = 0.8
-    events = frames_to_events(probs, classes=("a", "b"), hop_s=0.1, offset_s=1.0)
+    events = frames_to_events(probs, classes=("a", "b"), hop_s=0.1, start_frame=10)
     assert [(round(e.onset_s, 6), round(e.offset_s, 6), e.label) for e in events] == [(1.2, 1.6, "a"), (2.0, 2.5, "b")]
     assert events[0].score == pytest.approx(0.9)
     per_class = frames_to_events(probs, classes=("a", "b"), hop_s=0.1, settings=PostProcessing(merge_classes=False))

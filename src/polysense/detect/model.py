@@ -5,12 +5,18 @@ Log-mel (the front end's one mel path: :class:`~polysense.signal.transforms.LogM
 gives the same frames block by block) → a per-band BatchNorm (a running normalisation: it does not
 need the whole recording) → ``len(channels)`` blocks of 3×3 conv + BatchNorm + ReLU, each followed by
 max-pooling over frequency only (time keeps the front end's hop) → a bidirectional GRU over time →
-one logit per frame and class. Probabilities are ``σ(logit)`` (multi-label: classes may overlap).
+one logit per frame and class. With ``output="multilabel"`` probabilities are ``σ(logit)`` (classes
+may overlap) and the loss the binary cross-entropy; with ``output="exclusive"`` (one sound at a time,
+as words in speech) a background logit is added, probabilities are the classes' shares of the
+softmax over background + classes, and the loss the cross-entropy against the frame's class (or
+background). Rare events make the exclusive form much easier to learn: a sigmoid per class first
+learns to say "absent" everywhere.
 
 Frame targets come from the batch's ``events`` (per item, ``(onset_s, offset_s, class)`` as
 :mod:`polysense.detect.scenes` gives them): frame ``k`` (centre ``k·hop/sr``) is a positive of
 class ``c`` when an event of ``c`` covers its centre. The loss is the binary cross-entropy over the
-frames inside each recording (padding frames left out), positives weighted by ``pos_weight``.
+frames inside each recording (padding frames left out), positives weighted by ``pos_weight``
+(multilabel; in the exclusive form the classes are weighted ``pos_weight`` against background 1).
 
 At evaluation (``model.eval()``) the forward pass also turns each item's probabilities into events
 with the model's ``postprocess`` settings (:mod:`polysense.detect.postprocess`) and reports the
@@ -28,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polysense._checks import check_positive_float, check_positive_int, check_unit_interval
+from polysense._checks import check_choice, check_positive_float, check_positive_int, check_unit_interval
 from polysense.data.events import Event
 from polysense.detect.postprocess import PostProcessing, frames_to_events
 from polysense.errors import ParameterError
@@ -83,6 +89,7 @@ class FrameCRNN(nn.Module):
         channels: conv widths, one block each; each block halves the mel bands (``freq_pool``).
         rnn_hidden: GRU width per direction (0: no GRU, frames see only the convolutions' context).
         dropout: before the frame classifier.
+        output: ``"multilabel"`` (a sigmoid per class) or ``"exclusive"`` (softmax with a background class).
         pos_weight: weight of positive frames in the loss (> 0).
         postprocess: :class:`~polysense.detect.postprocess.PostProcessing` settings for events.
         collar_s: onset/offset collar of the event F1 reported at evaluation.
@@ -94,7 +101,7 @@ class FrameCRNN(nn.Module):
     def __init__(self, *, sample_rate: int = 8000, num_classes: int = 1, n_fft: int = 256, hop_length: int = 80,
                  n_mels: int = 40, f_min_hz: float = 50.0, f_max_hz: float | None = None,
                  channels: Sequence[int] = (16, 32, 64), freq_pool: int = 2, rnn_hidden: int = 64,
-                 dropout: float = 0.1, pos_weight: float = 1.0, postprocess: Mapping[str, Any] | None = None,
+                 dropout: float = 0.1, output: str = "multilabel", pos_weight: float = 1.0, postprocess: Mapping[str, Any] | None = None,
                  collar_s: float = 0.2) -> None:
         super().__init__()
         self.sample_rate = check_positive_int("sample_rate", sample_rate)
@@ -122,7 +129,8 @@ class FrameCRNN(nn.Module):
             self.rnn = nn.GRU(width, self.rnn_hidden, batch_first=True, bidirectional=True)
             width = 2 * self.rnn_hidden
         self.dropout = nn.Dropout(check_unit_interval("dropout", dropout, what="a dropout rate", include_one=False))
-        self.classifier = nn.Linear(width, self.num_classes)
+        self.output = check_choice("output", output, ("multilabel", "exclusive"))
+        self.classifier = nn.Linear(width, self.num_classes + (self.output == "exclusive"))
         self.pos_weight = check_positive_float("pos_weight", pos_weight, what="the weight of positive frames")
         self.postprocess = PostProcessing(**dict(postprocess or {}))
         self.collar_s = check_positive_float("collar_s", collar_s, what="seconds")
@@ -152,8 +160,14 @@ class FrameCRNN(nn.Module):
                 "give a longer recording")
         return self.logmel(audio.float())
 
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per-class probabilities (B, frames, classes) of frame logits (see ``output``)."""
+        if self.output == "exclusive":
+            return torch.softmax(logits.float(), dim=-1)[..., 1:]
+        return torch.sigmoid(logits.float())
+
     def frame_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Logits (B, frames, classes) of log-mel features (B, n_mels, frames)."""
+        """Logits (B, frames, classes [+ 1 background first when exclusive]) of log-mel features (B, n_mels, frames)."""
         h = self.norm(features).unsqueeze(1)  # (B, 1, mels, frames)
         h = self.convs(h)
         b, c, f, t = h.shape
@@ -176,13 +190,22 @@ class FrameCRNN(nn.Module):
         if events is None:
             return out
         target = frame_targets(events, frames=frames, hop_s=self.hop_s, num_classes=self.num_classes).to(logits)
-        weight = torch.tensor(self.pos_weight, device=logits.device, dtype=logits.dtype)
-        per_frame = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight, reduction="none")
-        valid = mask[..., None].to(logits.dtype)
-        out.loss = (per_frame * valid).sum() / (valid.sum() * self.num_classes).clamp_min(1.0)
-        out.losses["bce"] = out.loss
+        valid = mask.to(logits.dtype)
+        if self.output == "exclusive":
+            # the frame's class: the last event class covering it (events do not overlap here), else background
+            cls = torch.where(target.any(-1), target.argmax(-1) + 1, torch.zeros_like(target[..., 0], dtype=torch.long))
+            weight = torch.full((self.num_classes + 1,), self.pos_weight, device=logits.device, dtype=logits.dtype)
+            weight[0] = 1.0
+            per_frame = F.cross_entropy(logits.transpose(1, 2), cls, weight=weight, reduction="none")
+            out.loss = (per_frame * valid).sum() / valid.sum().clamp_min(1.0)
+            out.losses["cross_entropy"] = out.loss
+        else:
+            weight = torch.tensor(self.pos_weight, device=logits.device, dtype=logits.dtype)
+            per_frame = F.binary_cross_entropy_with_logits(logits, target, pos_weight=weight, reduction="none")
+            out.loss = (per_frame * valid[..., None]).sum() / (valid.sum() * self.num_classes).clamp_min(1.0)
+            out.losses["bce"] = out.loss
         with torch.no_grad():
-            predicted = (torch.sigmoid(logits) >= self.postprocess.threshold) & mask[..., None]
+            predicted = (self.probabilities(logits) >= self.postprocess.threshold) & mask[..., None]
             positive = target.bool() & mask[..., None]
             tp = (predicted & positive).sum()
             out.metrics["frame_f1"] = 2 * tp / (predicted.sum() + positive.sum()).clamp_min(1)
@@ -196,7 +219,7 @@ class FrameCRNN(nn.Module):
                   settings: PostProcessing | None = None) -> list[list[Event]]:
         """Each item's events from its frame logits (only frames inside the recording)."""
         names = tuple(classes) if classes is not None else tuple(str(c) for c in range(self.num_classes))
-        probs = torch.sigmoid(logits.detach().float()).cpu()
+        probs = self.probabilities(logits.detach()).cpu()
         keep = mask.cpu()
         return [frames_to_events(probs[b][keep[b]], classes=names, hop_s=self.hop_s,
                                  settings=settings or self.postprocess) for b in range(probs.shape[0])]

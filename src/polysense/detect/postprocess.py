@@ -113,10 +113,10 @@ class PostProcessing:
 
 
 def frames_to_events(probs: torch.Tensor, *, classes: Sequence[str], hop_s: float,
-                     settings: PostProcessing = PostProcessing(), offset_s: float = 0.0) -> list[Event]:
+                     settings: PostProcessing = PostProcessing(), start_frame: int = 0) -> list[Event]:
     """Events (onset order) from probabilities (frames, classes); see the module docstring.
 
-    ``offset_s`` is added to every time (the start of this stretch of frames in the recording).
+    ``start_frame`` is the index of the first row in the recording (times are ``(start_frame + k)·hop_s``).
     """
     if probs.ndim != 2 or probs.shape[1] != len(classes):
         raise ParameterError(f"probabilities of shape {tuple(probs.shape)}: expected (frames, {len(classes)}) "
@@ -129,6 +129,6 @@ def frames_to_events(probs: torch.Tensor, *, classes: Sequence[str], hop_s: floa
         for a, b in runs_to_segments(active, hop_s=hop_s, min_duration_s=settings.min_duration_s,
                                      min_gap_s=settings.min_gap_s):
             k = int(p[a:b].mean(0).argmax()) if c is None else c
-            events.append(Event(offset_s + a * hop_s, offset_s + b * hop_s, classes[k], float(p[a:b, k].mean())))
+            events.append(Event((start_frame + a) * hop_s, (start_frame + b) * hop_s, classes[k], float(p[a:b, k].mean())))
     events.sort(key=lambda e: (e.onset_s, e.label))
     return events
