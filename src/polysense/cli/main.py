@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import data_cmds, demo_cmd, enhance_cmds, recognize_cmds, search_cmds, signal_cmds, train_cmds
+from polysense.cli import data_cmds, demo_cmd, detect_cmds, enhance_cmds, recognize_cmds, search_cmds, signal_cmds, train_cmds
 from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ train_cmds.register(app)
 search_cmds.register(app)  # index, search, serve
 enhance_cmds.register(app)  # denoise, separate
 recognize_cmds.register(app)  # transcribe
+detect_cmds.register(app)  # detect
 
 
 def main() -> None:

@@ -212,6 +212,8 @@ def detect_file(model: torch.nn.Module, path: str | os.PathLike, *, classes: Seq
         found.extend(events_out.flush())
     finally:
         model.train(was_training)
+    end = stats.samples / rate  # the last frame's span may pass the end of the recording by a hop
+    found = [e if e.offset_s <= end else replace(e, offset_s=end) for e in found if e.onset_s < end]
     stats.max_pending_frames = events_out.max_pending_frames
     stats.forced_cuts = events_out.forced_cuts
     if factor and picture.get("pooled"):

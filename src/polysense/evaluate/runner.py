@@ -240,6 +240,11 @@ def evaluate_run(
         robust = _robustness(run, dataset, collate, batch_size)
         if robust:
             result["robustness"] = robust
+    if getattr(run.model, "kind", None) == "detector" and classes:
+        from polysense.evaluate.detection import evaluate_detection
+
+        result["detection"] = evaluate_detection(run.model, dataset, classes=classes,
+                                                 collar_s=float(getattr(run.model, "collar_s", 0.2)))
     if found.enhancement:
         from polysense.evaluate.enhancement import evaluate_enhancement
 

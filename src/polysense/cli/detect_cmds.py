@@ -1,0 +1,51 @@
+"""``polysense detect``: events in a recording of any length with a trained frame detector
+(:mod:`polysense.detect`): onset and offset in seconds, label, score."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from polysense.cli.signal_cmds import user_errors
+
+
+def detect(
+    run_dir: Path = typer.Argument(..., help="Run folder of a trained detector (polysense train fsdd-detect / fsdd-vad)."),
+    recording: Path = typer.Argument(..., help="Audio file of any length (read in blocks, memory bounded)."),
+    threshold: float = typer.Option(None, "--threshold", help="Probability in [0, 1] an event must reach "
+                                    "(default: the run's post-processing threshold)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON list of {onset, offset, label, score}."),
+    output: Path = typer.Option(None, "-o", "--output", help="Write the events to a .csv or .json file."),
+    plot: Path = typer.Option(None, "--plot", help="Save the spectrogram with the events over it (.png/.pdf/.svg)."),
+    window_s: float = typer.Option(30.0, "--window-s", help="Seconds of frames per network call."),
+    context_s: float = typer.Option(2.0, "--context-s", help="Seconds of context on each side of a window."),
+) -> None:
+    """Find events (onset, offset, label, score) in a recording with a trained frame detector."""
+    from polysense.detect.service import detect_recording, save_detection_figure, save_events
+    from polysense.errors import ParameterError
+
+    with user_errors():
+        if as_json and output is not None:
+            raise ParameterError("give --json (print) or -o FILE (write), not both")
+        found = detect_recording(run_dir, recording, threshold=threshold, window_s=window_s, context_s=context_s,
+                                 picture=plot is not None)
+        if output is not None:
+            save_events(found.events, output)
+        if plot is not None:
+            save_detection_figure(found, plot)
+    if as_json:
+        typer.echo(json.dumps([e.as_dict() for e in found.events]))
+    elif output is None:
+        for e in found.events:
+            typer.echo(f"{e.onset_s:9.3f} {e.offset_s:9.3f}  {e.label:<12} {e.score:.3f}")
+    if output is not None:
+        typer.echo(f"wrote {len(found.events)} events to {output}")
+    if plot is not None:
+        typer.echo(f"wrote {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``detect`` to ``app``."""
+    app.command("detect")(detect)

@@ -1,0 +1,95 @@
+"""What ``polysense detect`` does, callable from Python: load a trained detector, find the events in
+a recording, write them (CSV, JSON) and the figure, never half-written (temporary file + rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from polysense.data.events import Event, events_to_csv
+from polysense.detect.stream import DetectionStats, detect_file
+from polysense.errors import ParameterError
+
+__all__ = ["Detection", "detect_recording", "load_detector", "save_detection_figure", "save_events"]
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+_PICTURE_COLUMNS = 3000
+
+
+@dataclass
+class Detection:
+    """The events found in one recording, with the classes and what the pass held."""
+
+    path: Path
+    events: list[Event]
+    classes: tuple[str, ...]
+    stats: DetectionStats
+    hop_s: float
+
+
+def load_detector(run_dir: str | os.PathLike):
+    """The run's model (a frame detector) and its class names; a clear error for another kind of run."""
+    from polysense.train.run import load_run
+
+    run = load_run(run_dir)
+    if getattr(run.model, "kind", None) != "detector":
+        name = run.config.get("model", {}).get("name", type(run.model).__name__)
+        raise ParameterError(f"{run_dir}: the run holds a {name!r} model, which cannot detect events: give the run "
+                             "folder of a frame detector (e.g. `polysense train fsdd-detect --out RUN`)")
+    classes = run.classes or tuple(str(c) for c in range(run.model.num_classes))
+    if len(classes) != run.model.num_classes:
+        raise ParameterError(f"{run_dir}: run.json lists {len(classes)} classes for a model of {run.model.num_classes}: "
+                             "retrain the run")
+    return run.model, tuple(classes)
+
+
+def _check_suffix(path: Path, allowed: tuple[str, ...], option: str) -> Path:
+    if path.suffix.lower() not in allowed:
+        raise ParameterError(f"{option}={str(path)!r} has suffix {path.suffix!r}: expected one of {', '.join(allowed)}")
+    return path
+
+
+def detect_recording(run_dir: str | os.PathLike, path: str | os.PathLike, *, threshold: float | None = None,
+                     window_s: float = 30.0, context_s: float = 2.0, picture: bool = False) -> Detection:
+    """The events of ``path`` found by the detector of ``run_dir`` (see :func:`detect_file`)."""
+    model, classes = load_detector(run_dir)
+    stats = DetectionStats()
+    events = detect_file(model, path, classes=classes, threshold=threshold, window_s=window_s, context_s=context_s,
+                         keep_picture_columns=_PICTURE_COLUMNS if picture else 0, stats=stats)
+    return Detection(path=Path(path), events=events, classes=classes, stats=stats, hop_s=model.hop_s)
+
+
+def save_events(events: list[Event], out: str | os.PathLike) -> Path:
+    """Write the events as CSV (``.csv``) or a JSON list (``.json``), atomically."""
+    from polysense.train.checkpoint import atomic_write_text
+
+    out = _check_suffix(Path(out), (".csv", ".json"), "--output")
+    text = events_to_csv(events) if out.suffix.lower() == ".csv" else json.dumps([e.as_dict() for e in events], indent=1)
+    return atomic_write_text(out, text)
+
+
+def save_detection_figure(detection: Detection, out: str | os.PathLike) -> Path:
+    """The spectrogram with the events over it (:func:`~polysense.detect.figure.detection_figure`), atomically."""
+    import tempfile
+
+    from polysense.detect.figure import detection_figure
+
+    out = _check_suffix(Path(out), FIGURE_SUFFIXES, "--plot")
+    features = detection.stats.pooled_features
+    if features is None:
+        raise ParameterError("the detection kept no picture of the recording: call detect_recording(picture=True)")
+    frames_per_column = max(1, -(-detection.stats.frames // features.shape[-1]))
+    fig = detection_figure(features, detection.events, seconds_per_column=frames_per_column * detection.hop_s,
+                           classes=detection.classes, title=f"{detection.path.name}: {len(detection.events)} events")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
