@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import data_cmds, demo_cmd, detect_cmds, enhance_cmds, recognize_cmds, search_cmds, signal_cmds, train_cmds
+from polysense.cli import (data_cmds, demo_cmd, detect_cmds, enhance_cmds, recognize_cmds, search_cmds, signal_cmds,
+                           train_cmds)
 from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(

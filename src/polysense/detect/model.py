@@ -101,7 +101,8 @@ class FrameCRNN(nn.Module):
     def __init__(self, *, sample_rate: int = 8000, num_classes: int = 1, n_fft: int = 256, hop_length: int = 80,
                  n_mels: int = 40, f_min_hz: float = 50.0, f_max_hz: float | None = None,
                  channels: Sequence[int] = (16, 32, 64), freq_pool: int = 2, rnn_hidden: int = 64,
-                 dropout: float = 0.1, output: str = "multilabel", pos_weight: float = 1.0, postprocess: Mapping[str, Any] | None = None,
+                 dropout: float = 0.1, output: str = "multilabel", pos_weight: float = 1.0,
+                 postprocess: Mapping[str, Any] | None = None,
                  collar_s: float = 0.2) -> None:
         super().__init__()
         self.sample_rate = check_positive_int("sample_rate", sample_rate)
@@ -128,7 +129,8 @@ class FrameCRNN(nn.Module):
         if self.rnn_hidden:
             self.rnn = nn.GRU(width, self.rnn_hidden, batch_first=True, bidirectional=True)
             width = 2 * self.rnn_hidden
-        self.dropout = nn.Dropout(check_unit_interval("dropout", dropout, what="a dropout rate", include_one=False))
+        rate = check_unit_interval("dropout", dropout, what="a dropout rate", include_one=False)
+        self.dropout = nn.Dropout(rate)
         self.output = check_choice("output", output, ("multilabel", "exclusive"))
         self.classifier = nn.Linear(width, self.num_classes + (self.output == "exclusive"))
         self.pos_weight = check_positive_float("pos_weight", pos_weight, what="the weight of positive frames")

@@ -50,7 +50,8 @@ def hysteresis(probs: torch.Tensor, *, high: float, low: float | None = None) ->
     high = check_unit_interval("threshold", high, what="a probability threshold")
     low = high if low is None else check_unit_interval("low_threshold", low, what="a probability threshold")
     if low > high:
-        raise ParameterError(f"low_threshold={low} is above threshold={high}: the hysteresis low threshold must be <= the high one")
+        raise ParameterError(f"low_threshold={low} is above threshold={high}: "
+                             "the hysteresis low threshold must be <= the high one")
     if probs.ndim != 1:
         raise ParameterError(f"hysteresis takes one track of probabilities (frames,), got shape {tuple(probs.shape)}")
     above_low = probs >= low

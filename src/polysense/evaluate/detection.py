@@ -15,7 +15,8 @@ __all__ = ["detect_items", "evaluate_detection"]
 
 
 @torch.no_grad()
-def detect_items(model: torch.nn.Module, dataset: Any, *, classes: Sequence[str]) -> tuple[dict[str, list[Event]], dict[str, list[Event]], dict[str, float]]:
+def detect_items(model: torch.nn.Module, dataset: Any, *, classes: Sequence[str]
+                 ) -> tuple[dict[str, list[Event]], dict[str, list[Event]], dict[str, float]]:
     """(reference, estimated, length_s) per recording id: each item of ``dataset`` (scene items with
     ``audio``, ``events`` as (onset_s, offset_s, class index)) through the model in one piece."""
     was_training = model.training

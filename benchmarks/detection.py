@@ -1,0 +1,297 @@
+"""Detection in long recordings and voice activity on unseen speakers (issue 19).
+
+Test recordings: ``--recordings`` ``fsdd_scenes`` recordings of ``--minutes`` minutes each, made of the
+words of the test speaker theo (never heard in training) at random times and levels over noise at
+0 dB SNR (the scenes' noise types: white, pink, brown, hum, clicks, bursts); the same recordings for
+every system. Validation recordings of the same kind from jackson (the validation speaker) tune
+the energy baseline's margin; nothing is chosen on theo.
+
+Systems, every learned one a built-in config trained by the one trainer (``polysense.train``, best
+validation epoch on jackson's scenes), ``--seeds`` seeds each, served by the streaming path of
+``polysense detect`` (:func:`polysense.detect.stream.detect_file` on the WAV files):
+
+- digits: ``fsdd-detect`` (CRNN, ten digit words); event-based F1 with a 200 ms onset/offset collar
+  (offset within max(200 ms, half the word)) and segment-based F1 (1 s), as sed_eval defines them;
+- voice activity: ``fsdd-vad`` (the same CRNN, one class) against the energy detector
+  (:func:`polysense.signal.activity.energy_activity`: 32 ms frames every 10 ms above the 10 % quantile
+  floor + a margin tuned on jackson's recordings, then the same minimum duration / gap as ``fsdd-vad``)
+  and silero-vad (its packaged model at 8 kHz, default settings); event-based F1 (200 ms collar) and
+  frame F1 (segment-based at 10 ms).
+
+Speed: wall time of ``detect_file`` over each test recording with one thread, × real time = audio
+seconds / wall seconds (mean over recordings and seeds); silero-vad timed the same way. Memory: the
+peak RSS of a fresh process detecting on the first minute and on the whole recording, and the
+largest buffers the stream held (frames), which do not depend on the length.
+
+Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/detection.py`` (``--quick`` for a smoke run
+that leaves RESULTS.md alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frontend import write_section  # noqa: E402
+
+from polysense.data.events import Event  # noqa: E402
+from polysense.data.registry import build_data  # noqa: E402
+from polysense.detect.postprocess import runs_to_segments  # noqa: E402
+from polysense.detect.stream import DetectionStats, detect_file  # noqa: E402
+from polysense.evaluate.events import event_based_metrics, segment_based_metrics  # noqa: E402
+from polysense.signal.activity import energy_activity  # noqa: E402
+from polysense.train.config import load_config  # noqa: E402
+from polysense.train.run import load_run  # noqa: E402
+from polysense.train.trainer import train  # noqa: E402
+
+SR = 8000
+RUNS = Path(os.environ.get("POLYSENSE_BENCH_RUNS", Path(tempfile.gettempdir()) / "polysense-detection-runs"))
+STATE = Path(__file__).with_name("detection.json")
+MARGINS_DB = (3.0, 6.0, 9.0, 12.0, 15.0)
+
+
+def load_recordings(split: str, count: int, minutes: float, fsdd: str, folder: Path) -> list[tuple[Path, list[Event]]]:
+    """``count`` scenes of ``minutes`` of the split's speaker at 0 dB SNR, written as WAV; (path, digit events)."""
+    data = build_data({"name": "fsdd_scenes", "fsdd_folder": fsdd, "labels": "digits", "num_scenes": 1,
+                       "val_scenes": count, "test_scenes": count, "test_scene_s": 60.0 * minutes,
+                       "test_snr_db": 0.0, "in_memory": False}, seed=1000)
+    dataset = data.split(split)
+    out = []
+    for i in range(count):
+        audio, events = dataset.scene(i)
+        path = folder / f"{split}{i}.wav"
+        sf.write(path, audio.numpy(), SR, subtype="FLOAT")
+        out.append((path, events))
+    return out
+
+
+def as_speech(events: list[Event]) -> list[Event]:
+    return [Event(e.onset_s, e.offset_s, "speech") for e in events]
+
+
+def vad_scores(reference: dict[str, list[Event]], found: dict[str, list[Event]], lengths: dict[str, float]) -> dict:
+    event = event_based_metrics(reference, found, t_collar=0.2)
+    frame = segment_based_metrics(reference, found, time_resolution=0.01, labels=["speech"], evaluated_length_s=lengths)
+    return {"event_f1": event.f_measure, "frame_f1": frame.f_measure, "event_precision": event.precision,
+            "event_recall": event.recall}
+
+
+def energy_events(path: Path, margin_db: float, min_duration_s: float, min_gap_s: float) -> list[Event]:
+    audio = torch.from_numpy(sf.read(path, dtype="float64")[0])
+    active = energy_activity(audio, frame_length=256, hop_length=80, margin_db=margin_db)
+    # frame m covers [m·H, m·H + 256): its centre is m·H + 128 samples
+    shift = 128 / SR
+    return [Event(a * 0.01 + shift, b * 0.01 + shift, "speech")
+            for a, b in runs_to_segments(active, hop_s=0.01, min_duration_s=min_duration_s, min_gap_s=min_gap_s)]
+
+
+def silero_events(path: Path) -> tuple[list[Event], float]:
+    from silero_vad import get_speech_timestamps, load_silero_vad
+
+    model = load_silero_vad()
+    audio = torch.from_numpy(sf.read(path, dtype="float32")[0])
+    start = time.perf_counter()
+    stamps = get_speech_timestamps(audio, model, sampling_rate=SR, return_seconds=True)
+    seconds = time.perf_counter() - start
+    return [Event(float(s["start"]), float(s["end"]), "speech") for s in stamps], seconds
+
+
+def train_run(config: str, seed: int, fsdd: str, epochs: int | None) -> Path:
+    out = RUNS / f"{config}-seed{seed}{'' if epochs is None else f'-e{epochs}'}"
+    if (out / "result.json").is_file():
+        return out
+    overrides = [f"data.fsdd_folder={fsdd}", f"train.seed={seed}"] + ([f"train.epochs={epochs}"] if epochs else [])
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    start = time.perf_counter()
+    train(load_config(config, overrides), out, quiet=True)
+    (out / "bench-train-seconds.txt").write_text(f"{time.perf_counter() - start:.1f}")
+    return out
+
+
+def detect_all(run_dir: Path, recordings, classes=None) -> tuple[dict[str, list[Event]], float, float, DetectionStats]:
+    run = load_run(run_dir)
+    found, wall, audio_s = {}, 0.0, 0.0
+    stats = DetectionStats()
+    for path, _ in recordings:
+        start = time.perf_counter()
+        found[path.stem] = detect_file(run.model, path, classes=classes or run.classes, stats=stats)
+        wall += time.perf_counter() - start
+        audio_s += sf.info(path).duration
+    return found, wall, audio_s, stats
+
+
+def peak_rss_mb(run_dir: Path, path: Path, seconds: float | None) -> float:
+    """Peak RSS (MB) of a fresh one-thread process detecting on ``path`` (its first ``seconds`` when given)."""
+    code = f"""
+import resource, sys, torch, soundfile as sf, tempfile
+torch.set_num_threads(1)
+from polysense.train.run import load_run
+from polysense.detect.stream import detect_file
+path = {str(path)!r}
+if {seconds!r} is not None:
+    audio, rate = sf.read(path, dtype='float32', frames=int({seconds!r} * 8000))
+    path = tempfile.mktemp(suffix='.wav'); sf.write(path, audio, rate, subtype='FLOAT')
+run = load_run({str(run_dir)!r})
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+detect_file(run.model, path, classes=run.classes)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def mean_std(values) -> str:
+    values = np.asarray(list(values), dtype=float)
+    return f"{values.mean():.3f} ± {values.std():.3f}" if values.size > 1 else f"{values.mean():.3f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--recordings", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs (quick runs)")
+    parser.add_argument("--fsdd", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"))
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, 1-minute recordings; RESULTS.md untouched")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.quick:
+        args.seeds, args.epochs, args.minutes, args.recordings, args.no_write = [0], 2, 1.0, 1, True
+    load = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    folder = Path(tempfile.mkdtemp(prefix="polysense-detection-"))
+    test = load_recordings("test", args.recordings, args.minutes, args.fsdd, folder)
+    val = load_recordings("val", args.recordings, args.minutes, args.fsdd, folder)
+    lengths = {p.stem: sf.info(p).duration for p, _ in test}
+    digits_ref = {p.stem: ev for p, ev in test}
+    speech_ref = {p.stem: as_speech(ev) for p, ev in test}
+    results: dict = {"digits": [], "vad": [], "speed": [], "train_s": {}}
+
+    for seed in args.seeds:
+        for config in ("fsdd-detect", "fsdd-vad"):
+            run = train_run(config, seed, args.fsdd, args.epochs)
+            results["train_s"].setdefault(config, []).append(float((run / "bench-train-seconds.txt").read_text())
+                                                            if (run / "bench-train-seconds.txt").is_file() else float("nan"))
+            if config == "fsdd-detect":
+                found, wall, audio_s, stats = detect_all(run, test)
+                event = event_based_metrics(digits_ref, found, t_collar=0.2)
+                segment = segment_based_metrics(digits_ref, found, time_resolution=1.0, labels=list(load_run(run).classes),
+                                                evaluated_length_s=lengths)
+                results["digits"].append({"seed": seed, "event": event.as_dict(), "segment": segment.as_dict()})
+                results["speed"].append({"config": config, "seed": seed, "x_real_time": audio_s / wall,
+                                         "max_window_frames": stats.max_window_frames,
+                                         "max_pending_frames": stats.max_pending_frames})
+                print(f"seed {seed} digits: event F1 {event.f_measure:.3f} ER {event.error_rate:.3f}, "
+                      f"{audio_s / wall:.0f}x real time", flush=True)
+            else:
+                found, wall, audio_s, stats = detect_all(run, test, classes=["speech"])
+                scores = vad_scores(speech_ref, found, lengths)
+                results["vad"].append({"system": "polysense fsdd-vad", "seed": seed, **scores})
+                results["speed"].append({"config": config, "seed": seed, "x_real_time": audio_s / wall,
+                                         "max_window_frames": stats.max_window_frames,
+                                         "max_pending_frames": stats.max_pending_frames})
+                print(f"seed {seed} vad: {scores}", flush=True)
+
+    # the energy baseline, its margin chosen on jackson's recordings
+    vad_config = load_config("fsdd-vad").model["postprocess"]
+    val_ref = {p.stem: as_speech(ev) for p, ev in val}
+    val_lengths = {p.stem: sf.info(p).duration for p, _ in val}
+    tuning = {}
+    for margin in MARGINS_DB:
+        found = {p.stem: energy_events(p, margin, vad_config["min_duration_s"], vad_config["min_gap_s"]) for p, _ in val}
+        tuning[margin] = vad_scores(val_ref, found, val_lengths)["event_f1"]
+    margin = max(tuning, key=tuning.get)
+    found = {p.stem: energy_events(p, margin, vad_config["min_duration_s"], vad_config["min_gap_s"]) for p, _ in test}
+    results["vad"].append({"system": f"energy (margin {margin:g} dB, tuned on jackson)", **vad_scores(speech_ref, found, lengths)})
+    results["energy_tuning"] = tuning
+    try:
+        found, wall = {}, 0.0
+        for p, _ in test:
+            found[p.stem], seconds = silero_events(p)
+            wall += seconds
+        results["vad"].append({"system": "silero-vad (8 kHz, defaults)", **vad_scores(speech_ref, found, lengths)})
+        results["speed"].append({"config": "silero-vad", "seed": None, "x_real_time": sum(lengths.values()) / wall})
+    except ImportError:
+        results["vad"].append({"system": "silero-vad: not installed (pip install silero-vad)"})
+
+    first_run = train_run("fsdd-detect", args.seeds[0], args.fsdd, args.epochs)
+    results["memory_mb"] = {"1 min": peak_rss_mb(first_run, test[0][0], 60.0),
+                            f"{args.minutes:g} min": peak_rss_mb(first_run, test[0][0], None)}
+    results["meta"] = {"started": started, "load_1min": load, "seeds": args.seeds, "minutes": args.minutes,
+                       "recordings": args.recordings, "epochs": args.epochs, "machine": platform.machine(),
+                       "torch": torch.__version__, "cpus": os.cpu_count()}
+    print(json.dumps(results, indent=1))
+    if not args.no_write:
+        STATE.write_text(json.dumps(results, indent=1))
+        write_section(report(results), "<!-- detection:start -->", "<!-- detection:end -->")
+
+
+def report(r: dict) -> str:
+    meta = r["meta"]
+    lines = ["<!-- detection:start -->", "## Detection in long recordings, voice activity (`benchmarks/detection.py`)", "",
+             f"{meta['recordings']} test recordings of {meta['minutes']:g} min (`fsdd_scenes`: theo's words, never heard in "
+             "training, at random times and levels, noise at 0 dB SNR), the same for every system; systems served by the "
+             "streaming `detect_file` (the path of `polysense detect`). Learned models trained by `polysense.train` "
+             f"(best validation epoch on jackson's scenes), seeds {meta['seeds']}, mean ± std over seeds. "
+             f"{meta['machine']}, torch {meta['torch']}, {meta['cpus']} cores shared with other engineers' jobs, one thread; "
+             f"started {meta['started']}, 1-minute load {meta['load_1min']:.1f} (timings are noisy under that load).", "",
+             "### Digit words (`fsdd-detect`)", "",
+             "| system | event F1 (200 ms) | event ER | subst. | del. | ins. | segment F1 (1 s) | segment ER |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    d = r["digits"]
+    if d:
+        lines.append("| polysense `fsdd-detect` | " + " | ".join([
+            mean_std(x["event"]["f_measure"] for x in d), mean_std(x["event"]["error_rate"] for x in d),
+            mean_std(x["event"]["substitution_rate"] for x in d), mean_std(x["event"]["deletion_rate"] for x in d),
+            mean_std(x["event"]["insertion_rate"] for x in d), mean_std(x["segment"]["f_measure"] for x in d),
+            mean_std(x["segment"]["error_rate"] for x in d)]) + " |")
+    lines += ["", "### Voice activity", "", "| system | event F1 (200 ms) | frame F1 (10 ms) | event precision | event recall |",
+              "|---|---:|---:|---:|---:|"]
+    learned = [v for v in r["vad"] if v.get("system") == "polysense fsdd-vad"]
+    if learned:
+        lines.append("| polysense `fsdd-vad` | " + " | ".join(mean_std(v[k] for v in learned) for k in
+                                                           ("event_f1", "frame_f1", "event_precision", "event_recall")) + " |")
+    for v in r["vad"]:
+        if v.get("system") != "polysense fsdd-vad":
+            if "event_f1" in v:
+                lines.append(f"| {v['system']} | {v['event_f1']:.3f} | {v['frame_f1']:.3f} | {v['event_precision']:.3f} | "
+                             f"{v['event_recall']:.3f} |")
+            else:
+                lines.append(f"| {v['system']} | | | | |")
+    tuning = ", ".join(f"{float(k):g} dB: {v:.3f}" for k, v in r["energy_tuning"].items())
+    lines += ["", f"Energy margin tuning on jackson's recordings (event F1): {tuning}.", "",
+              "### Speed and memory (one thread)", "", "| system | × real time |", "|---|---:|"]
+    for name in ("fsdd-detect", "fsdd-vad", "silero-vad"):
+        rows = [s["x_real_time"] for s in r["speed"] if s["config"] == name]
+        if rows:
+            lines.append(f"| {name} | {mean_std(rows).replace('.000', '')} |")
+    windows = {s["max_window_frames"] for s in r["speed"] if "max_window_frames" in s}
+    pending = max((s["max_pending_frames"] for s in r["speed"] if "max_pending_frames" in s), default=0)
+    mem = ", ".join(f"{k}: {v:.0f} MB" for k, v in r["memory_mb"].items())
+    train_s = ", ".join(f"{k} {np.mean(v) / 60:.1f} min" for k, v in r["train_s"].items())
+    lines += ["", f"Peak RSS of a fresh process running `detect_file` (model, torch and all): {mem}. Largest network "
+              f"window {max(windows) if windows else 0} frames, largest pending probabilities {pending} frames, "
+              f"whatever the length. Training time per run: {train_s}.", "", "<!-- detection:end -->"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
