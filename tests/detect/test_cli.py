@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from polysense.cli.main import app
 from polysense.data.registry import build_data
+from polysense.evaluate.report import write_report
 from polysense.evaluate.runner import evaluate_run
 from polysense.train.config import load_config
 from polysense.train.trainer import train
@@ -36,6 +37,9 @@ def test_evaluate_reports_event_and_segment_scores(vad_run):
     assert detection["recordings"] == 2 and detection["seconds"] == pytest.approx(8.0)
     assert detection["event_based"]["collar_s"] == 0.2 and detection["event_based"]["n_ref"] > 0
     assert 0 < detection["segment_based"]["n_ref"] <= 2 * 4  # one class, 1-s segments, two 4-s scenes
+    assert "### Detection" in write_report(vad_run).read_text(encoding="utf-8")
+    shown = CliRunner().invoke(app, ["evaluate", str(vad_run)])
+    assert shown.exit_code == 0 and "event-based (0.2 s): F1" in shown.output, shown.output
 
 
 @pytest.fixture(scope="module")

@@ -183,6 +183,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for key, value in (result.get("enhancement") or {}).items():
         if isinstance(value, (int, float)):
             lines.append(f"  {key}: {value:.3f}")
+    detection = result.get("detection") or {}
+    for kind, unit in (("event_based", "collar_s"), ("segment_based", "segment_s")):
+        if kind in detection:
+            d = detection[kind]
+            lines.append(f"  {kind.replace('_', '-')} ({d[unit]:g} s): F1 {d['f_measure']:.3f}, error rate {d['error_rate']:.3f}")
     return lines
 
 
@@ -273,6 +278,15 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
     if result.get("enhancement"):
         lines += ["### Enhancement", "", _table([(k, f"{v:.3f}") for k, v in result["enhancement"].items()
                                                  if isinstance(v, (int, float))], ("metric", "value")), ""]
+    if result.get("detection"):
+        det = result["detection"]
+        keys = ("f_measure", "precision", "recall", "error_rate", "substitution_rate", "deletion_rate", "insertion_rate")
+        lines += ["### Detection", "", f"{det['recordings']} recordings, {det['seconds']:.0f} s.", "",
+                  "| metric | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys),
+                  f"| event-based ({det['event_based']['collar_s']:g} s collar) | "
+                  + " | ".join(f"{det['event_based'][k]:.3f}" for k in keys) + " |",
+                  f"| segment-based ({det['segment_based']['segment_s']:g} s) | "
+                  + " | ".join(f"{det['segment_based'][k]:.3f}" for k in keys) + " |", ""]
     if drawn:
         lines += ["## Figures", ""]
         for title, path in drawn:
