@@ -2,7 +2,7 @@
 
 Test recordings: ``--recordings`` ``fsdd_scenes`` recordings of ``--minutes`` minutes each, made of the
 words of the test speaker theo (never heard in training) at random times and levels over noise at
-0 dB SNR (the scenes' noise types: white, pink, brown, hum, clicks, bursts); the same recordings for
+0 dB SNR (one noise type per recording, drawn from white, pink, brown, hum, clicks, bursts); the same recordings for
 every system. Validation recordings of the same kind from jackson (the validation speaker) tune
 the energy baseline's margin; nothing is chosen on theo.
 

@@ -1,0 +1,65 @@
+"""EER and minDCF against independent references: sklearn's roc_curve and a float64 brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_curve
+
+from polysense.errors import ParameterError
+from polysense.evaluate.verification import equal_error_rate, min_dcf, trials
+
+
+def reference_eer(scores, labels):
+    """EER from sklearn's ROC: interpolate FPR and FNR where FNR - FPR changes sign."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    diff = fnr - fpr
+    k = int(np.flatnonzero(diff <= 0)[0])
+    if diff[k] == 0:
+        return fpr[k]
+    t = diff[k - 1] / (diff[k - 1] - diff[k])
+    return fpr[k - 1] + t * (fpr[k] - fpr[k - 1])
+
+
+def brute_min_dcf(scores, labels, p_target, c_miss=1.0, c_fa=1.0):
+    best = np.inf
+    for threshold in np.r_[np.unique(scores), np.inf]:
+        accept = scores >= threshold
+        p_miss = np.mean(~accept[labels == 1])
+        p_fa = np.mean(accept[labels == 0])
+        best = min(best, c_miss * p_miss * p_target + c_fa * p_fa * (1 - p_target))
+    return best / min(c_miss * p_target, c_fa * (1 - p_target))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_eer_and_min_dcf_match_the_references(seed):
+    rng = np.random.default_rng(seed)
+    n_same, n_diff = rng.integers(20, 200), rng.integers(50, 500)
+    scores = np.r_[rng.normal(1.0, 1.0, n_same), rng.normal(0.0, 1.0, n_diff)]
+    scores = np.round(scores, 1 if seed % 2 else 6)  # ties on odd seeds
+    labels = np.r_[np.ones(n_same, int), np.zeros(n_diff, int)]
+    assert equal_error_rate(scores, labels) == pytest.approx(reference_eer(scores, labels), abs=1e-12)
+    for p in (0.01, 0.05, 0.5):
+        assert min_dcf(scores, labels, p_target=p) == pytest.approx(brute_min_dcf(scores, labels, p), abs=1e-12)
+
+
+def test_separable_and_reversed_scores():
+    labels = np.array([1, 1, 0, 0])
+    assert equal_error_rate([0.9, 0.8, 0.1, 0.2], labels) == 0.0
+    assert equal_error_rate([0.1, 0.2, 0.9, 0.8], labels) == 1.0
+    assert min_dcf([0.9, 0.8, 0.1, 0.2], labels) == 0.0
+
+
+def test_trials_are_every_pair_with_cosine_scores():
+    e = torch.tensor([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
+    scores, labels = trials(e, ["a", "a", "b"])
+    assert scores.tolist() == pytest.approx([1.0, 0.0, 0.0]) and labels.tolist() == [1, 0, 0]
+
+
+def test_bad_trials_are_refused():
+    with pytest.raises(ParameterError, match="0 same-speaker and 3 different-speaker"):
+        equal_error_rate([0.1, 0.2, 0.3], [0, 0, 0])
+    with pytest.raises(ParameterError, match="p_target=1.0"):
+        min_dcf([0.1, 0.2], [0, 1], p_target=1.0)
