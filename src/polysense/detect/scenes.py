@@ -12,8 +12,8 @@ How a scene of ``scene_s`` seconds is made:
    word drawn from the split (from ``speakers_per_scene`` speakers of the split when set) at a
    level drawn uniformly from ``level_db`` (dB on its RMS), until the next word would not fit;
    words never overlap, so every event is one word, onset to offset exact to the sample;
-3. noise of a type drawn from ``noise_types`` (:mod:`polysense.enhance.noise`) is added at an SNR
-   drawn from ``snr_db``, the speech power being the mean power over the words' own samples
+3. noise of a type drawn from ``noise_types`` (:mod:`polysense.enhance.noise`, made in 10-s pieces of
+   unit power) is added at an SNR drawn from ``snr_db``, the speech power being the mean power over the words' own samples
    (``snr_db=None``: no noise). Babble is made of other speakers of the split and of training.
 
 Labels (``labels``): ``"digits"`` (the ten digit words), ``"speech"`` (one class: voice activity)
@@ -53,6 +53,9 @@ LABELS = ("digits", "speech", "speaker")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 _WORD_RMS = 0.05
 _PEAK = 0.99
+#: noise is made in pieces of this many seconds (each of unit power): the generators' cost grows
+#: faster than linearly with length (bursts are placed one by one over the whole segment)
+_NOISE_CHUNK_S = 10.0
 #: noise types of a scene by default: babble is speech, which a voice activity detector should find
 SCENE_NOISES = ("white", "pink", "brown", "hum", "clicks", "bursts")
 
@@ -159,8 +162,9 @@ class Scenes(Dataset):
                                     for e in events])
             kind = self.noise_types[int(rng.integers(0, len(self.noise_types)))]
             snr = float(rng.uniform(*self.snr_db))
-            pool = [a for a in self.babble_pool]
-            noise = make_noise(kind, n, sample_rate=self.sample_rate, rng=rng, babble_pool=pool)
+            chunk = int(_NOISE_CHUNK_S * self.sample_rate)
+            noise = torch.cat([make_noise(kind, min(chunk, n - start), sample_rate=self.sample_rate, rng=rng,
+                                          babble_pool=self.babble_pool) for start in range(0, n, chunk)])
             mixture = mixture + scale_to_snr(mixture, noise, snr_db=snr, speech_power=float(np.mean(spans**2)))
         peak = float(mixture.abs().max())
         if peak > _PEAK:
