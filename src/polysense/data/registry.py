@@ -70,7 +70,7 @@ class DataSplits:
 _BUILDERS: dict[str, Callable[..., DataSplits]] = {}
 # modules whose import registers the built-in datasets (imported on first lookup)
 _BUILTIN_MODULES: list[str] = ["polysense.data.builtin", "polysense.data.espeak", "polysense.enhance.mixtures",
-                               "polysense.detect.scenes"]
+                               "polysense.detect.scenes", "polysense.detect.speakers"]
 _loaded = False
 
 

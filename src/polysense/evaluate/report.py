@@ -183,6 +183,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for key, value in (result.get("enhancement") or {}).items():
         if isinstance(value, (int, float)):
             lines.append(f"  {key}: {value:.3f}")
+    if result.get("verification"):
+        v = result["verification"]
+        lines.append(f"  verification ({', '.join(v['speakers'])}; {v['trials']} trials): EER {v['eer']:.4f}, "
+                     f"minDCF(0.01) {v['min_dcf_p0.01']:.4f}")
     detection = result.get("detection") or {}
     for kind, unit in (("event_based", "collar_s"), ("segment_based", "segment_s")):
         if kind in detection:
@@ -278,6 +282,12 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
     if result.get("enhancement"):
         lines += ["### Enhancement", "", _table([(k, f"{v:.3f}") for k, v in result["enhancement"].items()
                                                  if isinstance(v, (int, float))], ("metric", "value")), ""]
+    if result.get("verification"):
+        v = result["verification"]
+        lines += ["### Speaker verification (unseen speakers)", "",
+                  _table([("speakers", ", ".join(v["speakers"])), ("trials", str(v["trials"])), ("EER", f"{v['eer']:.4f}"),
+                          ("minDCF (p=0.01)", f"{v['min_dcf_p0.01']:.4f}"), ("minDCF (p=0.05)", f"{v['min_dcf_p0.05']:.4f}")],
+                         ("metric", split)), ""]
     if result.get("detection"):
         det = result["detection"]
         keys = ("f_measure", "precision", "recall", "error_rate", "substitution_rate", "deletion_rate", "insertion_rate")

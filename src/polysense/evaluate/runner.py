@@ -245,6 +245,15 @@ def evaluate_run(
 
         result["detection"] = evaluate_detection(run.model, dataset, classes=classes,
                                                  collar_s=float(getattr(run.model, "collar_s", 0.2)))
+    if getattr(run.model, "kind", None) == "speaker":
+        embeddings = found.cat_embeddings().get("audio")
+        if embeddings is not None and len(found.groups) == embeddings.shape[0] and len(set(found.groups)) >= 2:
+            from polysense.evaluate.verification import equal_error_rate, min_dcf, trials
+
+            scores, same = trials(embeddings, found.groups)
+            result["verification"] = {"eer": equal_error_rate(scores, same), "min_dcf_p0.01": min_dcf(scores, same),
+                                      "min_dcf_p0.05": min_dcf(scores, same, p_target=0.05), "trials": int(len(scores)),
+                                      "speakers": sorted(set(found.groups))}
     if found.enhancement:
         from polysense.evaluate.enhancement import evaluate_enhancement
 

@@ -57,6 +57,7 @@ _BUILTIN_MODULES = (
     "polysense.enhance.unet",
     "polysense.enhance.tasnet",
     "polysense.detect.model",
+    "polysense.models.speaker",
 )
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
