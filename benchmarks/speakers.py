@@ -1,0 +1,120 @@
+"""Speaker verification on speakers never heard in training (issue 19).
+
+Trials: every pair of recordings of the two held-out real FSDD speakers theo and jackson (1,000
+recordings, 499,500 trials, about half of them same-speaker pairs). Systems, each scoring a pair by the cosine of its two embeddings:
+
+- MFCC statistics (anchor): mean and standard deviation over time of 20 MFCCs (32 mel bands,
+  32 ms / 10 ms), each dimension standardised with the training speakers' statistics;
+- ``fsdd-speakers`` (speech_cnn pooled statistics → x-vector → AAM-softmax over nicolas, yweweler and
+  100 espeak-ng voices), trained by the one trainer (epoch chosen on held-out utterances of the training
+  speakers), ``--seeds`` seeds, mean ± std over seeds.
+
+Reported: EER and normalised minDCF (p_target 0.01 and 0.05), :mod:`polysense.evaluate.verification`.
+
+Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/speakers.py --seeds 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frontend import write_section  # noqa: E402
+
+from polysense.data.registry import build_data  # noqa: E402
+from polysense.evaluate.runner import evaluate_run  # noqa: E402
+from polysense.evaluate.verification import equal_error_rate, min_dcf, trials  # noqa: E402
+from polysense.signal import mfcc  # noqa: E402
+from polysense.train.config import load_config  # noqa: E402
+from polysense.train.trainer import train  # noqa: E402
+
+RUNS = Path(os.environ.get("POLYSENSE_BENCH_RUNS", Path(tempfile.gettempdir()) / "polysense-speaker-runs"))
+STATE = Path(__file__).with_name("speakers.json")
+
+
+def mfcc_stats(audio: torch.Tensor) -> torch.Tensor:
+    c = mfcc(audio.double(), sample_rate=8000, n_mfcc=20, n_fft=256, hop_length=80, n_mels=32)
+    return torch.cat([c.mean(-1), c.std(-1)])
+
+
+def scores_of(s: np.ndarray, same: np.ndarray) -> dict:
+    return {"eer": equal_error_rate(s, same), "min_dcf_p0.01": min_dcf(s, same, p_target=0.01),
+            "min_dcf_p0.05": min_dcf(s, same, p_target=0.05), "trials": int(len(s))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--fsdd", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"))
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    load = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    data = build_data({"name": "fsdd_speakers", "fsdd_folder": args.fsdd, "synthetic_voices": 100}, seed=0)
+    # anchor: MFCC statistics standardised with the training speakers' statistics, cosine scores
+    train_stats = torch.stack([mfcc_stats(data.train[i]["audio"]) for i in range(0, len(data.train), 3)])
+    mean, std = train_stats.mean(0), train_stats.std(0).clamp_min(1e-8)
+    test_items = [data.test[i] for i in range(len(data.test))]
+    anchor = torch.stack([(mfcc_stats(it["audio"]) - mean) / std for it in test_items])
+    results = {"mfcc": scores_of(*trials(anchor, [it["group"] for it in test_items])), "learned": [], "train_s": []}
+    print("MFCC stats:", results["mfcc"], flush=True)
+    for seed in args.seeds:
+        out = RUNS / f"fsdd-speakers-seed{seed}"
+        if not (out / "result.json").is_file():
+            if out.exists():
+                import shutil
+
+                shutil.rmtree(out)
+            overrides = [f"data.fsdd_folder={args.fsdd}", f"train.seed={seed}"]
+            overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
+            start = time.perf_counter()
+            train(load_config("fsdd-speakers", overrides), out, quiet=True)
+            results["train_s"].append(time.perf_counter() - start)
+        v = evaluate_run(out)["verification"]
+        results["learned"].append({"seed": seed, **{k: v[k] for k in ("eer", "min_dcf_p0.01", "min_dcf_p0.05", "trials")}})
+        print(f"seed {seed}:", results["learned"][-1], flush=True)
+    results["meta"] = {"started": started, "load_1min": load, "seeds": args.seeds, "machine": platform.machine(),
+                       "torch": torch.__version__, "speakers": sorted({it["group"] for it in test_items})}
+    print(json.dumps(results, indent=1))
+    if not args.no_write:
+        STATE.write_text(json.dumps(results, indent=1))
+        write_section(report(results), "<!-- speakers:start -->", "<!-- speakers:end -->")
+
+
+def report(r: dict) -> str:
+    meta = r["meta"]
+
+    def cell(key: str) -> str:
+        values = np.array([x[key] for x in r["learned"]])
+        return f"{values.mean():.4f} ± {values.std():.4f}" if values.size > 1 else f"{values.mean():.4f}"
+
+    lines = ["<!-- speakers:start -->", "## Speaker verification on unseen speakers (`benchmarks/speakers.py`)", "",
+             f"Trials: every pair of the {' and '.join(meta['speakers'])} recordings (both never heard in training), "
+             f"{r['mfcc']['trials']} trials, cosine scores. `fsdd-speakers` trained by `polysense.train` on nicolas, yweweler "
+             f"and 100 espeak-ng voices, seeds {meta['seeds']}. {meta['machine']}, torch {meta['torch']}, 2 cores shared "
+             f"with other jobs; started {meta['started']}, 1-minute load {meta['load_1min']:.1f}. Goal (issue 19): EER ≤ 5 %.",
+             "", "| system | EER | minDCF (p=0.01) | minDCF (p=0.05) |", "|---|---:|---:|---:|",
+             f"| MFCC statistics + cosine (anchor) | {r['mfcc']['eer']:.4f} | {r['mfcc']['min_dcf_p0.01']:.4f} | "
+             f"{r['mfcc']['min_dcf_p0.05']:.4f} |"]
+    if r["learned"]:
+        lines.append(f"| polysense `fsdd-speakers` | {cell('eer')} | {cell('min_dcf_p0.01')} | {cell('min_dcf_p0.05')} |")
+    if r["train_s"]:
+        lines += ["", f"Training time per seed: {np.mean(r['train_s']) / 60:.1f} min."]
+    lines += ["", "<!-- speakers:end -->"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
