@@ -85,3 +85,26 @@ def test_detect_refuses_a_recording_shorter_than_one_window(vad_run, tmp_path):
     sf.write(tmp_path / "short.wav", np.zeros(50, dtype=np.float32), 8000)
     outcome = CliRunner().invoke(app, ["detect", str(vad_run), str(tmp_path / "short.wav")])
     assert outcome.exit_code == 1 and "is shorter than the detector's analysis window" in outcome.output
+
+
+@pytest.fixture(scope="module")
+def speaker_run(fsdd_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("spk") / "run"
+    overrides = [f"data.fsdd_folder={fsdd_dir}", "data.max_per_speaker=12", "data.synthetic_voices=0",
+                 "data.val_fraction=0.25", "model.num_speakers=2", "model.encoder.channels=[4,8]",
+                 "model.encoder.dim=16", "model.embed_dim=16", "train.epochs=1", "train.batch_size=8"]
+    train(load_config("fsdd-speakers", overrides), out, quiet=True)
+    return out
+
+
+def test_detect_labels_who_speaks_with_a_speaker_run(vad_run, speaker_run, recording, tmp_path):
+    outcome = CliRunner().invoke(app, ["detect", str(vad_run), str(recording), "--threshold", "0.1", "--speakers",
+                                       str(speaker_run), "-o", str(tmp_path / "ev.csv")])
+    assert outcome.exit_code == 0, outcome.output
+    rows = list(csv.DictReader(open(tmp_path / "ev.csv", encoding="utf-8")))
+    # (the two-voice case is tested in test_diarize; this tiny VAD may merge the scene into few events)
+    assert rows and all(r["speaker"].startswith("speaker") for r in rows) and rows[0]["speaker"] == "speaker1"
+    refused = CliRunner().invoke(app, ["detect", str(vad_run), str(recording), "--speakers", str(vad_run)])
+    assert refused.exit_code == 1 and "not speaker embeddings" in refused.output
+    alone = CliRunner().invoke(app, ["detect", str(vad_run), str(recording), "--num-speakers", "2"])
+    assert alone.exit_code == 1 and "--num-speakers needs --speakers RUN" in alone.output

@@ -21,16 +21,24 @@ def detect(
     plot: Path = typer.Option(None, "--plot", help="Save the spectrogram with the events over it (.png/.pdf/.svg)."),
     window_s: float = typer.Option(30.0, "--window-s", help="Seconds of frames per network call."),
     context_s: float = typer.Option(2.0, "--context-s", help="Seconds of context on each side of a window."),
+    speakers: Path = typer.Option(None, "--speakers", help="Run folder of speaker embeddings (polysense train "
+                                  "fsdd-speakers): label who speaks in each event by clustering them."),
+    num_speakers: int = typer.Option(None, "--num-speakers", help="With --speakers: how many speakers (default: "
+                                     "found by a cosine-distance threshold)."),
 ) -> None:
     """Find events (onset, offset, label, score) in a recording with a trained frame detector."""
-    from polysense.detect.service import detect_recording, save_detection_figure, save_events
+    from polysense.detect.service import detect_recording, label_speakers_in_file, save_detection_figure, save_events
     from polysense.errors import ParameterError
 
     with user_errors():
         if as_json and output is not None:
             raise ParameterError("give --json (print) or -o FILE (write), not both")
+        if num_speakers is not None and speakers is None:
+            raise ParameterError("--num-speakers needs --speakers RUN (a speaker-embedding run)")
         found = detect_recording(run_dir, recording, threshold=threshold, window_s=window_s, context_s=context_s,
                                  picture=plot is not None)
+        if speakers is not None:
+            found.events = label_speakers_in_file(recording, found.events, speakers, num_speakers=num_speakers)
         if output is not None:
             save_events(found.events, output)
         if plot is not None:
@@ -39,7 +47,8 @@ def detect(
         typer.echo(json.dumps([e.as_dict() for e in found.events]))
     elif output is None:
         for e in found.events:
-            typer.echo(f"{e.onset_s:9.3f} {e.offset_s:9.3f}  {e.label:<12} {e.score:.3f}")
+            typer.echo(f"{e.onset_s:9.3f} {e.offset_s:9.3f}  {e.label:<12} {e.score:.3f}"
+                       + (f"  {e.speaker}" if e.speaker else ""))
     if output is not None:
         typer.echo(f"wrote {len(found.events)} events to {output}")
     if plot is not None:

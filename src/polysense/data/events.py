@@ -72,12 +72,16 @@ class AnnotatedFile:
 
 
 def events_to_csv(events: Iterable[Event]) -> str:
-    """The events as CSV text with the annotation columns (``onset,offset,label,score``)."""
+    """The events as CSV text with the annotation columns (``onset,offset,label,score``, and ``speaker``
+    when any event has one)."""
+    events = list(events)
+    speakers = any(e.speaker is not None for e in events)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["onset", "offset", "label", "score"])
+    writer.writerow(["onset", "offset", "label", "score"] + (["speaker"] if speakers else []))
     for e in events:
-        writer.writerow([f"{e.onset_s:.4f}", f"{e.offset_s:.4f}", e.label, f"{e.score:.4f}"])
+        row = [f"{e.onset_s:.4f}", f"{e.offset_s:.4f}", e.label, f"{e.score:.4f}"]
+        writer.writerow(row + ([e.speaker or ""] if speakers else []))
     return buffer.getvalue()
 
 

@@ -8,11 +8,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from polysense.data.events import Event, events_to_csv
 from polysense.detect.stream import DetectionStats, detect_file
 from polysense.errors import ParameterError
 
-__all__ = ["Detection", "detect_recording", "load_detector", "save_detection_figure", "save_events"]
+__all__ = ["Detection", "detect_recording", "label_speakers_in_file", "load_detector", "save_detection_figure",
+           "save_events"]
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 _PICTURE_COLUMNS = 3000
@@ -43,6 +46,34 @@ def load_detector(run_dir: str | os.PathLike):
         raise ParameterError(f"{run_dir}: run.json lists {len(classes)} classes for a model of {run.model.num_classes}: "
                              "retrain the run")
     return run.model, tuple(classes)
+
+
+def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker_run: str | os.PathLike, *,
+                           num_speakers: int | None = None, distance_threshold: float = 0.5) -> list[Event]:
+    """``events`` of the recording ``path`` labelled with who speaks (diarization-lite,
+    :func:`polysense.detect.diarize.label_speakers`), reading only the events' samples from the file."""
+    import soundfile as sf
+
+    from polysense.detect.diarize import label_speakers
+    from polysense.signal.resample import resample
+    from polysense.train.run import load_run
+
+    run = load_run(speaker_run)
+    if getattr(run.model, "kind", None) != "speaker":
+        name = run.config.get("model", {}).get("name", type(run.model).__name__)
+        raise ParameterError(f"--speakers {speaker_run}: the run holds a {name!r} model, not speaker embeddings: give "
+                             "the run folder of `polysense train fsdd-speakers --out RUN`")
+    rate = int(run.sample_rate or run.model.encoders["audio"].sample_rate)
+    file_rate = sf.info(str(path)).samplerate
+    pieces = []
+    for e in events:
+        data, _ = sf.read(str(path), start=int(e.onset_s * file_rate), stop=int(e.offset_s * file_rate) + 1,
+                          dtype="float64", always_2d=True)
+        piece = torch.from_numpy(data.mean(axis=1))
+        if file_rate != rate and piece.numel() > 1:
+            piece = resample(piece, orig_sample_rate=file_rate, new_sample_rate=rate)
+        pieces.append(piece.float())
+    return label_speakers(pieces, events, run.model, num_speakers=num_speakers, distance_threshold=distance_threshold)
 
 
 def _check_suffix(path: Path, allowed: tuple[str, ...], option: str) -> Path:
