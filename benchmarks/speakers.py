@@ -11,6 +11,13 @@ recordings, 499,500 trials, about half of them same-speaker pairs). Systems, eac
 
 Reported: EER and normalised minDCF (p_target 0.01 and 0.05), :mod:`polysense.evaluate.verification`.
 
+Diarization (with ``--vad-run``, a trained ``fsdd-vad`` run): ``--scenes`` two-speaker ``fsdd_scenes``
+recordings of ``--scene-minutes`` minutes (theo and jackson alternating at random, noise at 10 dB SNR);
+the VAD's events (``detect_file``) labelled by clustering the first seed's speaker embeddings into two
+speakers (``polysense detect --speakers RUN --num-speakers 2``); DER with its parts
+(:mod:`polysense.evaluate.diarization`), and the same with the reference segments (oracle VAD) to
+separate the clustering's errors from the detector's.
+
 Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/speakers.py --seeds 0``.
 """
 
@@ -57,6 +64,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--fsdd", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"))
+    parser.add_argument("--vad-run", help="a trained fsdd-vad run folder: also measure diarization")
+    parser.add_argument("--scenes", type=int, default=4)
+    parser.add_argument("--scene-minutes", type=float, default=2.0)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -85,12 +95,48 @@ def main() -> None:
         v = evaluate_run(out)["verification"]
         results["learned"].append({"seed": seed, **{k: v[k] for k in ("eer", "min_dcf_p0.01", "min_dcf_p0.05", "trials")}})
         print(f"seed {seed}:", results["learned"][-1], flush=True)
+    if args.vad_run:
+        results["diarization"] = diarization(args, RUNS / f"fsdd-speakers-seed{args.seeds[0]}")
+        print("diarization:", results["diarization"], flush=True)
     results["meta"] = {"started": started, "load_1min": load, "seeds": args.seeds, "machine": platform.machine(),
                        "torch": torch.__version__, "speakers": sorted({it["group"] for it in test_items})}
     print(json.dumps(results, indent=1))
     if not args.no_write:
         STATE.write_text(json.dumps(results, indent=1))
         write_section(report(results), "<!-- speakers:start -->", "<!-- speakers:end -->")
+
+
+def diarization(args, speaker_run: Path) -> dict:
+    import soundfile as sf
+
+    from polysense.detect.service import label_speakers_in_file
+    from polysense.detect.stream import detect_file
+    from polysense.evaluate.diarization import diarization_error_rate
+    from polysense.train.run import load_run
+
+    data = build_data({"name": "fsdd_scenes", "fsdd_folder": args.fsdd, "labels": "speech", "num_scenes": 1,
+                       "test_speakers": ["theo", "jackson"], "val_speakers": [], "val_scenes": 0,
+                       "test_scenes": args.scenes, "test_scene_s": 60.0 * args.scene_minutes, "test_snr_db": 10.0,
+                       "speakers_per_scene": 2, "in_memory": False}, seed=2000)
+    vad = load_run(args.vad_run)
+    folder = Path(tempfile.mkdtemp(prefix="polysense-diarization-"))
+    totals = {"system": [0.0] * 4, "oracle": [0.0] * 4}  # missed, false alarm, confusion, total
+    for i in range(args.scenes):
+        audio, reference = data.test.scene(i)
+        path = folder / f"scene{i}.wav"
+        sf.write(path, audio.numpy(), 8000, subtype="FLOAT")
+        found = detect_file(vad.model, path, classes=["speech"])
+        for name, events in (("system", found), ("oracle", [e.__class__(e.onset_s, e.offset_s, "speech")
+                                                           for e in reference])):
+            labelled = label_speakers_in_file(path, events, speaker_run, num_speakers=2)
+            s = diarization_error_rate(reference, labelled)
+            for k, v in enumerate((s.missed_s, s.false_alarm_s, s.confusion_s, s.total_s)):
+                totals[name][k] += v
+    out = {}
+    for name, (missed, fa, conf, total) in totals.items():
+        out[name] = {"der": (missed + fa + conf) / total, "missed": missed / total, "false_alarm": fa / total,
+                     "confusion": conf / total, "speech_s": total}
+    return out
 
 
 def report(r: dict) -> str:
@@ -112,6 +158,17 @@ def report(r: dict) -> str:
         lines.append(f"| polysense `fsdd-speakers` | {cell('eer')} | {cell('min_dcf_p0.01')} | {cell('min_dcf_p0.05')} |")
     if r["train_s"]:
         lines += ["", f"Training time per seed: {np.mean(r['train_s']) / 60:.1f} min."]
+    if r.get("diarization"):
+        d = r["diarization"]
+        lines += ["", "### Who speaks when (diarization-lite)", "",
+                  "Two-speaker `fsdd_scenes` recordings (theo and jackson, unseen, 10 dB SNR); segments from `fsdd-vad` "
+                  "(or the reference segments: oracle VAD), labelled by clustering `fsdd-speakers` embeddings into two "
+                  "speakers. Rates are shares of the reference speech time.", "",
+                  "| segments | DER | missed | false alarm | confusion | speech (s) |", "|---|---:|---:|---:|---:|---:|"]
+        for name, label in (("system", "`fsdd-vad`"), ("oracle", "reference (oracle VAD)")):
+            x = d[name]
+            lines.append(f"| {label} | {x['der']:.3f} | {x['missed']:.3f} | {x['false_alarm']:.3f} | "
+                         f"{x['confusion']:.3f} | {x['speech_s']:.0f} |")
     lines += ["", "<!-- speakers:end -->"]
     return "\n".join(lines)
 
