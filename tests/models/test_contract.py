@@ -33,6 +33,7 @@ CONFIGS = {
     "vilt": {"name": "vilt", "depth": 1, "heads": 2, "audio": audio_config(depth=0), "text": text_config(depth=0)},
     "albef": {"name": "albef", "embed_dim": 8, "heads": 2, "fusion_depth": 1, "queue_size": 0,
               "audio": audio_config(), "text": text_config()},
+    "speaker_embedding": {"name": "speaker_embedding", "encoder": AUDIO, "num_speakers": 3, "embed_dim": 8},
 }
 
 
