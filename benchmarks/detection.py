@@ -174,7 +174,10 @@ def main() -> None:
     parser.add_argument("--fsdd", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"))
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, 1-minute recordings; RESULTS.md untouched")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md from detection.json")
     args = parser.parse_args()
+    if args.report:
+        return rewrite()
     torch.set_num_threads(1)
     if args.quick:
         args.seeds, args.epochs, args.minutes, args.recordings, args.no_write = [0], 2, 1.0, 1, True
@@ -255,6 +258,11 @@ def main() -> None:
         write_section(report(results), "<!-- detection:start -->", "<!-- detection:end -->")
 
 
+def rewrite() -> None:
+    """Rewrite the RESULTS.md section from detection.json (after a wording change; no measurement)."""
+    write_section(report(json.loads(STATE.read_text())), "<!-- detection:start -->", "<!-- detection:end -->")
+
+
 def report(r: dict) -> str:
     meta = r["meta"]
     lines = ["<!-- detection:start -->", "## Detection in long recordings, voice activity (`benchmarks/detection.py`)", "",
@@ -297,15 +305,52 @@ def report(r: dict) -> str:
     for name in ("fsdd-detect", "fsdd-vad", "silero-vad"):
         rows = [s["x_real_time"] for s in r["speed"] if s["config"] == name]
         if rows:
-            lines.append(f"| {name} | {mean_std(rows).replace('.000', '')} |")
+            lines.append(f"| {name} | {np.mean(rows):.0f}" + (f" ± {np.std(rows):.0f}" if len(rows) > 1 else "") + " |")
     windows = {s["max_window_frames"] for s in r["speed"] if "max_window_frames" in s}
     pending = max((s["max_pending_frames"] for s in r["speed"] if "max_pending_frames" in s), default=0)
     mem = ", ".join(f"{k}: {v[1]:.0f} MB (model loaded: {v[0]:.0f} MB)" for k, v in r["memory_mb"].items())
     train_s = ", ".join(f"{k} {np.mean(v) / 60:.1f} min" for k, v in r["train_s"].items())
-    lines += ["", f"Peak RSS of a fresh process running `detect_file` (model, torch and all): {mem}. Largest network "
+    lines += ["", f"Peak RSS of a fresh process running `detect_file` (model, torch and all): {mem}; the peak is set by "
+              "loading torch and the model, the detection pass adds nothing measurable. Largest network "
               f"window {max(windows) if windows else 0} frames, largest pending probabilities {pending} frames, "
-              f"whatever the length. Training time per run: {train_s}.", "", "<!-- detection:end -->"]
+              f"whatever the length. Training time per run: {train_s}.", ""]
+    lines += goals(r)
+    lines += ["", "<!-- detection:end -->"]
     return "\n".join(lines)
+
+
+def goals(r: dict) -> list[str]:
+    """The issue's goals, met or not, from the numbers above."""
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    out = ["### Goals (issue 19)", ""]
+    if r["digits"]:
+        f1 = float(np.mean([x["event"]["f_measure"] for x in r["digits"]]))
+        d = r["digits"][0]["event"]
+        out.append(f"- Digit-word event F1 ≥ 0.90 (200 ms collar, unseen speaker, 0 dB): {verdict(f1 >= 0.9)}, {f1:.3f}. "
+                   f"The errors are substitutions (a word found at the right time, the wrong digit: {d['substitution_rate']:.2f} "
+                   f"of the reference words) and deletions ({d['deletion_rate']:.2f}: words at −6 dB in 0 dB noise are at "
+                   "−6 dB local SNR), hardly insertions: recognising the digit of an unseen voice "
+                   "is the limit (two real training speakers; clean isolated digits from scratch reach 0.70-0.85 on theo, `fsdd_digits` above); the "
+                   "frozen Whisper encoder (0.98 on clean theo) is the way up, at a cost in speed this run did not try.")
+    learned = [v["event_f1"] for v in r["vad"] if v.get("system") == "polysense fsdd-vad"]
+    others = {v["system"]: v["event_f1"] for v in r["vad"] if v.get("system") != "polysense fsdd-vad" and "event_f1" in v}
+    if learned and others:
+        ok = float(np.mean(learned)) > max(others.values())
+        out.append(f"- Voice activity F1 above the energy baseline and silero-vad on the same recordings: {verdict(ok)}, "
+                   f"{np.mean(learned):.3f} against " + ", ".join(f"{k} {v:.3f}" for k, v in others.items()) +
+                   " (at its default settings silero-vad misses most words in these 0 dB noises, see its recall; the energy "
+                   "detector's best margin is the smallest of its grid: at 0 dB the words are barely above the floor).")
+    speeds = [s["x_real_time"] for s in r["speed"] if s["config"] == "fsdd-detect"]
+    if speeds:
+        peaks = [v[1] for v in r["memory_mb"].values()]
+        flat = max(peaks) <= 1.05 * min(peaks)
+        out.append(f"- Detection ≥ 100× real time on one thread: {verdict(float(np.mean(speeds)) >= 100)}, "
+                   f"{np.mean(speeds):.0f}× for `fsdd-detect` (measured under the load given above); memory flat in the "
+                   f"recording's length: {verdict(flat)} (peak RSS " + " vs ".join(f"{p:.0f}" for p in peaks) +
+                   " MB for the lengths above; bounded buffers).")
+    return out
 
 
 if __name__ == "__main__":
