@@ -68,7 +68,8 @@ def _has_split(run_dir: Path, split: str) -> bool:
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder written by `polysense train`."),
-    data: str = typer.Option(None, "--data", help="Evaluate on this manifest (with a split column) instead of the run's data."),
+    data: str = typer.Option(None, "--data", help="Evaluate on this manifest of labelled files instead of the run's data "
+                             "(rows of --split, or every row when it has no split column; labels: the run's class names or ids)."),
     split: str = typer.Option("test", "--split", help="train | val | test"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object of metrics to stdout."),
     report: bool = typer.Option(True, help="Also write report.md in the run folder."),
