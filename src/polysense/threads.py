@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import torch
 
@@ -57,7 +58,8 @@ def check_threads(threads: object) -> int:
 
 
 def use_threads(threads: int | None = None) -> int:
-    """Set PyTorch's intra-op and inter-op threads (and so the front end's engine) to ``threads``
+    """Set PyTorch's intra-op and inter-op threads (and so the front end's engine, and faiss when
+    loaded) to ``threads``
     (None: :func:`default_threads`); return the number used.
 
     PyTorch fixes its inter-op pool at the first parallel call; when that has happened, the
@@ -65,6 +67,9 @@ def use_threads(threads: int | None = None) -> int:
     """
     chosen = default_threads() if threads is None else check_threads(threads)
     torch.set_num_threads(chosen)
+    faiss = sys.modules.get("faiss")
+    if faiss is not None:  # the search index's own OpenMP pool, when it is in use
+        faiss.omp_set_num_threads(chosen)
     if torch.get_num_interop_threads() != chosen:
         try:
             torch.set_num_interop_threads(chosen)

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 import typer
+
+from polysense.cli.options import with_threads
 from rich.console import Console
 from rich.table import Table
 
@@ -41,4 +43,4 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add ``demo`` to ``app``."""
-    app.command("demo")(demo)
+    app.command("demo")(with_threads(demo))

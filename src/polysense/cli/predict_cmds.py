@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from polysense.cli.options import threads_option
+from polysense.cli.options import with_threads
 from polysense.errors import ParameterError
 
 
@@ -28,14 +28,11 @@ def predict(
     hop: float = typer.Option(None, "--hop", help="Seconds between windows (default: half the window)."),
     long_s: float = typer.Option(60.0, "--long", help="Files longer than this many seconds are predicted per window."),
     batch_size: int = typer.Option(64, "--batch-size", help="Items per forward pass."),
-    threads: int = threads_option(),
 ) -> None:
     """Predict labels (classifiers) or vectors (embedding models) for new, unlabelled audio files."""
     from polysense.deploy.prediction import Predictor
-    from polysense.threads import use_threads
     from polysense.train.run import load_run
 
-    use_threads(threads)
     if out is not None and out.suffix.lower() not in (".csv", ".npy"):
         raise ParameterError(f"-o {out}: name it .csv (predicted labels) or .npy (vectors of an embedding model)")
     predictor = Predictor(load_run(run_dir), top_k=top_k, batch_size=batch_size, long_s=long_s, window_s=window, hop_s=hop)
@@ -99,13 +96,10 @@ def export(
                                      "(default: the run's own test items)."),
     tolerance: float = typer.Option(1e-4, "--tolerance", help="Largest absolute difference from PyTorch accepted."),
     as_json: bool = typer.Option(False, "--json", help="Print the export report as one JSON object."),
-    threads: int = threads_option(),
 ) -> None:
     """Export RUN's model, front end inside (waveform in, probabilities or vectors out), to ONNX; checked in onnxruntime."""
     from polysense.deploy.export import export_run
-    from polysense.threads import use_threads
 
-    use_threads(threads)
     report = export_run(run_dir, out, check_files=check or None, tolerance=tolerance)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
@@ -117,5 +111,5 @@ def export(
 
 def register(app: typer.Typer) -> None:
     """Add predict and export to ``app``."""
-    app.command("predict")(predict)
-    app.command("export")(export)
+    app.command("predict")(with_threads(predict))
+    app.command("export")(with_threads(export))

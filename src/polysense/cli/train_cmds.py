@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import typer
+
+from polysense.cli.options import with_threads
 from rich.console import Console
 
 from polysense.cli.signal_cmds import user_errors
@@ -137,7 +139,7 @@ def config_show(name: str = typer.Argument(..., help="A built-in config name or 
 
 def register(app: typer.Typer) -> None:
     """Add train, evaluate, compare and config to ``app``."""
-    app.command("train")(train)
-    app.command("evaluate")(evaluate)
-    app.command("compare")(compare)
+    app.command("train")(with_threads(train))
+    app.command("evaluate")(with_threads(evaluate))
+    app.command("compare")(with_threads(compare))
     app.add_typer(config_app, name="config")

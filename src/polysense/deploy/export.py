@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from torch import nn
 from polysense.data.collate import pad_sequences
 from polysense.errors import AudioError, ParameterError, PolysenseError
 
-__all__ = ["ExportError", "ExportReport", "WaveformModel", "export_run"]
+__all__ = ["ExportError", "ExportReport", "WaveformModel", "export_run", "export_waveform_model"]
 
 
 class ExportError(PolysenseError, RuntimeError):
@@ -50,6 +49,10 @@ class WaveformModel(nn.Module):
         self.model = model
         self.kind = kind
         self.sample_rate = int(sample_rate)
+
+    @property
+    def output_name(self) -> str:
+        return "embeddings" if self.kind == "embedder" else "probabilities"
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mask = torch.arange(waveform.shape[-1], device=waveform.device)[None, :] < lengths[:, None]
@@ -90,20 +93,36 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, check_file
     if out.suffix.lower() != ".onnx":
         raise ParameterError(f"-o {out}: name the exported model .onnx")
     tolerance = check_positive_float("tolerance", tolerance)
-    ort = _onnxruntime()
+    _onnxruntime()  # before the slow part: a missing package is said at once
     run = load_run(run_dir)
     predictor = Predictor(run)  # refuses runs that take no audio, or that neither classify nor embed
     wrapper = WaveformModel(run.model, kind=predictor.kind, sample_rate=predictor.sample_rate).eval()
     waveforms = _check_inputs(run, predictor, check_files, max_check_items)
-    output = "embeddings" if predictor.kind == "embedder" else "probabilities"
+    difference = export_waveform_model(wrapper, out, waveforms, tolerance=tolerance)
+    return ExportReport(path=out, output=wrapper.output_name, max_abs_difference=difference, tolerance=tolerance,
+                        checked_inputs=len(waveforms), bytes=out.stat().st_size)
+
+
+def export_waveform_model(wrapper: WaveformModel, out: str | os.PathLike, waveforms: Sequence[torch.Tensor], *,
+                          tolerance: float = 1e-4) -> float:
+    """Write ``wrapper`` to the ONNX file ``out`` when onnxruntime matches PyTorch on ``waveforms``
+    (each alone, then all as one padded batch) to ``tolerance``; return the largest difference.
+
+    Raises :class:`ExportError` naming the layer the exporter cannot express, or the difference;
+    either way nothing is written at ``out``.
+    """
+    out = Path(out)
+    ort = _onnxruntime()
+    if len(waveforms) < 2:
+        raise ParameterError("the export check needs at least 2 real audio inputs (to check a padded batch)")
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".onnx", dir=out.parent)
     os.close(handle)
     try:
-        _export(wrapper, waveforms, temporary, output)
-        difference = _compare(wrapper, ort, temporary, waveforms, output)
+        _export(wrapper, list(waveforms), temporary)
+        difference = _compare(wrapper, ort, temporary, list(waveforms))
         if not difference <= tolerance:
-            raise ExportError(f"{run_dir}: the exported model differs from PyTorch by up to {difference:.3g} on "
+            raise ExportError(f"{out}: the exported model differs from PyTorch by up to {difference:.3g} on "
                               f"{len(waveforms)} real inputs, more than the tolerance {tolerance:g}; nothing was written")
         umask = os.umask(0)
         os.umask(umask)
@@ -112,8 +131,7 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, check_file
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return ExportReport(path=out, output=output, max_abs_difference=difference, tolerance=tolerance,
-                        checked_inputs=len(waveforms), bytes=out.stat().st_size)
+    return difference
 
 
 def _onnxruntime() -> Any:
@@ -162,12 +180,12 @@ def _check_inputs(run: Any, predictor: Any, check_files, limit: int) -> list[tor
             if isinstance(audio, torch.Tensor) and audio.ndim == 1:
                 waveforms.append(audio.float())
     if len(waveforms) < 2:
-        raise ParameterError("the export check needs at least 2 real audio inputs (to check a padded batch): "
-                             "give more files with --check")
+        raise ParameterError(f"{run.run_dir}: the export check needs at least 2 readable audio inputs (to check a "
+                             "padded batch); give more files with --check")
     return waveforms
 
 
-def _export(wrapper: WaveformModel, waveforms: list[torch.Tensor], path: str, output: str) -> None:
+def _export(wrapper: WaveformModel, waveforms: list[torch.Tensor], path: str) -> None:
     import logging
     import warnings
 
@@ -177,7 +195,7 @@ def _export(wrapper: WaveformModel, waveforms: list[torch.Tensor], path: str, ou
         with warnings.catch_warnings(), _quiet(logging.getLogger("torch.onnx")):
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapper, (example, lengths), path, dynamo=True, input_names=["waveform", "lengths"],
-                              output_names=[output], dynamic_shapes=({0: batch, 1: time}, {0: batch}),
+                              output_names=[wrapper.output_name], dynamic_shapes=({0: batch, 1: time}, {0: batch}),
                               external_data=False, report=False, verbose=False)
     except Exception as error:  # noqa: BLE001 - every exporter failure becomes one message naming the layer
         raise ExportError(_explain(error, wrapper)) from None
@@ -198,13 +216,13 @@ class _quiet:
 
 def _explain(error: BaseException, wrapper: nn.Module) -> str:
     """The layer of ``wrapper`` where the exporter gave up (the deepest module whose code was
-    running) and the first line of why."""
+    running), the line, and why (the first line of the innermost cause)."""
     names = {id(module): name for name, module in wrapper.model.named_modules()}
-    layer, where = None, None
-    seen: set[int] = set()
+    layer = where = None
+    chain: list[BaseException] = []
     current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
         tb = current.__traceback__
         while tb is not None:
             owner = tb.tb_frame.f_locals.get("self")
@@ -213,16 +231,14 @@ def _explain(error: BaseException, wrapper: nn.Module) -> str:
                 where = f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
             tb = tb.tb_next
         current = current.__cause__ or current.__context__
-    reason = next((line.strip() for line in str(error).splitlines() if line.strip() and not line.startswith("#")),
-                  type(error).__name__)
-    frames = traceback.extract_tb(error.__traceback__)
-    if where is None and frames:
-        where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
-    return (f"the model cannot be exported to ONNX: layer {layer or 'unknown'} at {where}: {reason[:300]}. "
-            "Export needs a forward pass written in tensor operations (no Python values read from tensors)")
+    root = chain[-1]
+    reason = next((line.strip() for line in str(root).splitlines() if line.strip()), type(root).__name__)
+    return (f"the model cannot be exported to ONNX: layer {layer or '(none found)'} at {where or 'unknown'}: "
+            f"{type(root).__name__}: {reason[:300]}. Export needs a forward pass of tensor operations "
+            "(no branch on a value read from a tensor)")
 
 
-def _compare(wrapper: WaveformModel, ort: Any, path: str, waveforms: list[torch.Tensor], output: str) -> float:
+def _compare(wrapper: WaveformModel, ort: Any, path: str, waveforms: list[torch.Tensor]) -> float:
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
@@ -232,6 +248,6 @@ def _compare(wrapper: WaveformModel, ort: Any, path: str, waveforms: list[torch.
         for group in batches:
             padded, _, lengths = pad_sequences(group)
             expected = wrapper(padded, lengths).float()
-            got = session.run([output], {"waveform": padded.numpy(), "lengths": lengths.numpy()})[0]
+            got = session.run([wrapper.output_name], {"waveform": padded.numpy(), "lengths": lengths.numpy()})[0]
             worst = max(worst, float((torch.from_numpy(got) - expected).abs().max()))
     return worst
