@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 import typer
-
-from polysense.cli.options import with_threads
 from rich.console import Console
 from rich.table import Table
 
+from polysense.cli.options import with_threads
 from polysense.cli.signal_cmds import user_errors
 
 

@@ -43,7 +43,7 @@ def predict(
         raise ParameterError(f"-o {out}: {run_dir} is a classifier; name the output predictions.csv")
     result = predictor.predict_files(paths)
     for file, reason in result.skipped:
-        typer.echo(f"skipped {file}: {reason}", err=True)
+        typer.echo(f"skipped {reason}" if reason.startswith(file) else f"skipped {file}: {reason}", err=True)
     if not result.items:
         raise ParameterError(f"no file could be predicted ({len(result.skipped)} skipped): give audio files or folders "
                              "that hold them")

@@ -10,11 +10,12 @@ import json
 from pathlib import Path
 
 import typer
-
-from polysense.cli.options import with_threads
+import yaml
 from rich.console import Console
 
+from polysense.cli.options import with_threads
 from polysense.cli.signal_cmds import user_errors
+from polysense.errors import ParameterError
 
 config_app = typer.Typer(help="Experiment configs: list the built-in ones, show one.", no_args_is_help=True)
 
@@ -135,6 +136,26 @@ def config_show(name: str = typer.Argument(..., help="A built-in config name or 
             typer.echo(yaml.safe_dump(load_config(name).to_dict(), sort_keys=False))
         else:
             typer.echo(named_config_text(name))
+
+
+@config_app.command("new")
+def config_new(
+    task: str = typer.Option(..., "--task", help="classify | retrieve | denoise"),
+    data: Path = typer.Option(..., "--data", help="Your manifest (e.g. written by `polysense data folder`)."),
+    out: Path = typer.Option(..., "-o", "--out", help="The YAML file to write."),
+    name: str = typer.Option(None, "--name", help="The config's name (default: MANIFEST-TASK)."),
+) -> None:
+    """Write a commented starting config for TASK on your manifest, which `polysense train` accepts as is."""
+    from polysense.train.checkpoint import atomic_write_text
+    from polysense.train.config import load_config
+    from polysense.train.starter import starter_config
+
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        raise ParameterError(f"-o {out}: name the config .yaml")
+    text = starter_config(task, data, name=name)
+    load_config(yaml.safe_load(text))  # what train will read: checked before it is written
+    atomic_write_text(out, text)
+    typer.echo(f"wrote {out}: train it with `polysense train {out} --out RUN`")
 
 
 def register(app: typer.Typer) -> None:

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from polysense import audio as audio_io
+from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.collate import collate
 from polysense.errors import AudioError, ParameterError
 from polysense.models.output import ClassifierOutput, EmbeddingOutput
-from polysense.search.scan import AUDIO_SUFFIXES
 
 __all__ = ["FilePrediction", "Prediction", "Predictor", "audio_files"]
 
@@ -68,7 +68,7 @@ class Prediction:
 
 def audio_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[str, str]]]:
     """The audio files named by ``paths``: a file as given, a folder walked recursively for audio
-    suffixes (``polysense.search.scan.AUDIO_SUFFIXES``; hidden entries skipped), sorted. A path that
+    suffixes (:data:`polysense.audio.AUDIO_SUFFIXES`; hidden entries skipped), sorted. A path that
     does not exist is returned in the second list with the reason."""
     found: list[Path] = []
     missing: list[tuple[str, str]] = []
