@@ -76,6 +76,7 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="train | val | test"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object of metrics to stdout."),
     report: bool = typer.Option(True, help="Also write report.md in the run folder."),
+    allow_outside: bool = typer.Option(False, "--allow-outside", help="Allow --data to name files outside its folder."),
 ) -> None:
     """Evaluate a trained run: accuracy, macro-F1, per group, retrieval, zero-shot, robustness."""
     from polysense.evaluate.runner import evaluate_run
@@ -87,7 +88,7 @@ def evaluate(
             write_report(run_dir, split=split)
             result = json.loads((run_dir / f"evaluation-{split}.json").read_text(encoding="utf-8"))
         else:
-            result = evaluate_run(run_dir, split=split, data=data)
+            result = evaluate_run(run_dir, split=split, data=data, allow_outside=allow_outside)
     if as_json:
         typer.echo(json.dumps(result))
         return

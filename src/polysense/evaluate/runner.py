@@ -200,6 +200,7 @@ def evaluate_run(
     data: Mapping[str, Any] | str | None = None,
     batch_size: int = 64,
     keep: bool = False,
+    allow_outside: bool = False,
 ) -> dict[str, Any]:
     """Every metric of the run's model on ``split`` of its data (or of the manifest ``data``).
 
@@ -209,6 +210,7 @@ def evaluate_run(
         data: another data config, or the path of a manifest (:func:`manifest_for_run`), to
             evaluate on instead of the run's own data.
         keep: also return the raw :class:`Predictions` under ``"_predictions"`` (for reports).
+        allow_outside: let the manifest ``data`` name files outside its folder.
     """
     from polysense.data.registry import build_data
     from polysense.train.run import load_run
@@ -217,7 +219,7 @@ def evaluate_run(
     config = run.config
     seed = int(config.get("train", {}).get("seed", 0))
     if isinstance(data, (str, Path)):
-        splits = manifest_for_run(data, run, split=split)
+        splits = manifest_for_run(data, run, split=split, allow_outside=allow_outside)
     else:
         splits = build_data(dict(config["data"]) if data is None else dict(data), seed=seed)
     dataset = splits.split(split)
