@@ -17,10 +17,11 @@ THREADS_HELP = ("CPU threads for PyTorch and the front end (default: OMP_NUM_THR
 def with_threads(command: Callable[..., Any]) -> Callable[..., Any]:
     """``command`` with a ``--threads N`` option that sets the threads (:func:`polysense.threads.use_threads`)
     before it runs: every heavy command (training, evaluation, prediction, indexing, enhancement)."""
-    from polysense.threads import use_threads
 
     @functools.wraps(command)
     def wrapper(*args: Any, threads: Optional[int] = None, **kwargs: Any) -> Any:  # noqa: UP045 - typer reads it
+        from polysense.threads import use_threads  # here, not at the top: it imports torch (2 s of `--help`)
+
         use_threads(threads)
         return command(*args, **kwargs)
 
