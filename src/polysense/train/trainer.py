@@ -10,8 +10,10 @@ of :mod:`polysense.models.output` (``loss``, ``losses``, ``metrics``; ``logits``
 
 Reproducibility: the order of the training items in epoch ``e`` is a permutation drawn from a
 generator seeded with ``(seed, e)``, augmentation draws from a generator seeded with
-``(seed, e, batch)``, and a checkpoint stores the global RNG states, so a run killed at any
-moment and resumed from its last checkpoint reaches the same weights as an uninterrupted one.
+``(seed, e, batch)``, and a checkpoint stores the global RNG states, those of the generators the
+model holds (its front end's augmentations) and the data loader's seed of the epoch, so a run
+killed at any moment and resumed from its last checkpoint reaches the same weights as an
+uninterrupted one (tested for every built-in config, ``tests/train/test_resume_configs.py``).
 
 Several processes (``torchrun``): ``train.batch_size`` is the global batch; each process takes
 its contiguous share of every batch, gradients are averaged by ``DistributedDataParallel`` and
