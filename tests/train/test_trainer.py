@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from polysense.models.output import ClassifierOutput
-from polysense.models.registry import register
+from polysense.models.registry import register, unregister
 from polysense.train.config import ConfigError, load_config
 from polysense.train.trainer import (
     TrainingError,
@@ -80,7 +80,6 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     assert steps == sorted(set(steps))
 
 
-@register("model", "test_nan_after_two_steps")
 class _NanAfterTwoSteps(torch.nn.Module):
     """A linear classifier on the audio's mean whose loss turns NaN at its third training call."""
 
@@ -100,9 +99,17 @@ class _NanAfterTwoSteps(torch.nn.Module):
         return ClassifierOutput(loss=loss, logits=logits)
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+@pytest.fixture
+def nan_model():
+    """``_NanAfterTwoSteps`` registered for one test, then removed from the shared registry."""
+    register("model", "test_nan_after_two_steps")(_NanAfterTwoSteps)
+    yield "test_nan_after_two_steps"
+    unregister("model", "test_nan_after_two_steps")
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, nan_model):
     config = tiny_fusion(epochs=1, checkpoint_every_steps=1)
-    config["model"] = {"name": "test_nan_after_two_steps"}
+    config["model"] = {"name": nan_model}
     with pytest.raises(TrainingError, match=r"loss is nan at step 2 .*last good checkpoint is .*step-00000002"):
         train(load_config(config), tmp_path / "run", quiet=True)
     assert json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())["step"] == 2
@@ -132,7 +139,7 @@ def test_run_folder_guards(tmp_path):
 def test_no_validation_split_is_refused(tmp_path):
     config = tiny_fusion(epochs=1)
     config["data"]["fractions"] = [0.9, 0.0, 0.1]
-    with pytest.raises(Exception, match="validation split"):
+    with pytest.raises(ConfigError, match="the data has no validation split"):
         train(load_config(config), tmp_path / "run", quiet=True)
 
 

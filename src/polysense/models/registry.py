@@ -84,6 +84,14 @@ def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..
     return decorator
 
 
+def unregister(kind: str, name: str) -> None:
+    """Remove the part registered as ``name`` for ``kind`` (a plugin's or a test's own part, so
+    the shared registry holds only what was there before); an unknown name is a ParameterError."""
+    if kind not in _REGISTRY or name not in _REGISTRY[kind]:
+        raise ParameterError(f"no {kind} named {name!r} is registered: nothing to unregister")
+    del _REGISTRY[kind][name]
+
+
 def _load_builtins() -> None:
     global _loaded
     if not _loaded:
