@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from polysense import signal as S
 from polysense.signal.transforms import MFCC, LogMelSpectrogram
-from tests.fuzz.contract import check_call
+from tests.fuzz.contract import check_call, check_one_at_a_time
 
 # Empty filter banks and the like warn by design; the contract is about errors and results.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -407,3 +407,44 @@ def test_the_tail_of_issue_20_is_refused_with_a_named_argument(call, names, monk
     result = check_call(call, names[:1])
     assert isinstance(result, ValueError), f"expected a polysense error, got a result {type(result)}"
     assert all(n in str(result) for n in names), str(result)
+
+
+# The strict contract, one hostile argument at a time among valid ones: a function that refused
+# everything, or an error naming another argument than the one at fault, fails here.
+SIGNAL = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0)) * 0.1
+MEL_GOOD = dict(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, f_min_hz=0.0, f_max_hz=4000.0)
+STRICT = {
+    "stft": (S.stft, (SIGNAL,), dict(n_fft=256, hop_length=64, win_length=200, window="hann", center=True,
+                                      pad_mode="constant", convention="librosa")),
+    "spectrogram": (S.spectrogram, (SIGNAL,), dict(n_fft=256, hop_length=64, power=2.0)),
+    "mel_spectrogram": (S.mel_spectrogram, (SIGNAL,), dict(**MEL_GOOD, power=2.0, mel_scale="slaney", norm="slaney")),
+    "log_mel_spectrogram": (S.log_mel_spectrogram, (SIGNAL,), dict(**MEL_GOOD, amin=1e-10, top_db=80.0, ref=1.0,
+                                                                    top_db_scope="global")),
+    "mfcc": (S.mfcc, (SIGNAL,), dict(sample_rate=8000, n_mfcc=13, n_fft=256, n_mels=32, lifter=22.0, dct_norm="ortho")),
+    "resample": (S.resample, (SIGNAL,), dict(orig_sample_rate=16000, new_sample_rate=8000, quality="HQ")),
+    "quantize_bits": (S.quantize_bits, (SIGNAL,), dict(bits=8, full_scale=1.0)),
+    "quantize": (S.quantize, (SIGNAL,), dict(step=0.01)),
+    "mu_law_encode": (S.mu_law_encode, (SIGNAL,), dict(quantization_channels=256)),
+    "frame": (S.frame, (SIGNAL,), dict(frame_length=256, hop_length=64)),
+    "power_to_db": (S.power_to_db, (SIGNAL.abs(),), dict(ref=1.0, amin=1e-10, top_db=80.0)),
+    "time_stretch": (S.time_stretch, (SIGNAL,), dict(rate=1.1, n_fft=256)),
+    "pitch_shift": (S.pitch_shift, (SIGNAL,), dict(semitones=2.0, sample_rate=8000)),
+    "mel_filterbank": (S.mel_filterbank, (), dict(**{k: v for k, v in MEL_GOOD.items() if k != "hop_length"},
+                                                  dtype=torch.float32, device="cpu")),
+    "chirp": (S.chirp, (), dict(f0_hz=100.0, f1_hz=1000.0, sample_rate=8000, num_samples=800, phase=0.0,
+                                dtype=torch.float32, device="cpu")),
+    "sinusoid": (S.sinusoid, (), dict(freq_hz=440.0, sample_rate=8000, num_samples=800, dtype=torch.float32)),
+    "get_window": (S.get_window, (), dict(name="hann", length=256, dtype=torch.float32, device="cpu")),
+    "dct_matrix": (S.dct_matrix, (), dict(n_mfcc=13, n_mels=32)),
+}
+# words a user knows an argument by, accepted in its place
+ALSO = {"name": ["window"], "win_length": ["window"], "hop_length": ["n_fft"], "full_scale": ["step"],
+        "bits": ["step"], "convention": ["center", "window"]}
+
+
+@pytest.mark.parametrize("name", sorted(STRICT))
+def test_one_hostile_argument_is_refused_by_its_own_name(name, monkeypatch):
+    for key in LIMITS:  # the default limits, as a user has them
+        monkeypatch.delenv(key, raising=False)
+    fn, args, good = STRICT[name]
+    check_one_at_a_time(fn, args, good, HOSTILE + ["nope", [], {}], also=ALSO)

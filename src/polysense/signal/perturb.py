@@ -39,12 +39,13 @@ from polysense._checks import (
     check_real,
     check_sample_rate,
     check_signal,
+    check_size,
     check_tensor,
 )
 from polysense.errors import ParameterError
 from polysense.signal.dft import fft_frequencies
 from polysense.signal.filterbanks import mel_filterbank
-from polysense.signal.resample import resample
+from polysense.signal.resample import MAX_RATIO, resample
 from polysense.signal.stft import istft, stft
 
 __all__ = ["pitch_shift", "speed_perturb", "time_stretch", "vtlp_mel_filterbank", "vtlp_warp"]
@@ -158,6 +159,13 @@ def time_stretch(x: torch.Tensor, *, rate: float, n_fft: int = 512, hop_length: 
     rate = check_positive_float("rate", rate, what="stretch rate")
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     hop = n_fft // 4 if hop_length is None else check_positive_int("hop_length", hop_length)
+    # the output length T / rate, bounded before the frame grid (frames / rate points) is built
+    check_size(f"the length of x stretched at rate={rate:g}", max(1, math.ceil(x.shape[-1] / rate)),
+               limit="max_samples", bytes_each=x.element_size() * max(1, x[..., 0].numel()),
+               what=f"from {x.shape[-1]} samples")
+    if round(x.shape[-1] / rate) < 1:
+        raise ParameterError(f"rate={rate:g} stretches the {x.shape[-1]} samples of x to none: expected a rate of "
+                             f"at most {2 * x.shape[-1]}")
     X = stft(x, n_fft=n_fft, hop_length=hop, window="hann", center=True)  # (..., bins, frames)
     frames = X.shape[-1]
     steps = torch.arange(0, frames, rate, dtype=torch.float64, device=x.device)
@@ -183,6 +191,11 @@ def pitch_shift(x: torch.Tensor, *, semitones: float, sample_rate: float, n_fft:
     x = check_signal("x", x)
     sr = check_sample_rate(sample_rate)
     semitones = check_real("semitones", semitones, what="number of semitones")
+    # the shift resamples by 2^(semitones/12): at most MAX_RATIO either way
+    top = 12 * math.log2(MAX_RATIO)
+    if abs(semitones) > top:
+        raise ParameterError(f"semitones={semitones!r} is out of range: expected at most {top:g} either way "
+                             f"(a rate ratio of {MAX_RATIO:,})")
     if semitones == 0:
         return x.detach().clone()
     rate = 2.0 ** (-semitones / 12)
