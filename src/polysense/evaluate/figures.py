@@ -24,7 +24,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
+from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal, check_size
 from polysense.data.examples import example_sound, fade, vowel
 from polysense.errors import ParameterError
 from polysense.signal.dft import amplitude_spectrum, dft_matrix, fft_frequencies
@@ -167,6 +167,8 @@ def spectrogram_figure(
     sr = check_sample_rate(sample_rate)
     check_choice("scale", scale, SCALES)
     n_fft = check_positive_int("n_fft", n_fft, minimum=2, what="FFT length")
+    # checked whatever the scale: a bad value given for a scale that ignores it is still a mistake
+    n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
     win = win_length if win_length is not None else n_fft
     hop = hop_length if hop_length is not None else max(1, win // 4)
     res = resolution(sample_rate=sr, n_fft=n_fft, hop_length=hop, win_length=win)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from polysense._checks import (
     check_choice,
     check_positive_int,
+    check_representable,
     check_signal,
     check_size,
     check_stft_size,
@@ -97,7 +98,9 @@ def apply_plan(x: torch.Tensor, plan: SpectrogramPlan) -> torch.Tensor:
     headroom_power = 2.0 if plan.power is None else max(2.0, float(plan.power))
     x = check_signal("x", x, max_abs=power_headroom(x.dtype, plan.n_fft, headroom_power)
                      if isinstance(x, torch.Tensor) and x.dtype in (torch.float32, torch.float64) else None)
-    check_stft_size(x, plan.n_fft, plan.hop_length)
+    check_stft_size(x, plan.n_fft, plan.hop_length, n_mels=None if plan.mel_bank is None else plan.mel_bank.shape[0])
+    if plan.db is not None:  # the floor must be a number of x's dtype (power_to_db checks it the same way)
+        check_representable("amin", plan.db.amin, x.dtype)
     lead, n = x.shape[:-1], x.shape[-1]
     left, right, n_frames = plan.layout(n)
     window = plan.frame_window().to(device=x.device, dtype=x.dtype)
