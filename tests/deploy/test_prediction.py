@@ -124,3 +124,14 @@ def test_nothing_readable_is_an_error(classifier_run, audio_folder):
 
         predict(classifier_run, [audio_folder / "e_corrupt.wav"], as_json=False, out=None, top_k=1, window=5.0, hop=None,
                 long_s=60.0, batch_size=8)
+
+
+def test_a_model_that_needs_audio_and_image_together_is_refused(tmp_path, audio_folder):
+    from polysense.train.config import load_config
+    from polysense.train.trainer import train
+
+    from tests.train.helpers import tiny_fusion
+
+    train(load_config(tiny_fusion(epochs=1, max_steps=1)), tmp_path / "fusion", quiet=True)
+    result = runner.invoke(app, ["predict", str(tmp_path / "fusion"), str(audio_folder / "a_tone.wav")])
+    assert result.exit_code == 1 and "takes audio and image together" in result.output

@@ -123,10 +123,14 @@ class Predictor:
 
     def _kind(self) -> str:
         modalities = tuple(getattr(self.model, "modalities", ()) or ())
-        if self.run.classes and not (hasattr(self.model, "encode") and len(modalities) > 1):
+        if getattr(self.model, "shared_space", False) and hasattr(self.model, "encode"):
+            return "embedder"  # CLIP, VSE++: audio vectors in the space the other modalities share
+        if len(modalities) > 1:
+            raise ParameterError(f"{self.run.run_dir}: this run's model takes {' and '.join(modalities)} together, so "
+                                 "it cannot predict from audio files alone; evaluate it on a manifest with "
+                                 "`polysense evaluate RUN --data`")
+        if self.run.classes:
             return "classifier"
-        if hasattr(self.model, "encode"):
-            return "embedder"
         raise ParameterError(f"{self.run.run_dir}: this run's model neither classifies nor embeds audio "
                              "(a denoiser or separator?): use `polysense denoise` or `polysense separate`")
 
