@@ -160,7 +160,7 @@ def part_busy(work: Path, repeats: int) -> tuple[list[str], dict]:
                 hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
                 try:
                     if hog is not None:
-                        time.sleep(65)  # the load average sees the other process, as it would in use
+                        time.sleep(90)  # the 1-minute load average sees the other process (~0.78), as in use
                     runs = []
                     for r in range(repeats if label.startswith("CLIP") else 1):
                         out = work / f"busy-{len(numbers)}-{busy}-{r}"

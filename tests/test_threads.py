@@ -27,10 +27,14 @@ def test_default_is_omp_num_threads_when_set(monkeypatch):
 def test_default_leaves_the_busy_cores_to_their_processes(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "usable_cores", lambda: 4)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.7, 0.0, 0.0))
-    assert threads.default_threads() == 3  # one core busy (load 1.7 rounds down to 1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.4, 0.0, 0.0))
+    assert threads.default_threads() == 3  # one core busy (load 1.4 rounds to 1)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.7, 0.0, 0.0))
+    assert threads.default_threads() == 3  # a process running for a minute weighs ~0.63: it counts
     monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 0.0, 0.0))
     assert threads.default_threads() == 1  # never fewer than one
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    assert threads.default_threads() == 4  # an idle machine: every core
 
 
 def test_use_threads_sets_pytorch_and_returns_the_count():

@@ -7,7 +7,8 @@ So the default is what the machine can give now, not its core count:
 
     threads = OMP_NUM_THREADS when set, else max(1, usable cores - busy cores)
 
-with the busy cores the 1-minute load average rounded down (the processes already running).
+with the busy cores the 1-minute load average rounded to the nearest whole number (the processes
+already running: a process that has run for a minute weighs about 0.63, so it counts).
 ``--threads N`` on every heavy command overrides it. The front end's engine
 (:mod:`polysense.signal._engine`) follows ``torch.get_num_threads()``, so one call sets both.
 """
@@ -37,13 +38,13 @@ def usable_cores() -> int:
 
 def default_threads() -> int:
     """``OMP_NUM_THREADS`` when set to a whole number, else the usable cores minus those the
-    1-minute load average says are busy (at least 1)."""
+    1-minute load average says are busy (rounded; at least 1)."""
     given = os.environ.get("OMP_NUM_THREADS", "").strip()
     if given.isdigit() and int(given) >= 1:
         return min(int(given), _MAX_THREADS)
     cores = usable_cores()
     try:
-        busy = math.floor(os.getloadavg()[0])
+        busy = math.floor(os.getloadavg()[0] + 0.5)
     except (AttributeError, OSError):
         busy = 0
     return max(1, cores - busy)
