@@ -123,7 +123,9 @@ def _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz) -> tuple[float, int, fl
     f_min = check_positive_float("f_min_hz", f_min_hz, allow_zero=True, what="lowest frequency in Hz")
     f_max = check_band(f_max_hz, sr, name="f_max_hz")
     if f_min >= f_max:
-        raise ParameterError(f"f_min_hz={f_min:g} is invalid: expected f_min_hz < f_max_hz={f_max:g} Hz")
+        top = f"f_max_hz={f_max:g} Hz" if f_max_hz is not None else \
+            f"the Nyquist frequency {f_max:g} Hz of sample_rate={sr:g} (f_max_hz not given)"
+        raise ParameterError(f"f_min_hz={f_min:g} is invalid: expected f_min_hz < {top}")
     return sr, n_fft, f_min, f_max
 
 

@@ -31,6 +31,7 @@ import math
 
 import torch
 
+from polysense import limits
 from polysense._checks import (
     check_device,
     check_dtype,
@@ -120,6 +121,7 @@ def vtlp_mel_filterbank(
     """
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     oversample = check_positive_int("oversample", oversample)
+    check_size(f"n_fft={n_fft} x oversample", n_fft * oversample, limit="max_fft", what="points of the fine grid")
     dtype = check_dtype("dtype", dtype)
     device = check_device(device)
     a, scalar = _alphas(alpha)
@@ -144,6 +146,12 @@ def speed_perturb(x: torch.Tensor, *, factor: float, sample_rate: float, quality
     """
     factor = check_positive_float("factor", factor, what="speed factor")
     sr = check_sample_rate(sample_rate)
+    lim = limits.current()
+    if not (1 / MAX_RATIO <= factor <= MAX_RATIO and lim.min_sample_rate <= sr * factor <= lim.max_sample_rate):
+        raise ParameterError(
+            f"factor={factor:g} is out of range at sample_rate={sr:g} Hz: the resampling ratio must be at most "
+            f"{MAX_RATIO:,} either way and factor·sample_rate a sample rate in [{lim.min_sample_rate:g}, "
+            f"{lim.max_sample_rate:g}] Hz")
     return resample(x, orig_sample_rate=sr * factor, new_sample_rate=sr, quality=quality)
 
 

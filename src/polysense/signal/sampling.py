@@ -96,6 +96,9 @@ def sample_times(
     start = check_real("start_s", start_s, what="number of seconds")
     dtype = check_dtype("dtype", dtype)
     device = check_device(device)
+    if abs(start) + n / sr > torch.finfo(dtype).max:
+        raise ParameterError(f"start_s={start_s!r} is too large for {str(dtype).replace('torch.', '')} times: "
+                             f"expected the times to stay below {torch.finfo(dtype).max:.3g} s")
     # Compute n / F_s in float64 first so float32 times do not accumulate rounding error.
     t = torch.arange(n, dtype=torch.float64, device=device) / sr + start
     return t.to(dtype)
