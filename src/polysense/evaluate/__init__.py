@@ -1,4 +1,4 @@
-"""polysense.evaluate: metrics, the evaluation of a run, its report, comparisons and figures.
+"""polysense.evaluate: metrics, the evaluation of a run, its report and comparisons.
 
 - Metrics as pure functions: :mod:`.classification` (accuracy, macro-F1, confusion),
   :mod:`.retrieval` (Recall@K, ranks), :mod:`.transcription` (WER/CER), :mod:`.enhancement`
@@ -6,5 +6,4 @@
 - :mod:`.runner`: ``evaluate_run(run, split | data=manifest)``, every metric a run's model supports.
 - :mod:`.report`: a run's ``report.md`` with figures; :mod:`.compare`: configs side by side;
   :mod:`.ensemble`: stacking over trained runs.
-- :mod:`.figures`, :mod:`.enhancement_figure`: spectrograms and the lecture's figures (``polysense explain``).
 """
