@@ -7,6 +7,7 @@ received and what would be valid, and returns the (possibly converted) value oth
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Iterable
 from typing import Any
@@ -66,13 +67,26 @@ def check_size(
 
 
 def _as_number(name: str, value: Any, expected: str) -> float:
-    """``float(value)`` for real numbers only: booleans, strings and None are refused."""
+    """``float(value)`` for real numbers only: booleans, strings, None and complex numbers are refused."""
     if isinstance(value, (bool, str, bytes)) or value is None:
         raise ParameterError(f"{name}={value!r} is invalid: expected {expected}")
+    if (isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real)) or (
+            isinstance(value, torch.Tensor) and value.is_complex()):
+        raise ParameterError(f"{name}={value!r} is a complex number: expected {expected} (a real number)")
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError, RuntimeError):
         raise ParameterError(f"{name}={value!r} is invalid: expected {expected}") from None
+
+
+def check_real(name: str, value: Any, *, what: str = "real number") -> float:
+    """Return ``value`` as float if it is a finite real number of any sign (``what`` names it in
+    the message: "frequency in Hz", "number of semitones"). Booleans, strings, None, complex
+    numbers, NaN and Inf are refused."""
+    number = _as_number(name, value, f"a finite {what}")
+    if not math.isfinite(number):
+        raise ParameterError(f"{name}={value!r} is invalid: expected a finite {what}")
+    return number
 
 
 def check_positive_float(
@@ -146,6 +160,53 @@ _REAL_DTYPES = (torch.float32, torch.float64)
 _COMPLEX_DTYPES = (torch.complex64, torch.complex128)
 
 
+def check_dtype(name: str, dtype: Any, choices: Iterable[torch.dtype] | None = None) -> torch.dtype:
+    """Return ``dtype`` if it is a :class:`torch.dtype` among ``choices`` (default: any floating
+    dtype); a string such as ``"float32"`` is refused with the torch name to pass instead."""
+    allowed = None if choices is None else tuple(choices)
+    ok = isinstance(dtype, torch.dtype) and (dtype.is_floating_point if allowed is None else dtype in allowed)
+    if not ok:
+        valid = "a floating torch.dtype (torch.float32, torch.float64, ...)" if allowed is None else \
+            " or ".join(str(c) for c in allowed)
+        hint = f"; pass torch.{dtype}, not a string" if isinstance(dtype, str) and hasattr(torch, dtype) else ""
+        raise ParameterError(f"{name}={dtype!r} is not supported: choose {valid}{hint}")
+    return dtype
+
+
+def check_device(device: Any, name: str = "device") -> torch.device | None:
+    """``device`` as a :class:`torch.device` (None stays None) if this machine has it: ``"nope"``,
+    ``"cuda"`` without a GPU and the data-less ``"meta"`` device are refused by name."""
+    if device is None:
+        return None
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise ParameterError(f"{name}={device!r} is invalid: expected a torch.device or a string such as 'cpu' "
+                             "or 'cuda:0'")
+    try:
+        resolved = torch.device(device)
+        torch.empty(0, device=resolved)
+    except (RuntimeError, AssertionError, ValueError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ParameterError(f"{name}={device!r} is not a device this machine can use ({reason[:120]}): "
+                             "use 'cpu', or 'cuda' on a machine with a GPU") from None
+    if resolved.type == "meta":
+        raise ParameterError(f"{name}={device!r} is invalid: the meta device holds no values; use 'cpu' or 'cuda'")
+    return resolved
+
+
+def check_tensor(name: str, x: Any) -> torch.Tensor:
+    """``x`` if it is a dense (strided) tensor that holds values: a sparse or other layout and the
+    ``meta`` device are refused, before they reach PyTorch internals that cannot run on them."""
+    if not isinstance(x, torch.Tensor):
+        raise ParameterError(f"{name} must be a torch.Tensor, got {type(x).__name__}; "
+                             "convert with torch.as_tensor(array, dtype=torch.float32)")
+    if x.layout != torch.strided:
+        raise ParameterError(f"{name} has layout {str(x.layout).replace('torch.', '')}: expected a dense tensor; "
+                             f"convert it with {name}.to_dense()")
+    if x.device.type == "meta":
+        raise ParameterError(f"{name} is on the meta device, which holds no values: create it on the CPU or a GPU")
+    return x
+
+
 def check_signal(
     name: str,
     x: Any,
@@ -154,6 +215,7 @@ def check_signal(
     allow_complex: bool = False,
     max_abs: float | None = None,
     n_fft: int | None = None,
+    overflow: str = "its power spectrum",
 ) -> torch.Tensor:
     """A signal tensor of shape (..., time): float32/float64 (or complex64/128 with
     ``allow_complex``), at least one signal (no empty batch), ``min_length`` samples, finite.
@@ -161,13 +223,15 @@ def check_signal(
     Raises ParameterError for non-tensors, other dtypes (integers, float16/bfloat16: convert with
     ``x.float()``), an empty batch or time axis, NaN/Inf samples (naming how many and the first
     index) and, with ``max_abs``, samples larger than ``max_abs`` in magnitude (``n_fft`` sets it to
-    :func:`power_headroom` of the dtype), so no function silently returns NaN or Inf.
+    :func:`power_headroom` of the dtype; ``overflow`` says in the message what would overflow),
+    so no function silently returns NaN or Inf.
     """
     if not isinstance(x, torch.Tensor):
         raise ParameterError(
             f"{name} must be a torch.Tensor of shape (..., time), got {type(x).__name__}; "
             "convert with torch.as_tensor(array, dtype=torch.float32)"
         )
+    check_tensor(name, x)
     if x.is_complex():
         if not allow_complex:
             raise ParameterError(f"{name} has complex dtype {x.dtype}: expected a real floating-point signal")
@@ -192,6 +256,8 @@ def check_signal(
         raise ParameterError(
             f"{name} has shape {tuple(x.shape)}: an empty batch (a leading axis of size 0); pass at least one signal"
         )
+    if torch.compiler.is_compiling():
+        return x  # a graph being traced for export has no values to check; its inputs are checked when it runs
     if n_fft is not None and max_abs is None:
         max_abs = power_headroom(x.dtype, n_fft)
     # aminmax propagates NaN and exposes ±Inf in one pass without a bool temporary the size of x
@@ -202,7 +268,7 @@ def check_signal(
         if max_abs is not None and max(-lo, hi) > max_abs:
             peak = max(-lo, hi)
             raise ParameterError(
-                f"{name} has samples up to {peak:.3g} in magnitude, more than {max_abs:.3g}: its power spectrum "
+                f"{name} has samples up to {peak:.3g} in magnitude, more than {max_abs:.3g}: {overflow} "
                 f"would overflow {str(x.dtype).replace('torch.', '')}. Scale the signal down (audio is normally "
                 "within [-1, 1]) or convert it to float64"
             )
@@ -228,34 +294,39 @@ def power_headroom(dtype: torch.dtype, n_fft: int, power: float = 2.0) -> float:
     return (top / (1e6 * (n_fft // 2 + 1))) ** (1.0 / max(float(power), 1.0)) / n_fft
 
 
-def check_stft_size(x: torch.Tensor, n_fft: int, hop_length: int) -> None:
+def check_stft_size(x: torch.Tensor, n_fft: int, hop_length: int, *, n_mels: int | None = None) -> None:
     """Refuse a short-time analysis whose spectrogram would hold more than the configurable
     ``max_spectrogram_values`` (``POLYSENSE_MAX_SPECTROGRAM_VALUES``) values: signals x bins x
-    frames, e.g. a long signal at hop 1 with a large FFT, which would take hours or terabytes."""
+    frames, e.g. a long signal at hop 1 with a large FFT, which would take hours or terabytes;
+    with ``n_mels``, the mel spectrogram (signals x n_mels x frames) is bounded too."""
     signals = x[..., 0].numel()
     frames = x.shape[-1] // hop_length + 1
-    values = signals * (n_fft // 2 + 1) * frames
+    bins = n_fft // 2 + 1
+    rows, name, value, what = (bins, "n_fft", n_fft, "bins") if n_mels is None or n_mels <= bins else \
+        (n_mels, "n_mels", n_mels, "mel bands")
+    values = signals * rows * frames
     top = limits.current().max_spectrogram_values
     if values > top:
         raise ParameterError(
-            f"n_fft={n_fft} with hop_length={hop_length} on x of shape {tuple(x.shape)} would give {values:,} "
-            f"spectrogram values ({signals} signal(s) x {n_fft // 2 + 1} bins x {frames} frames, "
+            f"{name}={value} with hop_length={hop_length} on x of shape {tuple(x.shape)} would give {values:,} "
+            f"spectrogram values ({signals} signal(s) x {rows} {what} x {frames} frames, "
             f"{limits.format_bytes(values * 8)} as complex64), more than the limit {top:,}. Use a larger "
-            f"hop_length, a smaller n_fft or shorter signals, or raise the limit with the environment variable "
+            f"hop_length, a smaller {name} or shorter signals, or raise the limit with the environment variable "
             f"{limits.env_name('max_spectrogram_values')}"
         )
 
 
 def check_matrix_size(rows_name: str, rows: int, cols: int, *, what: str) -> None:
-    """Refuse a (rows, cols) filter bank or transform matrix of more than 1/4 of
-    ``POLYSENSE_MAX_SAMPLES`` values (2**27 by default: 256 mel bands at the largest FFT); building one
-    takes ~5 float64 temporaries of that size."""
-    top = limits.current().max_samples // 4
+    """Refuse a (rows, cols) filter bank or transform matrix of more than
+    ``POLYSENSE_MAX_FILTERBANK_VALUES`` values (2**23 by default): the limit bounds the work of
+    building it (~5 float64 temporaries of that size, about a second at the limit), not only each
+    of its sizes (``n_mels=10**6`` passes the size limit of each number)."""
+    top = limits.current().max_filterbank_values
     if rows * cols > top:
         raise ParameterError(
             f"{rows_name}={rows} is too large for {what} of {rows} x {cols} = {rows * cols:,} values (building it needs "
             f"about {limits.format_bytes(rows * cols * 40)}): the limit is {top:,} values; use fewer, or raise the limit "
-            f"with the environment variable {limits.env_name('max_samples')} (1/4 of it applies here)"
+            f"with the environment variable {limits.env_name('max_filterbank_values')}"
         )
 
 

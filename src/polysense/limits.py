@@ -11,7 +11,11 @@ Limits (environment variable: default, what it bounds):
 - ``POLYSENSE_MAX_FFT``: 2**20 = 1,048,576; n_fft, win_length, frame_length, n_mels.
 - ``POLYSENSE_MAX_SAMPLES``: 2**29 = 536,870,912 (2 GiB as float32); samples in one signal: a
   file's frames x channels, the output length of istft and resample.
-- ``POLYSENSE_MAX_SPECTROGRAM_VALUES``: 2**30; signals x bins x frames of one STFT.
+- ``POLYSENSE_MAX_SPECTROGRAM_VALUES``: 2**30; signals x bins x frames of one STFT, and
+  signals x mel bands x frames of a mel spectrogram.
+- ``POLYSENSE_MAX_FILTERBANK_VALUES``: 2**23 = 8,388,608; bands x frequency bins of a filter
+  bank (mel, linear, log) and coefficients x bands of a DCT matrix: the work of building one
+  (about a second at the limit on one core; 128 mel bands at an FFT of 2**17 fit).
 - ``POLYSENSE_MIN_SAMPLE_RATE`` / ``POLYSENSE_MAX_SAMPLE_RATE``: 0.001 Hz / 10 MHz; any sample
   rate, given as an argument or read from a file header.
 - ``POLYSENSE_MAX_SAMPLE_VALUE``: 10,000; the magnitude of a floating-point file's samples (full
@@ -40,6 +44,7 @@ class Limits:
     max_fft: int = 1 << 20
     max_samples: int = 1 << 29
     max_spectrogram_values: int = 1 << 30
+    max_filterbank_values: int = 1 << 23
     max_sample_rate: float = 10_000_000.0
     min_sample_rate: float = 0.001
     max_sample_value: float = 10_000.0

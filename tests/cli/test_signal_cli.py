@@ -14,7 +14,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from polysense.cli.main import app
-from polysense.evaluate.figures import TOPICS
+from polysense.explain import TOPICS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()

@@ -32,7 +32,12 @@ def test_train_writes_a_report_with_figures(trained_run):
     assert "![Confusion matrix](figures/confusion.png)" in report
     assert (run / "figures" / "curves.png").stat().st_size > 1000
     evaluation = json.loads((run / "evaluation-test.json").read_text())
-    assert 0 <= evaluation["accuracy"] <= 1 and set(evaluation["robustness"]) == {"all", "without audio", "without image"}
+    # the accuracy is the confusion matrix's diagonal share, and the robustness table starts from it
+    confusion = evaluation["confusion"]
+    correct = sum(row[i] for i, row in enumerate(confusion))
+    assert evaluation["accuracy"] == pytest.approx(correct / sum(map(sum, confusion)), abs=1e-12)
+    assert set(evaluation["robustness"]) == {"all", "without audio", "without image"}
+    assert evaluation["robustness"]["all"] == pytest.approx(evaluation["accuracy"], abs=1e-12)
 
 
 def test_evaluate_json_prints_one_object(trained_run):

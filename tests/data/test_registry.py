@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from polysense.data.registry import DataSplits, available_datasets, build_data, register_dataset
+from polysense.data.registry import DataSplits, available_datasets, build_data, register_dataset, unregister_dataset
 from polysense.errors import ManifestError, ParameterError
 
 
@@ -41,14 +41,31 @@ def test_empty_split_is_a_clear_error():
         data.split("val")
 
 
-def test_register_refuses_a_second_builder_under_one_name():
+@pytest.fixture
+def test_only_dataset():
+    """A dataset registered for one test, then removed from the shared registry."""
+
     @register_dataset("test-only-dataset")
     def first(*, seed):
         return DataSplits(train=[seed])
 
+    yield "test-only-dataset"
+    unregister_dataset("test-only-dataset")
+
+
+def test_register_refuses_a_second_builder_under_one_name(test_only_dataset):
     with pytest.raises(ParameterError, match="already registered"):
-        register_dataset("test-only-dataset")(lambda *, seed: None)
-    assert build_data({"name": "test-only-dataset"}, seed=7).train == [7]
+        register_dataset(test_only_dataset)(lambda *, seed: None)
+    assert build_data({"name": test_only_dataset}, seed=7).train == [7]
+
+
+def test_unregister_removes_only_what_was_registered(test_only_dataset):
+    assert test_only_dataset in available_datasets()
+    unregister_dataset(test_only_dataset)
+    assert test_only_dataset not in available_datasets()
+    with pytest.raises(ParameterError, match="no dataset named 'test-only-dataset'"):
+        unregister_dataset(test_only_dataset)
+    register_dataset(test_only_dataset)(lambda *, seed: None)  # for the fixture to remove
 
 
 def test_fsdd_and_av_digits_from_a_written_manifest(fsdd_dir, tmp_path):

@@ -77,3 +77,18 @@ def test_issue_examples_are_refused_before_allocating(path, value, words, monkey
     with pytest.raises(ParameterError) as info:
         build_model(config)
     assert all(w in str(info.value) for w in words), str(info.value)
+
+
+@pytest.mark.parametrize("config, words", [
+    ({**CONFIGS[3][1], "name": ["clip"]}, ["model name=['clip']", "expected a string", "clip"]),
+    ({**CONFIGS[3][1], "name": {"clip": 1}}, ["model name={'clip': 1}", "expected a string"]),
+    ({**CONFIGS[3][1], "projection": "linear"}, ["model 'clip'", "projection='linear'", "mapping"]),
+    ({"name": "classifier", "modality": "audio", "num_classes": 2,
+      "encoder": {"name": "speech_cnn", "sample_rate": 8000, "frontend": "cmvn"}},
+     ["encoder 'speech_cnn'", "frontend='cmvn'", "mapping"]),
+])
+def test_a_name_or_section_of_the_wrong_type_is_refused_by_name(config, words):
+    """A list as a name (unhashable) and a string where options go (a dict update error) before."""
+    result = check_call(lambda: build_model(config), words[:1], finite_expected=False)
+    assert isinstance(result, ParameterError), f"built {type(result).__name__}"
+    assert all(w in str(result) for w in words), str(result)

@@ -21,23 +21,25 @@ from hypothesis import strategies as st
 
 from polysense import signal as S
 from polysense.signal.transforms import MFCC, LogMelSpectrogram
-from tests.fuzz.contract import check_call
+from tests.fuzz.contract import check_call, check_one_at_a_time
 
 # Empty filter banks and the like warn by design; the contract is about errors and results.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 LIMITS = {"POLYSENSE_MAX_FFT": str(2**13), "POLYSENSE_MAX_SAMPLES": str(2**21),
-          "POLYSENSE_MAX_SPECTROGRAM_VALUES": str(2**22)}
+          "POLYSENSE_MAX_SPECTROGRAM_VALUES": str(2**22), "POLYSENSE_MAX_FILTERBANK_VALUES": str(2**19)}
 FUZZ = settings(max_examples=40, derandomize=True, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
 
 HOSTILE = [0, -1, True, False, None, "8000", 1.5, math.nan, math.inf, -math.inf, 1e-300, 1e300, 10**30, 2**31,
-           2**63, -(10**30)]
+           2**63, -(10**30), 1j, 440 + 0j]
 sizes = st.one_of(st.sampled_from(HOSTILE), st.integers(1, 600), st.sampled_from([2, 3, 16, 64, 256, 2**13 + 1]))
 small_ints = st.one_of(st.sampled_from(HOSTILE), st.integers(1, 12))
 rates = st.one_of(st.sampled_from(HOSTILE + [1e-3, 1.0, 8000, 16000.0, 1e7, 2e7]), st.floats(1.0, 48000.0))
 reals = st.one_of(st.sampled_from(HOSTILE + [0.5, 1e-10, 80.0]), st.floats(allow_nan=True, allow_infinity=True))
 hz = st.one_of(st.sampled_from(HOSTILE + [0.0, 20.0, 4000.0, 1e9]), st.floats(0.0, 24000.0))
+DTYPES = st.sampled_from([torch.float32, torch.float64, "float32", "nope", torch.int16, None, 3])
+DEVICES = st.sampled_from([None, "cpu", torch.device("cpu"), "nope", "cuda:99", "meta", 3.5])
 
 
 @st.composite
@@ -191,7 +193,8 @@ def test_frame(sig, frame_length, hop_length):
 
 
 @FUZZ
-@given(kwargs=kwargs_of(sample_rate=rates, n_fft=sizes, n_mels=sizes, f_min_hz=hz, f_max_hz=st.one_of(st.none(), hz)))
+@given(kwargs=kwargs_of(sample_rate=rates, n_fft=sizes, n_mels=sizes, f_min_hz=hz, f_max_hz=st.one_of(st.none(), hz),
+                        dtype=DTYPES, device=DEVICES))
 def test_mel_filterbank(kwargs):
     kwargs.setdefault("sample_rate", 8000)
     kwargs.setdefault("n_fft", 64)
@@ -248,18 +251,21 @@ FACTORIES = {
     "sinusoid": (S.sinusoid, dict(freq_hz=hz, sample_rate=rates, num_samples=st.one_of(st.none(), sizes),
                                   duration_s=st.one_of(st.none(), reals)), dict(freq_hz=100, sample_rate=8000, num_samples=64)),
     "chirp": (S.chirp, dict(f0_hz=hz, f1_hz=hz, sample_rate=rates, num_samples=sizes,
-                            method=st.sampled_from(["linear", "exponential", "x"])),
+                            method=st.sampled_from(["linear", "exponential", "x"]), phase=reals, dtype=DTYPES,
+                            device=DEVICES),
               dict(f0_hz=10, f1_hz=100, sample_rate=8000, num_samples=64)),
     "sample_times": (S.sample_times, dict(sample_rate=rates, duration_s=st.one_of(st.none(), reals),
-                                          num_samples=st.one_of(st.none(), sizes)), dict(sample_rate=8000, num_samples=8)),
+                                          num_samples=st.one_of(st.none(), sizes), dtype=DTYPES, device=DEVICES),
+                     dict(sample_rate=8000, num_samples=8)),
     "dft_matrix": (S.dft_matrix, dict(n=sizes), dict(n=8)),
     "get_window": (S.get_window, dict(name=st.sampled_from(["hann", "kaiser", ("tukey", 0.5), ("gaussian", -1), None]),
-                                      length=sizes), dict(name="hann", length=8)),
+                                      length=sizes, dtype=DTYPES, device=DEVICES), dict(name="hann", length=8)),
     "fft_frequencies": (S.fft_frequencies, dict(n_fft=sizes, sample_rate=rates), dict(n_fft=8, sample_rate=8000)),
     "mel_frequencies": (S.mel_frequencies, dict(n_mels=sizes, f_min_hz=hz, f_max_hz=hz), dict(n_mels=8)),
     "dct_matrix": (S.dct_matrix, dict(n_mfcc=sizes, n_mels=sizes, norm=st.sampled_from(["ortho", None, "x"])),
                    dict(n_mfcc=4, n_mels=8)),
-    "linear_filterbank": (S.linear_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz),
+    "linear_filterbank": (S.linear_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz,
+                                                    dtype=DTYPES, device=DEVICES),
                           dict(sample_rate=8000, n_fft=64)),
     "log_filterbank": (S.log_filterbank, dict(sample_rate=rates, n_fft=sizes, n_bands=sizes, f_min_hz=hz),
                        dict(sample_rate=8000, n_fft=64)),
@@ -298,3 +304,160 @@ def test_db_dft_and_sqnr(sig, amin, top_db, ref, channels):
         result = check_call(fn, names, finite_expected=finite)
         if not finite:
             assert isinstance(result, Exception), "a signal with NaN/Inf was accepted"
+
+
+# The tail of issue 20: each class pinned by its examples.
+X = torch.randn(2000)
+SPEC = S.stft(torch.randn(400), n_fft=64, hop_length=16)
+FEATURES = torch.randn(1, 20, 100)
+CODES = S.mu_law_encode(X.clamp(-1, 1), 256)
+# every front-end function that takes a tensor: name -> (call on the tensor t, the argument's name, a valid t)
+FRONT_END = {
+    "stft": (lambda t: S.stft(t, n_fft=64), "x", X),
+    "spectrogram": (lambda t: S.spectrogram(t, n_fft=64), "x", X),
+    "mel_spectrogram": (lambda t: S.mel_spectrogram(t, sample_rate=8000), "x", X),
+    "log_mel_spectrogram": (lambda t: S.log_mel_spectrogram(t, sample_rate=8000), "x", X),
+    "mfcc": (lambda t: S.mfcc(t, sample_rate=8000), "x", X),
+    "istft": (lambda t: S.istft(t, n_fft=64, hop_length=16), "X", SPEC),
+    "griffin_lim": (lambda t: S.griffin_lim(t, n_iter=1), "magnitude", SPEC.abs()),
+    "resample": (lambda t: S.resample(t, orig_sample_rate=16000, new_sample_rate=8000), "x", X),
+    "quantize": (lambda t: S.quantize(t, 0.1), "x", X),
+    "quantize_bits": (lambda t: S.quantize_bits(t, 8), "x", X),
+    "quantization_error": (lambda t: S.quantization_error(t, 0.1), "x", X),
+    "sqnr_db": (lambda t: S.sqnr_db(t, t * 0.5), "x", X),
+    "mu_law_encode": (lambda t: S.mu_law_encode(t, 256), "x", X.clamp(-1, 1)),
+    "mu_law_decode": (lambda t: S.mu_law_decode(t, 256), "codes", CODES),
+    "mu_law_compress": (lambda t: S.mu_law_compress(t, 256), "x", X.clamp(-1, 1)),
+    "mu_law_expand": (lambda t: S.mu_law_expand(t, 256), "y", X.clamp(-1, 1)),
+    "frame": (lambda t: S.frame(t, frame_length=64, hop_length=16), "x", X),
+    "dft": (lambda t: S.dft(t), "x", X[:64]),
+    "one_sided": (lambda t: S.one_sided(t), "X", torch.fft.fft(X[:64])),
+    "amplitude_spectrum": (lambda t: S.amplitude_spectrum(t), "x", X[:64]),
+    "power_to_db": (lambda t: S.power_to_db(t), "S", X.abs()),
+    "amplitude_to_db": (lambda t: S.amplitude_to_db(t), "S", X.abs()),
+    "time_stretch": (lambda t: S.time_stretch(t, rate=1.1), "x", X),
+    "speed_perturb": (lambda t: S.speed_perturb(t, sample_rate=8000, factor=1.1), "x", X),
+    "pitch_shift": (lambda t: S.pitch_shift(t, sample_rate=8000, semitones=1), "x", X),
+    "cmvn": (lambda t: S.cmvn(t), "features", FEATURES),
+    "sliding_cmvn": (lambda t: S.sliding_cmvn(t, window_frames=5), "features", FEATURES),
+    "cmvn mask": (lambda t: S.cmvn(FEATURES, mask=t), "mask", torch.ones(1, 100, dtype=torch.bool)),
+    "alias_frequency": (lambda t: S.alias_frequency(t, 8000), "freq_hz", X.abs() * 1000),
+    "hz_to_mel": (lambda t: S.hz_to_mel(t), "frequencies", X.abs() * 1000),
+    "vtlp_mel_filterbank": (lambda t: S.vtlp_mel_filterbank(alpha=t, sample_rate=8000, n_fft=64, n_mels=8), "alpha",
+                            torch.tensor([0.9, 1.1])),
+    "LogMelSpectrogram": (lambda t: S.LogMelSpectrogram(sample_rate=8000)(t), "x", X),
+    "MFCC": (lambda t: S.MFCC(sample_rate=8000)(t), "x", X),
+    "Spectrogram": (lambda t: S.Spectrogram(n_fft=64)(t), "x", X),
+    "Resample": (lambda t: S.Resample(orig_sample_rate=16000, new_sample_rate=8000)(t), "x", X),
+    "AmplitudeToDB": (lambda t: S.AmplitudeToDB()(t), "S", X.abs()),
+}
+LAYOUTS = {"sparse": (lambda t: t.to_sparse(), "layout sparse_coo"), "meta": (lambda t: t.to("meta"), "meta device")}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("name", sorted(FRONT_END))
+def test_tensors_without_plain_values_are_refused_by_name(name, layout):
+    """A sparse or meta tensor gets the shared check's error naming the argument, never a
+    NotImplementedError or RuntimeError from inside PyTorch; the same values dense are accepted."""
+    call, argument, dense = FRONT_END[name]
+    convert, words = LAYOUTS[layout]
+    result = check_call(lambda: call(convert(dense)), [argument])
+    assert isinstance(result, ValueError), f"{name} accepted a {layout} tensor"
+    assert str(result).startswith(argument) and words in str(result), str(result)
+    assert not isinstance(check_call(lambda: call(dense), [argument]), Exception)
+
+
+@pytest.mark.parametrize("call, names", [
+    # complex numbers where a real one is expected
+    (lambda: S.mel_spectrogram(X, sample_rate=8000, f_max_hz=1j), ["f_max_hz", "complex"]),
+    (lambda: S.mel_filterbank(sample_rate=8000, n_fft=64, f_min_hz=1j), ["f_min_hz", "complex"]),
+    (lambda: S.chirp(f0_hz=1j, f1_hz=100, sample_rate=8000, num_samples=10), ["f0_hz", "complex"]),
+    (lambda: S.chirp(f0_hz=10, f1_hz=100, sample_rate=8000, num_samples=10, phase=1j), ["phase", "complex"]),
+    (lambda: S.hz_to_mel(1j), ["frequencies", "complex"]),
+    (lambda: S.alias_frequency(1j, 8000), ["freq_hz", "complex"]),
+    (lambda: S.pitch_shift(X, sample_rate=8000, semitones=1j), ["semitones", "complex"]),
+    (lambda: S.quantize(X, 1j), ["step", "complex"]),
+    # dtype and device given as strings (or a device this machine lacks)
+    (lambda: S.mel_filterbank(sample_rate=8000, n_fft=64, dtype="float32"), ["dtype='float32'", "torch.float32"]),
+    (lambda: S.get_window("hann", 64, dtype="float32"), ["dtype='float32'", "torch.float32"]),
+    (lambda: S.sinusoid(freq_hz=10, sample_rate=8000, num_samples=10, dtype="float32"), ["dtype='float32'"]),
+    (lambda: S.dft_matrix(8, dtype="complex64"), ["dtype='complex64'", "torch.complex64"]),
+    (lambda: S.mel_filterbank(sample_rate=8000, n_fft=64, device="nope"), ["device='nope'"]),
+    (lambda: S.get_window("hann", 64, device="nope"), ["device='nope'"]),
+    (lambda: S.sample_times(sample_rate=8000, num_samples=8, device="nope"), ["device='nope'"]),
+    (lambda: S.fft_frequencies(n_fft=8, sample_rate=8000, device="meta"), ["device='meta'", "no values"]),
+    (lambda: S.dct_matrix(4, 8, device="cuda:99" if not torch.cuda.is_available() else "nope"), ["device="]),
+    # a work bound, not only a size bound: 10**6 mel bands of 129 bins took over 10 s to build
+    (lambda: S.mel_filterbank(sample_rate=16000, n_fft=256, n_mels=10**6), ["n_mels", "POLYSENSE_MAX_FILTERBANK_VALUES"]),
+    (lambda: S.LogMelSpectrogram(sample_rate=16000, n_fft=64, n_mels=10**6), ["n_mels", "filter bank"]),
+    (lambda: S.dct_matrix(20, 10**6), ["n_mels", "DCT"]),
+    # finite input whose result would overflow, and a ref callable returning NaN/Inf
+    (lambda: S.resample(torch.tensor([3e38, -3e38] * 50), orig_sample_rate=16000, new_sample_rate=8000),
+     ["x", "overflow"]),
+    (lambda: S.quantize(torch.tensor([3.4e38, -1.0]), 1e-3), ["x", "overflow"]),
+    (lambda: S.quantize(torch.tensor([3.4e38]), 1.3e38), ["x", "overflow"]),
+    (lambda: S.log_mel_spectrogram(X, sample_rate=8000, ref=lambda s: s.max() * math.nan), ["ref", "nan"]),
+    (lambda: S.log_mel_spectrogram(X, sample_rate=8000, ref=lambda s: s.max() * math.inf), ["ref", "inf"]),
+    (lambda: S.power_to_db(X.abs(), ref=lambda s: torch.tensor(math.nan)), ["ref", "nan"]),
+    (lambda: S.AmplitudeToDB(ref=lambda s: s.max() * math.inf)(X.abs()), ["ref"]),
+])
+def test_the_tail_of_issue_20_is_refused_with_a_named_argument(call, names, monkeypatch):
+    for key in LIMITS:  # the default limits, as a user has them
+        monkeypatch.delenv(key, raising=False)
+    result = check_call(call, names[:1])
+    assert isinstance(result, ValueError), f"expected a polysense error, got a result {type(result)}"
+    assert all(n in str(result) for n in names), str(result)
+
+
+# The strict contract, one hostile argument at a time among valid ones: a function that refused
+# everything, or an error naming another argument than the one at fault, fails here.
+SIGNAL = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0)) * 0.1
+MEL_GOOD = dict(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, f_min_hz=0.0, f_max_hz=4000.0)
+STRICT = {
+    "stft": (S.stft, (SIGNAL,), dict(n_fft=256, hop_length=64, win_length=200, window="hann", center=True,
+                                      pad_mode="constant", convention="librosa")),
+    "spectrogram": (S.spectrogram, (SIGNAL,), dict(n_fft=256, hop_length=64, power=2.0)),
+    "mel_spectrogram": (S.mel_spectrogram, (SIGNAL,), dict(**MEL_GOOD, power=2.0, mel_scale="slaney", norm="slaney")),
+    "log_mel_spectrogram": (S.log_mel_spectrogram, (SIGNAL,), dict(**MEL_GOOD, amin=1e-10, top_db=80.0, ref=1.0,
+                                                                    top_db_scope="global")),
+    "mfcc": (S.mfcc, (SIGNAL,), dict(sample_rate=8000, n_mfcc=13, n_fft=256, n_mels=32, lifter=22.0, dct_norm="ortho")),
+    "resample": (S.resample, (SIGNAL,), dict(orig_sample_rate=16000, new_sample_rate=8000, quality="HQ")),
+    "quantize_bits": (S.quantize_bits, (SIGNAL,), dict(bits=8, full_scale=1.0)),
+    "quantize": (S.quantize, (SIGNAL,), dict(step=0.01)),
+    "mu_law_encode": (S.mu_law_encode, (SIGNAL,), dict(quantization_channels=256)),
+    "frame": (S.frame, (SIGNAL,), dict(frame_length=256, hop_length=64)),
+    "power_to_db": (S.power_to_db, (SIGNAL.abs(),), dict(ref=1.0, amin=1e-10, top_db=80.0)),
+    "time_stretch": (S.time_stretch, (SIGNAL,), dict(rate=1.1, n_fft=256)),
+    "pitch_shift": (S.pitch_shift, (SIGNAL,), dict(semitones=2.0, sample_rate=8000)),
+    "mel_filterbank": (S.mel_filterbank, (), dict(**{k: v for k, v in MEL_GOOD.items() if k != "hop_length"},
+                                                  dtype=torch.float32, device="cpu")),
+    "chirp": (S.chirp, (), dict(f0_hz=100.0, f1_hz=1000.0, sample_rate=8000, num_samples=800, phase=0.0,
+                                dtype=torch.float32, device="cpu")),
+    "sinusoid": (S.sinusoid, (), dict(freq_hz=440.0, sample_rate=8000, num_samples=800, dtype=torch.float32)),
+    "get_window": (S.get_window, (), dict(name="hann", length=256, dtype=torch.float32, device="cpu")),
+    "dct_matrix": (S.dct_matrix, (), dict(n_mfcc=13, n_mels=32)),
+    "istft": (S.istft, (S.stft(SIGNAL, n_fft=256, hop_length=64),), dict(n_fft=256, hop_length=64, length=4000)),
+    "griffin_lim": (S.griffin_lim, (S.stft(SIGNAL, n_fft=256, hop_length=64).abs(),),
+                    dict(n_fft=256, hop_length=64, n_iter=2, momentum=0.99, seed=0, length=4000)),
+    "mu_law_decode": (S.mu_law_decode, (S.mu_law_encode(SIGNAL, 256),), dict(quantization_channels=256)),
+    "amplitude_to_db": (S.amplitude_to_db, (SIGNAL.abs(),), dict(ref=1.0, amin=1e-5, top_db=80.0)),
+    "speed_perturb": (S.speed_perturb, (SIGNAL,), dict(factor=1.1, sample_rate=8000, quality="HQ")),
+    "vtlp_mel_filterbank": (S.vtlp_mel_filterbank, (), dict(alpha=1.1, sample_rate=8000, n_fft=256, n_mels=32,
+                                                           f_min_hz=0.0, oversample=4, dtype=torch.float32)),
+    "sample_times": (S.sample_times, (), dict(sample_rate=8000, num_samples=100, start_s=0.5, dtype=torch.float32)),
+    "fft_frequencies": (S.fft_frequencies, (), dict(n_fft=256, sample_rate=8000, dtype=torch.float32)),
+    "linear_filterbank": (S.linear_filterbank, (), dict(sample_rate=8000, n_fft=256, n_bands=16, f_min_hz=0.0)),
+    "log_filterbank": (S.log_filterbank, (), dict(sample_rate=8000, n_fft=256, n_bands=16, f_min_hz=50.0)),
+    "resolution": (S.resolution, (), dict(sample_rate=8000, n_fft=256, hop_length=64, win_length=200)),
+}
+# words a user knows an argument by, accepted in its place
+ALSO = {"name": ["window"], "win_length": ["window"], "hop_length": ["n_fft"], "full_scale": ["step"],
+        "bits": ["step"], "convention": ["center", "window"]}
+
+
+@pytest.mark.parametrize("name", sorted(STRICT))
+def test_one_hostile_argument_is_refused_by_its_own_name(name, monkeypatch):
+    for key in LIMITS:  # the default limits, as a user has them
+        monkeypatch.delenv(key, raising=False)
+    fn, args, good = STRICT[name]
+    check_one_at_a_time(fn, args, good, HOSTILE + ["nope", [], {}], also=ALSO)

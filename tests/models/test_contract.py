@@ -1,19 +1,22 @@
-"""The one model contract: every built-in model returns a ModelOutput (loss/losses/metrics) and
-every model that embeds has ``modalities`` and ``encode(modality, batch) -> (B, D)`` unit-length,
-whatever its kind. The trainer and the search index are written against only this."""
+"""The one model contract: every registered model returns a ModelOutput (loss/losses/metrics)
+whose loss trains it; every model that embeds has ``modalities`` and ``encode(modality, batch) ->
+(B, D)`` unit-length, whatever its kind; every enhancer returns its estimate. The trainer and the
+search index are written against only this. ``CONFIGS`` must name every registered model."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from polysense.models.output import ClassifierOutput, Embedder, EmbeddingOutput, ModelOutput
-from polysense.models.registry import build
+from polysense.losses.separation import si_sdr
+from polysense.models.output import ClassifierOutput, Embedder, EmbeddingOutput, EnhancementOutput, ModelOutput
+from polysense.models.registry import available, build
 from tests.models._entangled_doubles import audio_config, audio_text_batch, image_config, text_config
 
 AUDIO = {"name": "audio_cnn", "sample_rate": 8000, "n_fft": 128, "hop_length": 64, "n_mels": 16,
          "channels": [4], "dim": 16}
 TEXT = text_config(dim=16)
+PAIR = {"audio": AUDIO, "text": TEXT}
 
 
 def _batch(n: int = 6) -> dict:
@@ -23,44 +26,118 @@ def _batch(n: int = 6) -> dict:
     return batch
 
 
+def _enhancement_batch(n: int = 3, samples: int = 1024) -> dict:
+    g = torch.Generator().manual_seed(0)
+    clean = torch.randn(n, samples, generator=g) * 0.3
+    noise = torch.randn(n, samples, generator=g) * 0.1
+    sources = torch.stack([clean, torch.randn(n, samples, generator=g) * 0.3], dim=1)
+    return {"noisy": clean + noise, "clean": clean, "mixture": sources.sum(dim=1), "sources": sources,
+            "length": torch.full((n,), samples), "sample_rate": 8000}
+
+
 CONFIGS = {
     "classifier": {"name": "classifier", "modality": "audio", "encoder": AUDIO, "num_classes": 3},
-    "late_fusion": {"name": "late_fusion", "num_classes": 3, "encoders": {"audio": AUDIO, "text": TEXT}},
-    "early_fusion": {"name": "early_fusion", "num_classes": 3, "encoders": {"audio": AUDIO, "text": TEXT}},
+    "fusion_classifier": {"name": "fusion_classifier", "num_classes": 3, "encoders": PAIR,
+                          "fusion": {"name": "late", "combine": "mean"}},
+    "late_fusion": {"name": "late_fusion", "num_classes": 3, "encoders": PAIR},
+    "early_fusion": {"name": "early_fusion", "num_classes": 3, "encoders": PAIR},
+    "hybrid_fusion": {"name": "hybrid_fusion", "num_classes": 3, "width": 8, "depth": 2, "fusion_layer": 1,
+                      "heads": 2, "encoders": PAIR},
+    "cross_modal_fusion": {"name": "cross_modal_fusion", "num_classes": 3, "hidden_dims": [8], "encoders": PAIR},
+    "joint_fusion": {"name": "joint_fusion", "num_classes": 3, "dim": 8, "encoders": PAIR},
+    "coordinated_fusion": {"name": "coordinated_fusion", "num_classes": 3, "dim": 8, "encoders": PAIR},
     "clip": {"name": "clip", "embed_dim": 8, "audio": AUDIO, "text": TEXT},
     "vsepp": {"name": "vsepp", "embed_dim": 8, "audio": AUDIO, "text": TEXT},
     "vilbert": {"name": "vilbert", "heads": 2, "co_depth": 1, "audio": audio_config(), "text": text_config()},
     "vilt": {"name": "vilt", "depth": 1, "heads": 2, "audio": audio_config(depth=0), "text": text_config(depth=0)},
     "albef": {"name": "albef", "embed_dim": 8, "heads": 2, "fusion_depth": 1, "queue_size": 0,
               "audio": audio_config(), "text": text_config()},
+    "mask_unet": {"name": "mask_unet", "sample_rate": 8000, "n_fft": 128, "hop_length": 32, "channels": [4, 8]},
+    "mask_unet_separator": {"name": "mask_unet_separator", "sample_rate": 8000, "n_fft": 128, "hop_length": 32,
+                            "channels": [4, 8], "rnn_hidden": 8},
+    "conv_tasnet": {"name": "conv_tasnet", "sample_rate": 8000, "enc_channels": 16, "bottleneck": 8, "hidden": 16,
+                    "blocks": 2, "repeats": 1},
     "speaker_embedding": {"name": "speaker_embedding", "encoder": AUDIO, "num_speakers": 3, "embed_dim": 8},
+    "frame_crnn": {"name": "frame_crnn", "sample_rate": 8000, "num_classes": 3, "n_mels": 16, "channels": [4],
+                   "rnn_hidden": 4},
 }
+ENHANCERS = {"mask_unet", "mask_unet_separator", "conv_tasnet"}
+DETECTORS = {"frame_crnn"}
+
+
+def _detection_batch() -> dict:
+    batch = _batch()
+    seconds = batch["audio"].shape[-1] / 8000
+    batch["events"] = [[(0.1 * seconds, 0.6 * seconds, k % 3)] for k in range(6)]
+    return batch
+
+
+def test_every_registered_model_is_in_the_contract():
+    assert sorted(CONFIGS) == available("model"), "add a tiny config for each new model to CONFIGS"
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_model_returns_the_base_output_and_encodes_unit_vectors(name):
+def test_every_model_returns_the_base_output_and_its_loss_trains_it(name):
     torch.manual_seed(0)
     model = build("model", CONFIGS[name])
-    batch = _batch()
+    batch = _enhancement_batch() if name in ENHANCERS else _detection_batch() if name in DETECTORS else _batch()
     out = model(batch)
     assert isinstance(out, ModelOutput)
     assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss)
     assert out.losses and all(v.ndim == 0 for v in out.losses.values())
     assert all(not v.requires_grad for v in out.metrics.values())
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert any(g is not None and bool(g.abs().sum() > 0) for g in grads), "the loss reaches no parameter"
+    assert all(g is None or bool(torch.isfinite(g).all()) for g in grads)
     if isinstance(out, ClassifierOutput):
         assert out.logits.shape == (6, 3)
-        assert 0.0 <= float(out.metrics["accuracy"]) <= 1.0
         expected = (out.logits.argmax(-1) == batch["label"]).float().mean()
         torch.testing.assert_close(out.metrics["accuracy"], expected)
     if isinstance(out, EmbeddingOutput):
         assert out.logits.shape == (6, 6)
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_every_detector_returns_frame_logits_and_events(name):
+    torch.manual_seed(0)
+    model = build("model", CONFIGS[name]).eval()
+    batch = _detection_batch()
+    with torch.no_grad():
+        out = model(batch)
+    assert out.frame_logits.shape[:2] == out.frame_mask.shape and out.frame_logits.shape[0] == 6
+    assert len(out.events) == 6 and "event_f1" in out.metrics and not isinstance(model, Embedder)
+
+
+@pytest.mark.parametrize("name", sorted(set(CONFIGS) - ENHANCERS - DETECTORS))
+def test_every_model_that_embeds_encodes_unit_vectors(name):
+    torch.manual_seed(0)
+    model = build("model", CONFIGS[name]).eval()
+    batch = _batch()
     assert isinstance(model, Embedder)
-    model.eval()
     for modality in model.modalities:
         with torch.no_grad():
             embedding = model.encode(modality, batch)
         assert embedding.ndim == 2 and embedding.shape[0] == 6
         torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(6))
+
+
+@pytest.mark.parametrize("name", sorted(ENHANCERS))
+def test_every_enhancer_returns_its_estimate_and_scores_it(name):
+    torch.manual_seed(0)
+    model = build("model", CONFIGS[name]).eval()
+    batch = _enhancement_batch()
+    with torch.no_grad():
+        out = model(batch)
+    assert isinstance(out, EnhancementOutput) and not isinstance(model, Embedder)
+    separator = name != "mask_unet"
+    reference = batch["sources"] if separator else batch["clean"]
+    assert out.estimate.shape == reference.shape and bool(torch.isfinite(out.estimate).all())
+    # the metric is the SI-SDR of the estimate against the reference (for a separator: under the
+    # assignment the output reorders to), and the improvement is over the input itself
+    mixture = batch["mixture"].unsqueeze(1).expand_as(reference) if separator else batch["noisy"]
+    torch.testing.assert_close(out.metrics["si_sdr"], si_sdr(out.estimate, reference).mean())
+    torch.testing.assert_close(out.metrics["si_sdri"], out.metrics["si_sdr"] - si_sdr(mixture, reference).mean())
 
 
 @pytest.mark.parametrize("name", ["classifier", "late_fusion"])

@@ -146,10 +146,24 @@ def test_a_bug_is_a_json_500_without_traceback(client, monkeypatch):
     assert _assert_json_error(response, 500) == "internal error" and "secret" not in response.text
 
 
-def test_index_is_read_only_while_serving(client):
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        client.index._db.execute("DELETE FROM files")
-    assert not client.index.vectors.flags.writeable
+def test_index_is_read_only_while_serving(indexed, monkeypatch):
+    """The connection Index.open holds (caught where it is made) refuses writes; the vectors too."""
+    from polysense.search import index as index_module
+    from polysense.search.store import open_db
+
+    connections = []
+
+    def recording(path, **kwargs):
+        connections.append(open_db(path, **kwargs))
+        return connections[-1]
+
+    monkeypatch.setattr(index_module, "open_db", recording)
+    idx, _, bundle = indexed
+    with Index.open(idx, embedder=bundle) as index:
+        assert len(connections) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            connections[0].execute("DELETE FROM files")
+        assert not index.vectors.flags.writeable
 
 
 def test_bounded_load_on_loopback(indexed):

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from polysense.models.output import ClassifierOutput
-from polysense.models.registry import register
+from polysense.models.registry import register, unregister
 from polysense.train.config import ConfigError, load_config
 from polysense.train.trainer import (
     TrainingError,
@@ -27,9 +23,8 @@ from polysense.train.trainer import (
     train,
 )
 
-from tests.train.helpers import tiny_fusion
+from tests.train.helpers import assert_same_run, tiny_fusion, train_until_sigkill
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -66,55 +61,25 @@ def test_same_seed_gives_the_same_run(tmp_path):
     assert strip(_metrics(tmp_path / "a")) == strip(_metrics(tmp_path / "b"))
 
 
-KILLER = textwrap.dedent("""
-    import os, signal, sys
-    import torch
-    torch.set_num_threads(1)
-    from polysense.train import checkpoint, trainer
-    from polysense.train.config import load_config
-    original = checkpoint.save_checkpoint
-    def save_then_die(folder, **kwargs):
-        path = original(folder, **kwargs)
-        if kwargs["state"]["step"] == int(sys.argv[3]):
-            os.kill(os.getpid(), signal.SIGKILL)  # a real SIGKILL, in the middle of an epoch
-        return path
-    trainer.ckpt.save_checkpoint = save_then_die
-    trainer.train(load_config(sys.argv[1]), sys.argv[2], quiet=True)
-""")
-
-
 def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     config = tiny_fusion(epochs=2, checkpoint_every_steps=1)
     config["augment"] = {"waveform": [{"name": "add_noise", "p": 0.5, "snr_db_min": 10, "snr_db_max": 20}]}
-    path = tmp_path / "config.yaml"
-    import yaml
-
-    path.write_text(yaml.safe_dump(config))
+    path = tmp_path / "killed.yaml"
     steps_per_epoch = len(epoch_batches(76, 16, seed=0, epoch=0))
     kill_at = steps_per_epoch + 2  # epoch 2, third batch: mid-epoch
-    script = tmp_path / "killer.py"
-    script.write_text(KILLER)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    killed = subprocess.run([sys.executable, str(script), str(path), str(tmp_path / "killed"), str(kill_at)],
-                            env=env, capture_output=True, text=True, timeout=600)
+    killed = train_until_sigkill(config, tmp_path / "killed", step=kill_at)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (tmp_path / "killed" / "result.json").exists()
     pointer = json.loads((tmp_path / "killed" / "checkpoints" / "latest.json").read_text())
     assert pointer["step"] == kill_at
     train(load_config(path), tmp_path / "killed", resume=True, quiet=True)
     train(load_config(path), tmp_path / "whole", quiet=True)
-    a = _weights(tmp_path / "killed" / "model.safetensors")
-    b = _weights(tmp_path / "whole" / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
-    ra = json.loads((tmp_path / "killed" / "result.json").read_text())
-    rb = json.loads((tmp_path / "whole" / "result.json").read_text())
-    assert (ra["best_value"], ra["best_epoch"], ra["steps"]) == (rb["best_value"], rb["best_epoch"], rb["steps"])
+    assert_same_run(tmp_path / "killed", tmp_path / "whole", steps=2 * steps_per_epoch)
     # metrics.jsonl holds each step once: the lines written after the checkpoint were cut on resume
     steps = [r["step"] for r in _metrics(tmp_path / "killed") if r["split"] == "train"]
     assert steps == sorted(set(steps))
 
 
-@register("model", "test_nan_after_two_steps")
 class _NanAfterTwoSteps(torch.nn.Module):
     """A linear classifier on the audio's mean whose loss turns NaN at its third training call."""
 
@@ -134,9 +99,17 @@ class _NanAfterTwoSteps(torch.nn.Module):
         return ClassifierOutput(loss=loss, logits=logits)
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+@pytest.fixture
+def nan_model():
+    """``_NanAfterTwoSteps`` registered for one test, then removed from the shared registry."""
+    register("model", "test_nan_after_two_steps")(_NanAfterTwoSteps)
+    yield "test_nan_after_two_steps"
+    unregister("model", "test_nan_after_two_steps")
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, nan_model):
     config = tiny_fusion(epochs=1, checkpoint_every_steps=1)
-    config["model"] = {"name": "test_nan_after_two_steps"}
+    config["model"] = {"name": nan_model}
     with pytest.raises(TrainingError, match=r"loss is nan at step 2 .*last good checkpoint is .*step-00000002"):
         train(load_config(config), tmp_path / "run", quiet=True)
     assert json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())["step"] == 2
@@ -166,7 +139,7 @@ def test_run_folder_guards(tmp_path):
 def test_no_validation_split_is_refused(tmp_path):
     config = tiny_fusion(epochs=1)
     config["data"]["fractions"] = [0.9, 0.0, 0.1]
-    with pytest.raises(Exception, match="validation split"):
+    with pytest.raises(ConfigError, match="the data has no validation split"):
         train(load_config(config), tmp_path / "run", quiet=True)
 
 

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import (data_cmds, demo_cmd, detect_cmds, enhance_cmds, recognize_cmds, search_cmds, signal_cmds,
-                           train_cmds)
+from polysense.cli import (
+    data_cmds,
+    demo_cmd,
+    detect_cmds,
+    enhance_cmds,
+    predict_cmds,
+    recognize_cmds,
+    search_cmds,
+    signal_cmds,
+    train_cmds,
+)
 from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(
@@ -29,6 +38,7 @@ train_cmds.register(app)
 search_cmds.register(app)  # index, search, serve
 enhance_cmds.register(app)  # denoise, separate
 recognize_cmds.register(app)  # transcribe
+predict_cmds.register(app)  # predict, export
 detect_cmds.register(app)  # detect
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from polysense.cli.options import with_threads
+
 from polysense.cli.signal_cmds import user_errors
 
 
@@ -67,4 +69,4 @@ def transcribe(
 
 def register(app: typer.Typer) -> None:
     """Add ``transcribe`` to ``app``."""
-    app.command("transcribe")(transcribe)
+    app.command("transcribe")(with_threads(transcribe))

@@ -1,7 +1,7 @@
 """``polysense info | spectrogram | explain``: look at a sound file and the lecture's figures.
 
 The commands parse arguments and call the library (polysense.audio, polysense.signal,
-polysense.evaluate.figures); errors the user can fix (a bad file, a bad value) are printed as
+polysense.explain); errors the user can fix (a bad file, a bad value) are printed as
 one line on stderr with exit code 1, without a traceback.
 """
 
@@ -92,7 +92,7 @@ def spectrogram(
 ) -> None:
     """Draw the waveform and spectrogram of FILE, axes in seconds and Hz, colour bar in dB."""
     from polysense.audio import load
-    from polysense.evaluate.figures import save_figure, spectrogram_figure
+    from polysense.explain import save_figure, spectrogram_figure  # here: matplotlib + torch add ~4 s to every start-up
 
     with user_errors():
         path = _figure_path(output)
@@ -110,7 +110,7 @@ def explain(
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the figure (.png, .pdf or .svg)."),
 ) -> None:
     """Draw one of the lecture's figures from computed data."""
-    from polysense.evaluate.figures import write_explain
+    from polysense.explain import write_explain  # here, as above: ~4 s of every `polysense` start-up otherwise
 
     with user_errors():
         written = write_explain(topic, _figure_path(output))

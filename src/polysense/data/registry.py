@@ -26,7 +26,8 @@ from torch.utils.data import Dataset
 from polysense.data.collate import collate as default_collate
 from polysense.errors import ParameterError
 
-__all__ = ["DataSplits", "available_datasets", "build_data", "check_data_config", "dataset_builder", "register_dataset"]
+__all__ = ["DataSplits", "available_datasets", "build_data", "check_data_config", "dataset_builder", "register_dataset",
+           "unregister_dataset"]
 
 
 @dataclass
@@ -85,6 +86,14 @@ def register_dataset(name: str) -> Callable[[Callable[..., DataSplits]], Callabl
         return builder
 
     return decorator
+
+
+def unregister_dataset(name: str) -> None:
+    """Remove the dataset registered as ``name`` (a plugin's or a test's own, so the shared
+    registry holds only what was there before); an unknown name is a ParameterError."""
+    if name not in _BUILDERS:
+        raise ParameterError(f"no dataset named {name!r} is registered: nothing to unregister")
+    del _BUILDERS[name]
 
 
 def _load_builtins() -> None:

@@ -247,10 +247,8 @@ def _attention_mask(key_mask: torch.Tensor | None, attn_mask: torch.Tensor | Non
         mask = extra if mask is None else (mask & extra)
     if mask is None:
         return None
-    empty = ~mask.any(dim=-1, keepdim=True)
-    if bool(empty.any()):
-        mask = mask | empty
-    return mask
+    # unconditional (no branch on values), so an exported graph keeps the rule
+    return mask | ~mask.any(dim=-1, keepdim=True)
 
 
 class MultiHeadAttention(nn.Module):
@@ -497,7 +495,9 @@ class PatchEmbed(nn.Module):
     @staticmethod
     def patches_along(length: int, patch: int, stride: int) -> int:
         """Fewest patches covering ``length`` positions: ``1 + ceil(max(length - patch, 0) / stride)``."""
-        return 1 + -(-max(length - patch, 0) // stride)
+        # sym_max: no branch on a traced length; a ceiling of non-negative numbers, because ONNX's integer
+        # division truncates where Python's floors (the -(-a // b) idiom exported wrong for every length)
+        return 1 + (torch.sym_max(length - patch, 0) + stride - 1) // stride
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -507,14 +507,14 @@ class PatchEmbed(nn.Module):
         (ph, pw), (sh, sw) = self.patch_size, self.stride
         height, width = x.shape[-2:]
         gh, gw = self.grid_size(height, width)
-        need_h, need_w = ph + (gh - 1) * sh, pw + (gw - 1) * sw
-        if (need_h, need_w) != (height, width):
-            if not self.pad and (need_h > height or need_w > width or (height - ph) % sh or (width - pw) % sw):
-                raise ParameterError(
-                    f"input of size {height}x{width} is not covered by whole patches of {ph}x{pw} "
-                    f"every {sh}x{sw}: resize it or set pad=True"
-                )
-            x = F.pad(x, (0, max(need_w - width, 0), 0, max(need_h - height, 0)))[..., :need_h, :need_w]
+        need_h, need_w = ph + (gh - 1) * sh, pw + (gw - 1) * sw  # >= height, width: the grid covers the input
+        if not self.pad and (need_h, need_w) != (height, width):
+            raise ParameterError(
+                f"input of size {height}x{width} is not covered by whole patches of {ph}x{pw} "
+                f"every {sh}x{sw}: resize it or set pad=True"
+            )
+        # unconditional (a no-op when whole patches fit), so an exported graph pads every input size
+        x = F.pad(x, (0, need_w - width, 0, need_h - height))
         if (sh, sw) == (ph, pw):
             b, c = x.shape[:2]
             patches = x.reshape(b, c, gh, ph, gw, pw).permute(0, 2, 4, 1, 3, 5).reshape(b, gh * gw, c * ph * pw)

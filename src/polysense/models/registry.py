@@ -22,9 +22,12 @@ from __future__ import annotations
 import contextvars
 import copy
 import importlib
+import inspect
 import math
 import re
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -83,6 +86,14 @@ def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..
     return decorator
 
 
+def unregister(kind: str, name: str) -> None:
+    """Remove the part registered as ``name`` for ``kind`` (a plugin's or a test's own part, so
+    the shared registry holds only what was there before); an unknown name is a ParameterError."""
+    if kind not in _REGISTRY or name not in _REGISTRY[kind]:
+        raise ParameterError(f"no {kind} named {name!r} is registered: nothing to unregister")
+    del _REGISTRY[kind][name]
+
+
 def _load_builtins() -> None:
     global _loaded
     if not _loaded:
@@ -119,6 +130,8 @@ def build(kind: str, config: dict[str, Any]) -> Any:
         )
     kwargs = copy.deepcopy(config)
     name = kwargs.pop("name")
+    if not isinstance(name, str):
+        raise ParameterError(f"{kind} name={name!r} is invalid: expected a string, one of {', '.join(available(kind))}")
     builder = _REGISTRY.get(kind, {}).get(name)
     if builder is None:
         raise ParameterError(
@@ -154,7 +167,34 @@ def check_config_sizes(config: Any, *, where: str = "config", path: str = "") ->
         check_size(f"{where}: {path}", config, minimum=-(2**63), limit=limit)
 
 
+def _mapping_only(annotation: Any) -> bool:
+    """True when a parameter annotation admits only mappings (and None): ``Mapping[str, Any] | None``."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    options = [a for a in (typing.get_args(annotation) if union else (annotation,)) if a is not type(None)]
+    origins = [typing.get_origin(a) or a for a in options]
+    return bool(origins) and all(isinstance(o, type) and issubclass(o, Mapping) for o in origins)
+
+
+def check_config_types(make: Callable[..., Any], kwargs: Mapping[str, Any], *, where: str) -> None:
+    """Refuse a config value that is not a mapping where the builder's signature takes only a
+    mapping of options (``projection: Mapping[str, Any] | None``): a string there would fail deep
+    inside the builder with a message about dict updates. A class's base classes count too (a
+    paradigm passes ``**kwargs`` on to its base)."""
+    hints: dict[str, Any] = {}
+    for target in [c.__init__ for c in make.__mro__ if "__init__" in vars(c)] if inspect.isclass(make) else [make]:
+        try:
+            for key, value in typing.get_type_hints(target).items():
+                hints.setdefault(key, value)
+        except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
+            continue
+    for key, value in kwargs.items():
+        if value is not None and not isinstance(value, Mapping) and key in hints and _mapping_only(hints[key]):
+            raise ParameterError(f"{where}: {key}={value!r} is invalid: expected a mapping of {key} options "
+                                 "(key: value pairs) or null")
+
+
 def _call(make: Callable[..., Any], kind: str, name: str, config: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    check_config_types(make, kwargs, where=f"{kind} {name!r}")
     try:
         return make(**copy.deepcopy(kwargs))
     except TypeError as error:

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_sample_rate, check_signal, check_size
+from polysense._checks import check_device, check_dtype, check_sample_rate, check_signal, check_size, check_tensor
 from polysense.errors import ParameterError
 
 __all__ = ["amplitude_spectrum", "dft", "dft_matrix", "fft_frequencies", "one_sided"]
@@ -45,8 +45,8 @@ def dft_matrix(
     """
     n = check_size("n", n, limit="max_fft", what="DFT length N")
     check_size("n x n", n * n, limit="max_samples", bytes_each=16, what="entries of the DFT matrix")
-    if dtype not in (torch.complex64, torch.complex128):
-        raise ParameterError(f"dtype={dtype} is not supported: choose torch.complex64 or torch.complex128")
+    dtype = check_dtype("dtype", dtype, (torch.complex64, torch.complex128))
+    device = check_device(device)
     idx = torch.arange(n, dtype=torch.int64, device=device)
     exponent = torch.remainder(idx[:, None] * idx[None, :], n)
     angle = exponent.to(torch.float64) * (-2.0 * math.pi / n)
@@ -86,6 +86,7 @@ def one_sided(X: torch.Tensor) -> torch.Tensor:
     """
     if not isinstance(X, torch.Tensor):
         raise ParameterError(f"X must be a torch.Tensor spectrum of shape (..., N), got {type(X).__name__}")
+    check_tensor("X", X)
     if X.ndim == 0 or X.shape[-1] < 1:
         length = 0 if X.ndim == 0 else X.shape[-1]
         raise ParameterError(f"X has {length} bins along its last axis: expected a spectrum with N >= 1 bins")
@@ -106,6 +107,8 @@ def fft_frequencies(
     """
     n_fft = check_size("n_fft", n_fft, minimum=2, limit="max_fft", bytes_each=4, what="FFT length")
     sr = check_sample_rate(sample_rate)
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     k = torch.arange(n_fft // 2 + 1, dtype=torch.float64, device=device)
     return (k * (sr / n_fft)).to(dtype)
 

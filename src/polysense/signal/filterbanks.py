@@ -16,17 +16,22 @@ The mel bank's edges are n_bands+2 points equally spaced on the mel scale: ident
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import torch
 
 from polysense._checks import (
     check_choice,
+    check_device,
+    check_dtype,
     check_matrix_size,
     check_positive_float,
     check_positive_int,
+    check_real,
     check_sample_rate,
     check_size,
+    check_tensor,
 )
 from polysense.errors import ParameterError
 from polysense.signal.dft import fft_frequencies
@@ -49,10 +54,21 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP  # = 15 mel
 _LOGSTEP = math.log(6.4) / 27.0  # mel step of the log part: 27 mels per factor 6.4
 
 
-def _as_tensor(f) -> tuple[torch.Tensor, bool]:
+def _as_tensor(f, name: str) -> tuple[torch.Tensor, bool]:
+    """Frequencies (Hz or mel) as a real float tensor, and whether they came as one."""
     if isinstance(f, torch.Tensor):
+        check_tensor(name, f)
+        if f.is_complex() or f.dtype == torch.bool:
+            raise ParameterError(f"{name} has dtype {f.dtype}: expected real numbers")
         return f.to(torch.promote_types(f.dtype, torch.float32)), True
-    return torch.as_tensor(f, dtype=torch.float64), False
+    if isinstance(f, (bool, str, bytes)) or f is None:
+        raise ParameterError(f"{name}={f!r} is invalid: expected a real number, a sequence of them or a tensor")
+    if isinstance(f, numbers.Number):
+        return torch.tensor(check_real(name, f), dtype=torch.float64), False
+    try:
+        return torch.as_tensor(f, dtype=torch.float64), False
+    except (TypeError, ValueError, RuntimeError):
+        raise ParameterError(f"{name}={f!r} is invalid: expected real numbers, a sequence of them or a tensor") from None
 
 
 def _out(t: torch.Tensor, was_tensor: bool):
@@ -66,7 +82,7 @@ def hz_to_mel(frequencies, htk: bool = False):
     1 kHz and ``m = 15 + ln(f/1000) / (ln 6.4 / 27)`` above. Accepts a float (returns a float)
     or a tensor (returns a tensor of the same shape).
     """
-    f, was_tensor = _as_tensor(frequencies)
+    f, was_tensor = _as_tensor(frequencies, "frequencies")
     if htk:
         return _out(2595.0 * torch.log10(1.0 + f / 700.0), was_tensor)
     linear = f / _F_SP
@@ -80,7 +96,7 @@ def mel_to_hz(mels, htk: bool = False):
     HTK: ``f = 700·(10^{m/2595} − 1)``. Slaney: ``f = (200/3)·m`` below 15 mel and
     ``f = 1000·exp((ln 6.4/27)·(m − 15))`` above.
     """
-    m, was_tensor = _as_tensor(mels)
+    m, was_tensor = _as_tensor(mels, "mels")
     if htk:
         return _out(700.0 * (10.0 ** (m / 2595.0) - 1.0), was_tensor)
     linear = _F_SP * m
@@ -94,6 +110,7 @@ def mel_frequencies(
 ) -> torch.Tensor:
     """``n_mels`` frequencies (Hz) equally spaced on the mel scale from f_min_hz to f_max_hz."""
     n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel frequencies")
+    dtype = check_dtype("dtype", dtype)
     f_min_hz = check_positive_float("f_min_hz", f_min_hz, allow_zero=True, what="lowest frequency in Hz")
     f_max_hz = check_positive_float("f_max_hz", f_max_hz, allow_zero=True, what="highest frequency in Hz")
     lo, hi = hz_to_mel(f_min_hz, htk=htk), hz_to_mel(f_max_hz, htk=htk)
@@ -106,7 +123,9 @@ def _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz) -> tuple[float, int, fl
     f_min = check_positive_float("f_min_hz", f_min_hz, allow_zero=True, what="lowest frequency in Hz")
     f_max = check_band(f_max_hz, sr, name="f_max_hz")
     if f_min >= f_max:
-        raise ParameterError(f"f_min_hz={f_min:g} is invalid: expected f_min_hz < f_max_hz={f_max:g} Hz")
+        top = f"f_max_hz={f_max:g} Hz" if f_max_hz is not None else \
+            f"the Nyquist frequency {f_max:g} Hz of sample_rate={sr:g} (f_max_hz not given)"
+        raise ParameterError(f"f_min_hz={f_min:g} is invalid: expected f_min_hz < {top}")
     return sr, n_fft, f_min, f_max
 
 
@@ -157,6 +176,8 @@ def mel_filterbank(
     sr, n_fft, f_min, f_max = _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz)
     n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
     check_matrix_size("n_mels", n_mels, n_fft // 2 + 1, what="a mel filter bank")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     check_choice("mel_scale", mel_scale, ("slaney", "htk"))
     check_choice("norm", norm, ("slaney", None))
     edges = mel_frequencies(n_mels + 2, f_min_hz=f_min, f_max_hz=f_max, htk=mel_scale == "htk")
@@ -182,6 +203,8 @@ def linear_filterbank(
     sr, n_fft, f_min, f_max = _band_limits(sample_rate, n_fft, f_min_hz, f_max_hz)
     n_bands = check_size("n_bands", n_bands, limit="max_fft", what="number of bands")
     check_matrix_size("n_bands", n_bands, n_fft // 2 + 1, what="a filter bank")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     check_choice("norm", norm, ("slaney", None))
     edges = torch.linspace(f_min, f_max, n_bands + 2, dtype=torch.float64)
     bank = _triangles(edges, fft_frequencies(n_fft=n_fft, sample_rate=sr), norm, "linear")
@@ -209,6 +232,8 @@ def log_filterbank(
     check_positive_float("f_min_hz", f_min, what="lowest edge in Hz; a log scale needs > 0")
     n_bands = check_size("n_bands", n_bands, limit="max_fft", what="number of bands")
     check_matrix_size("n_bands", n_bands, n_fft // 2 + 1, what="a filter bank")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     check_choice("norm", norm, ("slaney", None))
     j = torch.arange(n_bands + 2, dtype=torch.float64) / (n_bands + 1)
     edges = f_min * (f_max / f_min) ** j
@@ -229,6 +254,8 @@ def dct_matrix(
     n_mels = check_size("n_mels", n_mels, limit="max_fft", what="number of mel bands")
     n_mfcc = check_positive_int("n_mfcc", n_mfcc, what="number of coefficients")
     check_matrix_size("n_mels", n_mels, min(n_mfcc, n_mels), what="a DCT matrix")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     if n_mfcc > n_mels:
         raise ParameterError(f"n_mfcc={n_mfcc} is invalid: expected 1 <= n_mfcc <= n_mels={n_mels}")
     check_choice("norm", norm, ("ortho", None))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from polysense._checks import check_positive_float, check_positive_int
+from polysense._checks import check_positive_float, check_positive_int, check_tensor
 from polysense.errors import ParameterError
 
 __all__ = ["cmvn", "sliding_cmvn"]
@@ -27,7 +27,8 @@ __all__ = ["cmvn", "sliding_cmvn"]
 def _check(features, mask, name: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(features, torch.Tensor) or not features.is_floating_point() or features.ndim < 2:
         raise ParameterError(f"{name} must be a float tensor of shape (..., n_bands, frames)")
-    if not bool(torch.isfinite(features).all()):
+    check_tensor(name, features)
+    if not torch.compiler.is_compiling() and not bool(torch.isfinite(features).all()):  # (no values in a traced graph)
         raise ParameterError(f"{name} holds NaN or Inf: compute features with a floor (amin) before normalising")
     shape = features.shape[:-2] + features.shape[-1:]
     if mask is None:
@@ -37,6 +38,7 @@ def _check(features, mask, name: str = "features") -> tuple[torch.Tensor, torch.
         raise ParameterError(
             f"mask must be a bool tensor of shape {tuple(shape)} (..., frames), True = real frame; got {got}"
         )
+    check_tensor("mask", mask)
     return features, mask.to(features.device)
 
 

@@ -31,18 +31,38 @@ import math
 
 import torch
 
-from polysense._checks import check_positive_float, check_positive_int, check_sample_rate, check_signal
+from polysense import limits
+from polysense._checks import (
+    check_device,
+    check_dtype,
+    check_positive_float,
+    check_positive_int,
+    check_real,
+    check_sample_rate,
+    check_signal,
+    check_size,
+    check_tensor,
+)
 from polysense.errors import ParameterError
 from polysense.signal.dft import fft_frequencies
 from polysense.signal.filterbanks import mel_filterbank
-from polysense.signal.resample import resample
+from polysense.signal.resample import MAX_RATIO, resample
 from polysense.signal.stft import istft, stft
 
 __all__ = ["pitch_shift", "speed_perturb", "time_stretch", "vtlp_mel_filterbank", "vtlp_warp"]
 
 
 def _alphas(alpha) -> tuple[torch.Tensor, bool]:
-    a = torch.as_tensor(alpha, dtype=torch.float64)
+    expected = "expected a positive warp factor (or a 1-D tensor of them)"
+    if isinstance(alpha, torch.Tensor):
+        check_tensor("alpha", alpha)
+    if isinstance(alpha, (bool, str, bytes)) or alpha is None or isinstance(alpha, complex) or (
+            isinstance(alpha, torch.Tensor) and (alpha.is_complex() or alpha.dtype == torch.bool)):
+        raise ParameterError(f"alpha={alpha!r} is invalid: {expected}")
+    try:
+        a = torch.as_tensor(alpha, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise ParameterError(f"alpha={alpha!r} is invalid: {expected}") from None
     if a.ndim > 1 or not bool(torch.isfinite(a).all()) or bool((a <= 0).any()):
         raise ParameterError(f"alpha={alpha!r} is invalid: expected a positive warp factor (or a 1-D tensor of them)")
     return a.reshape(-1), a.ndim == 0
@@ -59,6 +79,8 @@ def vtlp_warp(frequencies_hz: torch.Tensor, *, alpha, sample_rate: float, f_hi_h
     if f_hi >= nyq:
         raise ParameterError(f"f_hi_hz={f_hi_hz} is invalid: expected a boundary below Nyquist ({nyq:g} Hz)")
     a, scalar = _alphas(alpha)
+    if isinstance(frequencies_hz, torch.Tensor) and (check_tensor("frequencies_hz", frequencies_hz).is_complex()):
+        raise ParameterError(f"frequencies_hz has dtype {frequencies_hz.dtype}: expected real frequencies in Hz")
     f = torch.as_tensor(frequencies_hz, dtype=torch.float64)
     a_ = a.reshape(-1, *([1] * f.ndim))
     f0 = f_hi * torch.clamp(a_, max=1.0) / a_
@@ -99,6 +121,9 @@ def vtlp_mel_filterbank(
     """
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     oversample = check_positive_int("oversample", oversample)
+    check_size(f"n_fft={n_fft} x oversample", n_fft * oversample, limit="max_fft", what="points of the fine grid")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     a, scalar = _alphas(alpha)
     fine = mel_filterbank(sample_rate=sample_rate, n_fft=n_fft * oversample, n_mels=n_mels, f_min_hz=f_min_hz,
                           f_max_hz=f_max_hz, mel_scale=mel_scale, norm=norm, dtype=torch.float64)
@@ -121,6 +146,12 @@ def speed_perturb(x: torch.Tensor, *, factor: float, sample_rate: float, quality
     """
     factor = check_positive_float("factor", factor, what="speed factor")
     sr = check_sample_rate(sample_rate)
+    lim = limits.current()
+    if not (1 / MAX_RATIO <= factor <= MAX_RATIO and lim.min_sample_rate <= sr * factor <= lim.max_sample_rate):
+        raise ParameterError(
+            f"factor={factor:g} is out of range at sample_rate={sr:g} Hz: the resampling ratio must be at most "
+            f"{MAX_RATIO:,} either way and factor·sample_rate a sample rate in [{lim.min_sample_rate:g}, "
+            f"{lim.max_sample_rate:g}] Hz")
     return resample(x, orig_sample_rate=sr * factor, new_sample_rate=sr, quality=quality)
 
 
@@ -136,6 +167,13 @@ def time_stretch(x: torch.Tensor, *, rate: float, n_fft: int = 512, hop_length: 
     rate = check_positive_float("rate", rate, what="stretch rate")
     n_fft = check_positive_int("n_fft", n_fft, minimum=2)
     hop = n_fft // 4 if hop_length is None else check_positive_int("hop_length", hop_length)
+    # the output length T / rate, bounded before the frame grid (frames / rate points) is built
+    check_size(f"the length of x stretched at rate={rate:g}", max(1, math.ceil(x.shape[-1] / rate)),
+               limit="max_samples", bytes_each=x.element_size() * max(1, x[..., 0].numel()),
+               what=f"from {x.shape[-1]} samples")
+    if round(x.shape[-1] / rate) < 1:
+        raise ParameterError(f"rate={rate:g} stretches the {x.shape[-1]} samples of x to none: expected a rate of "
+                             f"at most {2 * x.shape[-1]}")
     X = stft(x, n_fft=n_fft, hop_length=hop, window="hann", center=True)  # (..., bins, frames)
     frames = X.shape[-1]
     steps = torch.arange(0, frames, rate, dtype=torch.float64, device=x.device)
@@ -160,11 +198,15 @@ def pitch_shift(x: torch.Tensor, *, semitones: float, sample_rate: float, n_fft:
     """
     x = check_signal("x", x)
     sr = check_sample_rate(sample_rate)
-    if not math.isfinite(float(semitones)):
-        raise ParameterError(f"semitones={semitones!r} is invalid: expected a finite number")
-    if float(semitones) == 0:
+    semitones = check_real("semitones", semitones, what="number of semitones")
+    # the shift resamples by 2^(semitones/12): at most MAX_RATIO either way
+    top = 12 * math.log2(MAX_RATIO)
+    if abs(semitones) > top:
+        raise ParameterError(f"semitones={semitones!r} is out of range: expected at most {top:g} either way "
+                             f"(a rate ratio of {MAX_RATIO:,})")
+    if semitones == 0:
         return x.detach().clone()
-    rate = 2.0 ** (-float(semitones) / 12)
+    rate = 2.0 ** (-semitones / 12)
     y = resample(time_stretch(x, rate=rate, n_fft=n_fft), orig_sample_rate=sr / rate, new_sample_rate=sr)
     T = x.shape[-1]
     return y[..., :T] if y.shape[-1] >= T else torch.nn.functional.pad(y, (0, T - y.shape[-1]))

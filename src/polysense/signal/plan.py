@@ -29,7 +29,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate, check_size
+from polysense._checks import (
+    check_choice,
+    check_positive_float,
+    check_positive_int,
+    check_sample_rate,
+    check_size,
+    check_tensor,
+)
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention, get_convention
 from polysense.signal.filterbanks import mel_filterbank
@@ -68,6 +75,11 @@ class DecibelScale:
         """``10·log10(max(ref, amin))``: a float for a numeric ref, a tensor for a callable one."""
         value = self.ref(S) if callable(self.ref) else self.ref
         if isinstance(value, torch.Tensor):
+            check_tensor("ref", value)
+            if value.is_complex() or value.numel() == 0 or not bool(torch.isfinite(value).all()):
+                shown = value.item() if value.numel() == 1 else f"a tensor of shape {tuple(value.shape)}"
+                raise ParameterError(f"ref returned {shown}: expected a finite, real reference power for 0 dB "
+                                     "(the callable is evaluated on the spectrogram, e.g. torch.max)")
             return 10.0 * torch.log10(torch.clamp(value.to(S.dtype), min=self.amin))
         value = check_positive_float("ref", value, what="reference power for 0 dB")
         return 10.0 * math.log10(max(self.amin, value))
@@ -183,7 +195,8 @@ class SpectrogramPlan:
         norm = self.convention.mel_norm if norm is FROM_CONVENTION else norm
         check_choice("mel_scale", mel_scale, ("slaney", "htk"))
         check_choice("norm", norm, ("slaney", None))
-        f_max_hz = None if f_max_hz is None else float(f_max_hz)
+        f_max_hz = None if f_max_hz is None else check_positive_float(
+            "f_max_hz", f_max_hz, allow_zero=True, what="highest frequency in Hz")
         bank = mel_filterbank(sample_rate=sample_rate, n_fft=self.n_fft, n_mels=n_mels, f_min_hz=f_min_hz,
                               f_max_hz=f_max_hz, mel_scale=mel_scale, norm=norm, dtype=torch.float64)
         return dataclasses.replace(self, mel_bank=bank, sample_rate=sample_rate, n_mels=n_mels,

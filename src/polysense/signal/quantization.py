@@ -23,7 +23,14 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_positive_float, check_positive_int, check_representable, check_signal
+from polysense._checks import (
+    check_dtype,
+    check_positive_float,
+    check_positive_int,
+    check_representable,
+    check_signal,
+    check_tensor,
+)
 from polysense.errors import ParameterError
 
 __all__ = [
@@ -76,8 +83,14 @@ def quantize(x: torch.Tensor, step: float, *, straight_through: bool = False) ->
     Tensor like ``x``, every value an integer multiple of ``Δ``; no clipping (see
     :func:`quantize_bits` for a finite number of levels).
     """
-    x = check_signal("x", x)
-    delta = check_representable("step", check_positive_float("step", step, what="quantization step size Δ"), x.dtype)
+    delta = check_positive_float("step", step, what="quantization step size Δ")
+    dtype = x.dtype if isinstance(x, torch.Tensor) and x.dtype in (torch.float32, torch.float64) else None
+    max_abs = None
+    if dtype is not None:  # |x|/Δ and the rounded level Δ·k ≤ |x| + Δ/2 must stay finite in x's dtype
+        top = torch.finfo(dtype).max
+        max_abs = min(top * check_representable("step", delta, dtype) / 2, top - delta)
+    x = check_signal("x", x, max_abs=max_abs, overflow=f"quantizing it with step={delta:g}")
+    delta = check_representable("step", delta, x.dtype)
     q = torch.sign(x) * delta * torch.floor(torch.abs(x) / delta + 0.5)
     if straight_through:
         return x + (q - x).detach()
@@ -188,8 +201,7 @@ def mu_law_decode(
     scale for Q = 256: at most 0.022).
     """
     channels = _check_channels(quantization_channels)
-    if not isinstance(codes, torch.Tensor):
-        raise ParameterError(f"codes must be a torch.Tensor of integer codes, got {type(codes).__name__}")
+    check_tensor("codes", codes)
     if codes.is_complex() or codes.dtype == torch.bool:
         raise ParameterError(f"codes has dtype {codes.dtype}: expected integer codes (an integer or float tensor)")
     if codes.is_floating_point():
@@ -197,8 +209,7 @@ def mu_law_decode(
             raise ParameterError(f"codes has dtype {codes.dtype} with non-integer values: expected integer codes")
     if codes.numel() == 0:
         raise ParameterError("codes is empty: expected at least one μ-law code")
-    if dtype not in (torch.float32, torch.float64):
-        raise ParameterError(f"dtype={dtype} is not supported: choose torch.float32 or torch.float64")
+    dtype = check_dtype("dtype", dtype, (torch.float32, torch.float64))
     lo, hi = int(codes.min()), int(codes.max())
     if lo < 0 or hi > channels - 1:
         bad = lo if lo < 0 else hi

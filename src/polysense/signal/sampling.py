@@ -23,7 +23,16 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_choice, check_sample_rate, check_size
+from polysense._checks import (
+    check_choice,
+    check_device,
+    check_dtype,
+    check_positive_float,
+    check_real,
+    check_sample_rate,
+    check_size,
+    check_tensor,
+)
 from polysense.errors import ParameterError
 
 __all__ = [
@@ -45,12 +54,7 @@ def _num_samples(sample_rate: float, duration_s: Any, num_samples: Any) -> int:
         )
     if num_samples is not None:
         return check_size("num_samples", num_samples, limit="max_samples", bytes_each=8, what="samples in the signal")
-    try:
-        seconds = float(duration_s)
-    except (TypeError, ValueError):
-        raise ParameterError(f"duration_s={duration_s!r} is invalid: expected a number of seconds > 0") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ParameterError(f"duration_s={duration_s!r} is invalid: expected a finite number of seconds > 0")
+    seconds = check_positive_float("duration_s", duration_s, what="seconds")
     n = int(round(seconds * sample_rate))
     check_size(f"duration_s={duration_s!r} at sample_rate={sample_rate:g} Hz gives num_samples", max(n, 1),
                limit="max_samples", bytes_each=8)
@@ -89,9 +93,12 @@ def sample_times(
     """
     sr = check_sample_rate(sample_rate)
     n = _num_samples(sr, duration_s, num_samples)
-    start = float(start_s)
-    if not math.isfinite(start):
-        raise ParameterError(f"start_s={start_s!r} is invalid: expected a finite number of seconds")
+    start = check_real("start_s", start_s, what="number of seconds")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
+    if abs(start) + n / sr > torch.finfo(dtype).max:
+        raise ParameterError(f"start_s={start_s!r} is too large for {str(dtype).replace('torch.', '')} times: "
+                             f"expected the times to stay below {torch.finfo(dtype).max:.3g} s")
     # Compute n / F_s in float64 first so float32 times do not accumulate rounding error.
     t = torch.arange(n, dtype=torch.float64, device=device) / sr + start
     return t.to(dtype)
@@ -100,6 +107,7 @@ def sample_times(
 def _components(name: str, value: Any, dtype: torch.dtype, device: Any) -> torch.Tensor:
     """A parameter given as a scalar, a sequence or a tensor, as a 1-D tensor of components."""
     if isinstance(value, torch.Tensor):
+        check_tensor(name, value)
         tensor = value.to(dtype=dtype, device=device if device is not None else value.device)
     elif isinstance(value, (bool, str, bytes)) or value is None:
         raise ParameterError(f"{name}={value!r} is invalid: expected a number, a sequence of numbers or a tensor")
@@ -164,8 +172,8 @@ def sinusoid(
     every component). The result is differentiable with respect to tensor arguments
     (amplitude, phase, frequency).
     """
-    if dtype not in (torch.float32, torch.float64):
-        raise ParameterError(f"dtype={dtype} is not supported: choose torch.float32 or torch.float64")
+    dtype = check_dtype("dtype", dtype, (torch.float32, torch.float64))
+    device = check_device(device)
     sr = check_sample_rate(sample_rate)
     compute = torch.float64
     f = _components("freq_hz", freq_hz, compute, device)
@@ -215,12 +223,13 @@ def chirp(
     check_choice("method", method, ("linear", "exponential"))
     sr = check_sample_rate(sample_rate)
     n = _num_samples(sr, duration_s, num_samples)
-    f0 = float(f0_hz)
-    f1 = float(f1_hz)
-    for name, value in (("f0_hz", f0), ("f1_hz", f1)):
-        if not math.isfinite(value) or value < 0 or (method == "exponential" and value == 0):
-            bound = "> 0" if method == "exponential" else ">= 0"
-            raise ParameterError(f"{name}={value!r} is invalid: expected a finite frequency {bound} Hz")
+    exponential = method == "exponential"  # a geometric sweep needs both ends > 0
+    f0 = check_positive_float("f0_hz", f0_hz, allow_zero=not exponential, what="frequency in Hz")
+    f1 = check_positive_float("f1_hz", f1_hz, allow_zero=not exponential, what="frequency in Hz")
+    phase = check_real("phase", phase, what="phase in cycles")
+    amplitude = check_real("amplitude", amplitude, what="amplitude")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     t = torch.arange(n, dtype=torch.float64, device=device) / sr
     total = n / sr
     if method == "linear" or f0 == f1:
@@ -251,16 +260,14 @@ def alias_frequency(freq_hz: float | torch.Tensor, sample_rate: float) -> float 
     """
     sr = check_sample_rate(sample_rate)
     if isinstance(freq_hz, torch.Tensor):
+        check_tensor("freq_hz", freq_hz)
+        if freq_hz.is_complex():
+            raise ParameterError(f"freq_hz has dtype {freq_hz.dtype}: expected real frequencies in Hz")
         if not bool(torch.isfinite(freq_hz).all()):
             raise ParameterError("freq_hz contains NaN or Inf: expected finite frequencies in Hz")
         f = freq_hz.to(torch.promote_types(freq_hz.dtype, torch.float32))
         return torch.abs(f - sr * torch.round(f / sr))
-    try:
-        f = float(freq_hz)
-    except (TypeError, ValueError):
-        raise ParameterError(f"freq_hz={freq_hz!r} is invalid: expected a frequency in Hz") from None
-    if not math.isfinite(f):
-        raise ParameterError(f"freq_hz={freq_hz!r} is invalid: expected a finite frequency in Hz")
+    f = check_real("freq_hz", freq_hz, what="frequency in Hz")
     return abs(f - sr * round(f / sr))
 
 
@@ -294,12 +301,7 @@ def check_band(
     nyquist = nyquist_frequency(sample_rate)
     if f_max_hz is None:
         return nyquist
-    try:
-        f = float(f_max_hz)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={f_max_hz!r} is invalid: expected a frequency in Hz") from None
-    if not math.isfinite(f) or f < 0:
-        raise ParameterError(f"{name}={f_max_hz!r} is invalid: expected a finite frequency in [0, {nyquist:g}] Hz")
+    f = check_positive_float(name, f_max_hz, allow_zero=True, what=f"frequency in Hz, at most {nyquist:g}")
     if f > nyquist:
         message = (
             f"{name}={f:g} Hz exceeds the Nyquist frequency {nyquist:g} Hz of sample_rate={2 * nyquist:g} Hz: "

@@ -116,8 +116,9 @@ def amplitude_to_db(
     if callable(ref):
         ref_value = ref(S.abs())  # complex abs has gradient sgn(S): 0, not NaN, at S = 0
         ref_power = ref_value**2 if isinstance(ref_value, torch.Tensor) else float(ref_value) ** 2
-    else:
-        ref_power = check_positive_float("ref", ref, what="reference amplitude for 0 dB") ** 2
+    else:  # an amplitude whose square (the reference power) stays finite in S's dtype
+        ref_power = check_positive_float("ref", ref, what="reference amplitude for 0 dB",
+                                         maximum=math.sqrt(torch.finfo(S.real.dtype).max)) ** 2
     return power_to_db(power, ref=ref_power, amin=amin * amin, top_db=top_db, top_db_scope=top_db_scope)
 
 

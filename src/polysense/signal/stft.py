@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from polysense._checks import (
     check_choice,
     check_positive_int,
+    check_representable,
     check_signal,
     check_size,
     check_stft_size,
@@ -97,7 +98,9 @@ def apply_plan(x: torch.Tensor, plan: SpectrogramPlan) -> torch.Tensor:
     headroom_power = 2.0 if plan.power is None else max(2.0, float(plan.power))
     x = check_signal("x", x, max_abs=power_headroom(x.dtype, plan.n_fft, headroom_power)
                      if isinstance(x, torch.Tensor) and x.dtype in (torch.float32, torch.float64) else None)
-    check_stft_size(x, plan.n_fft, plan.hop_length)
+    check_stft_size(x, plan.n_fft, plan.hop_length, n_mels=None if plan.mel_bank is None else plan.mel_bank.shape[0])
+    if plan.db is not None:  # the floor must be a number of x's dtype (power_to_db checks it the same way)
+        check_representable("amin", plan.db.amin, x.dtype)
     lead, n = x.shape[:-1], x.shape[-1]
     left, right, n_frames = plan.layout(n)
     window = plan.frame_window().to(device=x.device, dtype=x.dtype)
@@ -206,7 +209,7 @@ def nola_ok(window: torch.Tensor, hop_length: int, n_fft: int | None = None, *, 
     if n_fft is not None:
         w = F.pad(w, ((n_fft - w.shape[-1]) // 2, n_fft - w.shape[-1] - (n_fft - w.shape[-1]) // 2))
     total = float((w * w).sum())
-    if total <= 0:
+    if total <= 0 or hop_length > w.shape[-1]:  # a hop past the window leaves samples no frame covers
         return False
     size = -(-w.shape[-1] // hop_length) * hop_length
     sums = (F.pad(w * w, (0, size - w.shape[-1])).reshape(-1, hop_length)).sum(0)
@@ -277,8 +280,10 @@ def istft(
             "or a window without zeros"
         )
     lead = X.shape[:-2]
+    # the overlap-add buffer spans every frame whatever length= keeps: bounded before it is made
+    total = check_size(f"the overlap-add span of X's {n_frames} frames at hop_length={hop}", n_fft + hop * (n_frames - 1),
+                       limit="max_samples", bytes_each=8 * max(1, X[..., 0, 0].numel()), what="samples")
     frames = torch.fft.irfft(X.reshape(-1, n_bins, n_frames).transpose(-1, -2), n=n_fft) * w  # (B, F, N)
-    total = n_fft + hop * (n_frames - 1)
     y = F.fold(frames.transpose(-1, -2), output_size=(1, total), kernel_size=(1, n_fft), stride=(1, hop))
     y = y.reshape(frames.shape[0], total)
     env = F.fold(

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from polysense._checks import check_tensor
 from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention
 from polysense.signal.spectrogram import mel_plan
@@ -132,6 +133,7 @@ class StreamingLogMel:
             raise ParameterError(
                 f"block must be a real floating-point tensor (..., samples), got {getattr(block, 'dtype', type(block))}"
             )
+        check_tensor("block", block)
         if self._buffer is not None:
             if block.shape[:-1] != self._buffer.shape[:-1]:
                 raise ParameterError(

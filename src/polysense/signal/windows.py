@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from polysense._checks import check_positive_float, check_size
+from polysense._checks import check_device, check_dtype, check_positive_float, check_real, check_size
 from polysense.errors import ParameterError
 
 __all__ = ["WINDOWS", "generalized_hamming", "get_window", "window_names"]
@@ -202,6 +202,8 @@ def get_window(
         tensor([0.0000, 0.5000, 1.0000, 0.5000], dtype=torch.float64)
     """
     length = check_size("length", length, limit="max_fft", bytes_each=8, what="window length in samples")
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
     canonical, values = _resolve(name, params)
     builder = WINDOWS[canonical][0]
     if length == 1:
@@ -228,7 +230,9 @@ def generalized_hamming(
     ``get_window("hann"|"hamming", M, periodic=...)`` (to 1e-15).
     """
     length = check_size("length", length, limit="max_fft", bytes_each=8, what="window length in samples")
-    eps = float(epsilon)
+    dtype = check_dtype("dtype", dtype)
+    device = check_device(device)
+    eps = check_real("epsilon", epsilon, what="number in [0, 1] (0.5 Hann, 0.54 Hamming)")
     if not 0.0 <= eps <= 1.0:
         raise ParameterError(f"epsilon={epsilon!r} is invalid: expected a number in [0, 1] (0.5 Hann, 0.54 Hamming)")
     if length == 1:

@@ -7,6 +7,11 @@ A resumable checkpoint is a folder ``checkpoints/step-00000123/`` holding
 - ``state.json``: step, epoch, batches done in the epoch, scheduler, best metric, RNG states
   and the length of ``metrics.jsonl`` at that moment.
 
+The RNG states are the global generators (torch, CUDA, NumPy, Python) and every
+:class:`torch.Generator` a module of the model holds (a front end's speed perturbation, VTLP,
+SpecAugment...): a generator left out would draw anew after a resume, and the resumed run would
+drift from the uninterrupted one.
+
 Each folder is written under a temporary name and renamed; then ``checkpoints/latest.json``
 (the pointer resume reads) is replaced atomically, and older folders are removed. A process
 killed at any moment leaves the previous pointer and its folder intact.
@@ -37,6 +42,7 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "load_weights",
+    "module_generators",
     "rng_state",
     "save_checkpoint",
     "save_weights",
@@ -135,12 +141,29 @@ def load_weights(path: str | os.PathLike, module: torch.nn.Module) -> None:
 # ----------------------------------------------------------------------------- RNG
 
 
-def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(tensors, JSON) capturing torch's, NumPy's and Python's global generators."""
+def module_generators(module: torch.nn.Module | None) -> dict[str, torch.Generator]:
+    """Every :class:`torch.Generator` held as an attribute by ``module`` or its submodules,
+    by dotted name (``encoder.frontend.generator``); the state a checkpoint must keep beside
+    the global generators."""
+    if module is None:
+        return {}
+    found: dict[str, torch.Generator] = {}
+    for prefix, sub in module.named_modules():
+        for attr, value in vars(sub).items():
+            if isinstance(value, torch.Generator):
+                found[f"{prefix}.{attr}" if prefix else attr] = value
+    return found
+
+
+def rng_state(module: torch.nn.Module | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(tensors, JSON) capturing torch's, NumPy's and Python's global generators, and the
+    generators ``module`` holds (see :func:`module_generators`)."""
     tensors = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
+    for name, generator in module_generators(module).items():
+        tensors[f"rng.module.{name}"] = generator.get_state()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss = random.getstate()
     return tensors, {
@@ -149,11 +172,22 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     }
 
 
-def set_rng_state(tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any]) -> None:
+def set_rng_state(tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any],
+                  module: torch.nn.Module | None = None) -> None:
+    """Restore what :func:`rng_state` captured; a generator of ``module`` the checkpoint lacks
+    is a :class:`CheckpointError` (the resumed run could not draw what the original drew)."""
     torch.set_rng_state(tensors["rng.torch"])
     cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
+    generators = module_generators(module)
+    missing = sorted(name for name in generators if f"rng.module.{name}" not in tensors)
+    if missing:
+        raise CheckpointError(f"the checkpoint holds no state for the model's random generators {missing}: it was "
+                              "written by an older polysense, so resuming would not repeat the run; start the run "
+                              "again without --resume")
+    for name, generator in generators.items():
+        generator.set_state(tensors[f"rng.module.{name}"])
     kind, keys, pos, has_gauss, cached = info["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     version, internal, gauss = info["python"]
@@ -207,7 +241,7 @@ def save_checkpoint(
     try:
         save_file(_contiguous(model.state_dict()), str(tmp / "model.safetensors"))
         opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
-        rng_tensors, rng_plain = rng_state()
+        rng_tensors, rng_plain = rng_state(model)
         save_file(_contiguous({**{f"opt.{k}": v for k, v in opt_tensors.items()}, **rng_tensors}),
                   str(tmp / "optimizer.safetensors"))
         payload = {**state, "optimizer": opt_plain, "scheduler": scheduler.state_dict(), "rng": rng_plain}
@@ -263,5 +297,5 @@ def load_checkpoint(
     optimizer.load_state_dict(_join_optimizer({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")},
                                               state.pop("optimizer")))
     scheduler.load_state_dict(state.pop("scheduler"))
-    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, state.pop("rng"))
+    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, state.pop("rng"), model)
     return state

@@ -10,8 +10,10 @@ of :mod:`polysense.models.output` (``loss``, ``losses``, ``metrics``; ``logits``
 
 Reproducibility: the order of the training items in epoch ``e`` is a permutation drawn from a
 generator seeded with ``(seed, e)``, augmentation draws from a generator seeded with
-``(seed, e, batch)``, and a checkpoint stores the global RNG states, so a run killed at any
-moment and resumed from its last checkpoint reaches the same weights as an uninterrupted one.
+``(seed, e, batch)``, and a checkpoint stores the global RNG states, those of the generators the
+model holds (its front end's augmentations) and the data loader's seed of the epoch, so a run
+killed at any moment and resumed from its last checkpoint reaches the same weights as an
+uninterrupted one (tested for every built-in config, ``tests/train/test_resume_configs.py``).
 
 Several processes (``torchrun``): ``train.batch_size`` is the global batch; each process takes
 its contiguous share of every batch, gradients are averaged by ``DistributedDataParallel`` and
@@ -318,16 +320,20 @@ class Trainer:
                 "modalities": list(self.data.modalities),
                 "data": self.data.description,
                 "world_size": self.ctx.world_size,
+                "threads": torch.get_num_threads(),  # per process (polysense.threads; --threads)
                 "model_config": cfg.to_dict()["model"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
             }, indent=2))
 
-    def _loader(self, batches: list[list[int]], dataset: Any) -> Iterator[dict[str, Any]]:
+    def _loader(self, batches: list[list[int]], dataset: Any, seed: int | None = None) -> Iterator[dict[str, Any]]:
+        """The batches' items, collated; ``seed`` seeds the loader's own generator (its workers'
+        seeds), else the loader draws that seed from torch's global generator."""
         if not batches:
             return iter(())
+        generator = None if seed is None else torch.Generator().manual_seed(seed)
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.collator,
-                                             num_workers=self.config.train.num_workers)
+                                             num_workers=self.config.train.num_workers, generator=generator)
         return iter(loader)
 
     def _eval_batches(self, dataset: Any) -> Iterator[dict[str, Any]]:
@@ -405,12 +411,17 @@ class Trainer:
                 batches = batches[:cfg.train.max_batches_per_epoch]
             batches = batches[: len(batches) - len(batches) % accumulate] or batches
             start = int(state["batch"])
+            if start == 0 or "loader_seed" not in state:
+                # the draw from the global generator a DataLoader makes when it starts (its workers'
+                # seed), made once per epoch here and kept in the state: a loader restarted mid-epoch
+                # on resume must not draw again, or every later draw (dropout...) would shift
+                state["loader_seed"] = int(torch.empty((), dtype=torch.int64).random_().item())
             local = [shard(b, self.ctx.rank, self.ctx.world_size) for b in batches[start:]]
             self.log.start_epoch(epoch, cfg.train.epochs, len(batches), start)
             tick = time.perf_counter()
             running: dict[str, float] = {}
             running_n = 0
-            for offset, batch in enumerate(self._loader(local, self.data.train)):
+            for offset, batch in enumerate(self._loader(local, self.data.train, seed=state["loader_seed"])):
                 index = start + offset
                 batch = augment_batch(batch, cfg.augment.waveform, generator=_generator(cfg.train.seed, epoch, index),
                                       num_classes=self.num_classes)

@@ -1,7 +1,7 @@
 """``polysense explain denoising``: noisy, mask, denoised and clean spectrograms from computed data.
 
 A speech sound (the first FSDD recording found, else the synthetic vowel of
-:mod:`polysense.evaluate.figures`) is mixed with pink noise at ``snr_db``; the noisy STFT, the gain
+:func:`polysense.data.examples.vowel`) is mixed with pink noise at ``snr_db``; the noisy STFT, the gain
 a denoiser applies to it, the denoised result and the clean speech are drawn on one dB scale, and the
 ideal ratio mask beside the estimated one. The denoiser is the decision-directed Wiener filter, or a
 trained ``mask_unet`` when ``run_dir`` is given. Each panel's title carries its measured SI-SDR.
@@ -16,32 +16,30 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from polysense.audio import load
+from polysense.data.builtin import default_fsdd_folder
+from polysense.data.examples import vowel
+from polysense.enhance.classical import DEFAULT_STFT, ideal_ratio_mask, wiener_filter
+from polysense.enhance.noise import make_noise, scale_to_snr
+from polysense.evaluate.enhancement import si_sdr
+from polysense.explain.drawing import draw_spectrogram, power_to_display_db
+from polysense.train.run import load_run
+
 __all__ = ["denoising_figure"]
 
 
 def _speech(sample_rate: int) -> tuple[torch.Tensor, str]:
-    from polysense.data.builtin import default_fsdd_folder
-
     folder = default_fsdd_folder()
     files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
     if files:
-        from polysense.audio import load
-
         audio, _ = load(files[0], sample_rate=sample_rate)
         return audio.double(), f"FSDD {files[0].stem}"
-    from polysense.data.examples import vowel
-
     return vowel(sample_rate, 0.6), "a synthetic vowel"
 
 
 def denoising_figure(*, sample_rate: int = 8000, snr_db: float = 0.0, seed: int = 0,
                      run_dir: str | os.PathLike | None = None) -> Figure:
     """Noisy / gain (mask) / denoised / clean spectrograms and the IRM, computed here (see module)."""
-    from polysense.enhance.classical import DEFAULT_STFT, ideal_ratio_mask, wiener_filter
-    from polysense.enhance.noise import make_noise, scale_to_snr
-    from polysense.evaluate.enhancement import si_sdr
-    from polysense.evaluate.figures import _draw_spectrogram, _to_db
-
     clean, source = _speech(sample_rate)
     rng = np.random.default_rng(seed)
     pad = torch.zeros(int(0.15 * sample_rate), dtype=torch.float64)
@@ -50,8 +48,6 @@ def denoising_figure(*, sample_rate: int = 8000, snr_db: float = 0.0, seed: int 
     noisy = clean + noise
     X = DEFAULT_STFT.analyse(noisy)
     if run_dir is not None:
-        from polysense.train.run import load_run
-
         model = load_run(run_dir).model
         with torch.no_grad():
             gain = torch.sigmoid(model.mask_logits(X.to(torch.complex64)[None]))[0].double()
@@ -75,11 +71,11 @@ def denoising_figure(*, sample_rate: int = 8000, snr_db: float = 0.0, seed: int 
     ]
     for ax, signal, title, _ in panels:
         power = DEFAULT_STFT.analyse(signal).abs().square()
-        db = _to_db(power, top_db=80.0)  # dB re each panel's own maximum
-        _draw_spectrogram(fig, ax, db.numpy(), times_s=times, freqs_hz=freqs, db=True, vmin=-80.0)
+        db = power_to_display_db(power, top_db=80.0)  # dB re each panel's own maximum
+        draw_spectrogram(fig, ax, db.numpy(), times_s=times, freqs_hz=freqs, db=True, vmin=-80.0)
         ax.set_title(title, fontsize=9)
     for ax, mask, title in ((axes[1, 0], gain, name), (axes[1, 1], irm, "ideal ratio mask (oracle, from the clean part)")):
-        _draw_spectrogram(fig, ax, mask.numpy(), times_s=times, freqs_hz=freqs, db=False, label="gain")
+        draw_spectrogram(fig, ax, mask.numpy(), times_s=times, freqs_hz=freqs, db=False, label="gain")
         ax.set_title(title, fontsize=9)
     oracle = DEFAULT_STFT.synthesise(irm * X, noisy.numel())
     ax = axes[1, 2]

@@ -1,39 +1,19 @@
-"""The lecture's figures: what they draw (axes, peaks, the alias, the frame axis), not only that a PNG exists.
+"""The lecture's figures: what they draw (axes, peaks, the alias, the spectrogram rows), not only that a PNG exists.
 
 References: closed forms (the 50/100/400 Hz tones have DFT peaks of height 1; a 7 kHz tone
-sampled at 8 kHz aliases to 1 kHz; the quantization error stays within ±Δ/2) and
-:func:`polysense.signal.plan.frame_times` for the spectrogram's time axis.
+sampled at 8 kHz aliases to 1 kHz; the quantization error stays within ±Δ/2; the STFT of tones
+in sequence is loudest at each tone's frequency in its segment).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from matplotlib.collections import LineCollection, QuadMesh
+from matplotlib.collections import LineCollection
 
-from polysense.errors import ParameterError
-from polysense.evaluate.figures import (
-    aliasing_figure,
-    dft_figure,
-    quantization_figure,
-    resolution_figure,
-    spectrogram_figure,
-    stft_figure,
-)
-from polysense.signal.plan import frame_times
+from polysense.explain.lecture import aliasing_figure, dft_figure, quantization_figure, resolution_figure, stft_figure
 from polysense.signal.quantization import quantization_step
-
-
-def mesh_of(ax) -> QuadMesh:
-    return next(c for c in ax.collections if isinstance(c, QuadMesh))
-
-
-def mesh_centres(ax) -> tuple[np.ndarray, np.ndarray]:
-    """(x centres, y centres) of a pcolormesh drawn with shading='nearest' (edges halfway between)."""
-    edges = mesh_of(ax).get_coordinates()
-    x, y = edges[0, :, 0], edges[:, 0, 1]
-    return (x[:-1] + x[1:]) / 2, (y[:-1] + y[1:]) / 2
+from tests.explain.conftest import mesh_centres, mesh_of
 
 
 def test_dft_figure_shows_three_unit_peaks_at_50_100_400_hz():
@@ -78,32 +58,6 @@ def test_quantization_figure_error_within_half_a_step():
     # ≈ 6.02·b + 1.76 dB once the sine's amplitude 1 − Δ/2 is close to full scale (b ≥ 6)
     np.testing.assert_allclose(measured[bits_axis >= 6], 6.02 * bits_axis[bits_axis >= 6] + 1.76, atol=0.5)
     assert np.all(np.diff(measured) > 5.0)  # each bit adds about 6 dB
-
-
-@pytest.mark.parametrize("convention", ["librosa", "scipy"])
-def test_spectrogram_figure_time_axis_is_the_stft_frame_axis(convention):
-    sr, n = 16000, 16001
-    x = torch.sin(2 * torch.pi * 1000.0 * torch.arange(n) / sr)
-    fig = spectrogram_figure(x, sample_rate=sr, n_fft=512, hop_length=128, convention=convention)
-    ax_wave, ax_spec = fig.axes[:2]
-    times, freqs = mesh_centres(ax_spec)
-    expected = frame_times(n, sample_rate=sr, n_fft=512, hop_length=128, convention=convention).numpy()
-    np.testing.assert_allclose(times, expected, atol=1e-9)
-    assert times[0] == pytest.approx(-0.008 if convention == "scipy" else 0.0)  # ShortTimeFFT's first slice
-    np.testing.assert_allclose(freqs, np.arange(257) * sr / 512)
-    assert ax_spec.get_xlim() == pytest.approx((0.0, n / sr))
-    values = mesh_of(ax_spec).get_array().reshape(257, -1)
-    assert freqs[values.mean(axis=1).argmax()] == pytest.approx(1000.0)  # the tone's row is the loudest
-    assert values.max() == pytest.approx(0.0) and values.min() >= -80.0 - 1e-9  # dB re max, 80 dB range
-
-
-def test_mel_scale_figure_and_bad_input():
-    x = torch.randn(8000, generator=torch.Generator().manual_seed(0))
-    fig = spectrogram_figure(x, sample_rate=16000, n_fft=512, scale="mel", n_mels=40)
-    assert mesh_of(fig.axes[1]).get_array().size == 40 * 63
-    assert fig.axes[1].get_ylim() == (0.0, 8000.0)
-    with pytest.raises(ParameterError, match="expected a mono signal"):
-        spectrogram_figure(torch.zeros(2, 100), sample_rate=16000)
 
 
 def test_resolution_and_stft_figures():
