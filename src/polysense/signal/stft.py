@@ -37,7 +37,7 @@ from polysense._checks import (
     power_headroom,
 )
 from polysense.errors import NOLAError, ParameterError
-from polysense.signal import _engine
+from polysense.signal import _engine, _graph
 from polysense.signal.conventions import Convention
 from polysense.signal.plan import SpectrogramPlan
 
@@ -125,6 +125,13 @@ def apply_plan(x: torch.Tensor, plan: SpectrogramPlan) -> torch.Tensor:
         pad_mode=plan.pad_mode, n_frames=n_frames, phase=phase, power=plan.power, mel_bank=bank,
         db=None if ref_db is None else (lambda block: db.to_db(block, ref_db, inplace=True)),
     )
+    if out is None and phase is None and plan.power is not None and torch.compiler.is_compiling():
+        out = _graph.power_spectra(_pad(x2, left, right, plan.pad_mode), window, n_fft=plan.n_fft,
+                                   hop_length=plan.hop_length, n_frames=n_frames, power=plan.power)
+        if bank is not None:
+            out = torch.matmul(bank, out)
+        if ref_db is not None:
+            out = db.to_db(out, ref_db)
     if out is None:
         frames = _pad(x2, left, right, plan.pad_mode).unfold(-1, window.shape[-1], plan.hop_length)[:, :n_frames]
         X = torch.fft.rfft(frames * window, n=plan.n_fft)  # (B, frames, bins)
