@@ -69,7 +69,8 @@ class DataSplits:
 
 _BUILDERS: dict[str, Callable[..., DataSplits]] = {}
 # modules whose import registers the built-in datasets (imported on first lookup)
-_BUILTIN_MODULES: list[str] = ["polysense.data.builtin", "polysense.data.espeak", "polysense.enhance.mixtures"]
+_BUILTIN_MODULES: list[str] = ["polysense.data.builtin", "polysense.data.espeak", "polysense.enhance.mixtures",
+                             "polysense.recognize.sequences"]
 _loaded = False
 
 
