@@ -65,6 +65,11 @@ def test_word_times_place_the_transcript_words():
         assert float(item["audio"].abs().max()) == pytest.approx(10 ** (-6 / 20), rel=1e-5)
 
 
+def test_transcripts_without_audio_match_the_items():
+    data = _data()
+    assert data.transcripts() == [data[i]["text"] for i in range(len(data))]
+
+
 def test_one_speaker_per_utterance_and_digit_range():
     data = _data(min_digits=3, max_digits=3)
     for i in range(10):
@@ -116,6 +121,7 @@ def test_fsdd_sequences_is_speaker_independent(fsdd_dir):
     assert {data.train[i]["group"] for i in range(30)} <= {"nicolas", "yweweler"}
     assert {data.val[i]["group"] for i in range(10)} == {"jackson"}
     assert {data.test[i]["group"] for i in range(10)} == {"theo"}
+    assert list(data.train_texts) == [data.train[i]["text"] for i in range(30)]
     item = data.test[0]
     assert item["audio"].dtype == torch.float32 and item["sample_rate"] == 8000
     assert item["word_times"][-1][1] <= item["audio"].numel() / 8000

@@ -138,7 +138,8 @@ class DigitSequences(Dataset):
     def __len__(self) -> int:
         return self.num_utterances
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def _plan(self, index: int) -> tuple[np.random.Generator, dict[int, list[torch.Tensor]], str, np.ndarray]:
+        """The item's generator (after the draws below), its speaker's words, the speaker and the digits."""
         if not 0 <= index < self.num_utterances:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, _SPLIT_CODE[self.split], index])
@@ -147,11 +148,23 @@ class DigitSequences(Dataset):
         names = sorted(pool)
         speaker = names[int(rng.integers(len(names)))]
         digits = rng.integers(0, 10, size=int(rng.integers(self.min_digits, self.max_digits + 1)))
+        return rng, pool[speaker], speaker, digits
+
+    def transcript(self, index: int) -> str:
+        """Item ``index``'s transcript, without making its audio."""
+        return " ".join(DIGIT_WORDS[int(d)] for d in self._plan(index)[3])
+
+    def transcripts(self) -> list[str]:
+        """Every item's transcript (what a language model is trained on), without making audio."""
+        return [self.transcript(i) for i in range(self.num_utterances)]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rng, words, speaker, digits = self._plan(index)
         rate = self.sample_rate
         pieces, starts = [], []
         position = int(round(rng.uniform(*self.edge_s) * rate))
         for k, digit in enumerate(digits):
-            takes = pool[speaker][int(digit)]
+            takes = words[int(digit)]
             word = takes[int(rng.integers(len(takes)))]
             if k > 0:
                 position = max(0, position + int(round(rng.uniform(*self.pause_s) * rate)))
@@ -232,7 +245,9 @@ def fsdd_sequence_splits(
         return InMemory(data) if in_memory else data
 
     voices = f" + {synthetic_voices} espeak-ng voices in training" if synthetic_voices else ""
-    return DataSplits(train=make("train"), val=make("val"), test=make("test"), sample_rate=int(sample_rate),
-                      classes=None, train_texts=None, modalities=("audio", "text"),
+    train = make("train")
+    texts = (train.dataset if isinstance(train, InMemory) else train).transcripts() if train is not None else None
+    return DataSplits(train=train, val=make("val"), test=make("test"), sample_rate=int(sample_rate),
+                      classes=None, train_texts=texts, modalities=("audio", "text"),
                       description=f"FSDD connected digit strings ({min_digits}-{max_digits} digits){voices}, "
                                   f"{sample_rate} Hz")

@@ -40,7 +40,45 @@ from polysense.models.layers import check_dropout
 from polysense.models.output import ModelOutput
 from polysense.models.registry import register
 
-__all__ = ["CTCOutput", "CTCRecognizer", "word_edit_distance"]
+__all__ = ["CTCOutput", "CTCRecognizer", "DecoderConfig", "word_edit_distance"]
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """How a trained recogniser decodes by default (``polysense transcribe --run`` and the benchmark
+    read it from the model config's ``decoder`` key; command-line options override it).
+
+    Attributes:
+        beam: prefix beam width (1 and no LM or grammar: greedy decoding).
+        lm_order: order of the word n-gram LM trained on the training transcripts when the run is
+            first used (saved as ``lm.arpa`` in the run folder); None: no LM.
+        alpha: LM weight. beta: word insertion bonus (both tuned on validation, see benchmarks/asr.py).
+        min_words, max_words: a closed grammar's word count (None: unconstrained).
+    """
+
+    beam: int = 8
+    lm_order: int | None = None
+    alpha: float = 0.5
+    beta: float = 0.0
+    min_words: int | None = None
+    max_words: int | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | None) -> DecoderConfig:
+        config = dict(config or {})
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ParameterError(f"unknown decoder key(s) {unknown}: accepted keys are {', '.join(sorted(known))}")
+        made = cls(**config)
+        check_positive_int("decoder.beam", made.beam)
+        if made.lm_order is not None:
+            check_positive_int("decoder.lm_order", made.lm_order)
+        for name in ("alpha", "beta"):
+            value = getattr(made, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+                raise ParameterError(f"decoder.{name}={value!r} is invalid: expected a finite number")
+        return made
 
 
 @dataclass
@@ -72,14 +110,16 @@ class CTCRecognizer(nn.Module):
         vocabulary: the words the recogniser can write (default: the ten digit words).
         units: ``"word"`` (one unit per word) or ``"char"`` (letters and the space).
         hidden: width per direction of a BiGRU over the encoder's tokens (0: none, a linear head).
+        decoder: the default decoding settings (:class:`DecoderConfig`), used by inference only.
         dropout: on the tokens before the head.
         modality: the batch's audio modality. text_key: the batch key of the transcripts.
     """
 
     def __init__(self, *, encoder: Mapping[str, Any] | nn.Module, vocabulary: Sequence[str] = DIGIT_WORDS,
                  units: str = "word", hidden: int = 0, dropout: float = 0.1, modality: str = "audio",
-                 text_key: str = "text") -> None:
+                 text_key: str = "text", decoder: Mapping[str, Any] | None = None) -> None:
         super().__init__()
+        self.decoder = DecoderConfig.from_config(decoder)
         self.table = UnitTable(vocabulary, units=units)
         self.vocabulary, self.units = self.table.vocabulary, self.table.units
         self.modality, self.modalities, self.text_key = modality, (modality,), text_key
