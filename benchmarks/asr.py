@@ -64,7 +64,7 @@ def val_speaker(test: str, seed: int) -> str:
 def overrides(args, test: str, seed: int) -> list[str]:
     return [f"data.test_speakers=[{test}]", f"data.val_speakers=[{val_speaker(test, seed)}]", f"train.seed={seed}",
             f"data.fsdd_folder={fsdd_folder()}", f"data.num_train={args.num_train}", f"data.num_val={args.num_val}",
-            f"data.num_test={args.num_test}", f"train.epochs={args.epochs}"]
+            f"data.num_test={args.num_test}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
 
 
 def wer(refs: list[str], hyps: list[str]) -> dict[str, float]:
@@ -137,8 +137,9 @@ def run_fold(args, system: str, test: str, seed: int) -> dict:
     for name, options in conditions.items():
         lengths = test_part["lengths"] if name.startswith("grammar") else None
         hyps, seconds = decode_all(transcriber, test_part["posteriors"], lengths, **options)
+        stride = args.anchor_stride
         out["conditions"][name] = {**wer(test_part["refs"], hyps), "search_s": round(seconds, 4),
-                                   "hyps": hyps[:5]}
+                                   "anchor_subset": wer(test_part["refs"][::stride], hyps[::stride]), "hyps": hyps[:5]}
     out["refs"] = test_part["refs"][:5]
     out["uptime"] = os.popen("uptime").read().strip()
     return out
@@ -215,7 +216,7 @@ def report(args) -> str:
     if not systems:
         return "\n".join(lines + ["No results yet.", END])
     seeds = sorted({r["seed"] for r in systems})
-    settings = rows[-1].get("settings", {})
+    settings = systems[-1].get("settings", {})
     lines += [
         "Leave-one-speaker-out over FSDD's 4 speakers on `fsdd_sequences` (1-7 digits of one speaker, random "
         "pauses); each fold trains on 2 real speakers + 100 espeak-ng voices, selects the epoch and tunes α "
@@ -292,11 +293,11 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS) + ["anchors"], choices=list(SYSTEMS) + ["anchors"])
     parser.add_argument("--folds", nargs="+", default=list(SPEAKERS), choices=SPEAKERS, help="test speakers")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--num-train", type=int, default=2000)
+    parser.add_argument("--num-train", type=int, default=1500)
     parser.add_argument("--num-val", type=int, default=200)
-    parser.add_argument("--num-test", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--anchor-stride", type=int, default=2)
+    parser.add_argument("--num-test", type=int, default=150)
+    parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs (smoke runs)")
+    parser.add_argument("--anchor-stride", type=int, default=3)
     parser.add_argument("--no-whisper-anchor", action="store_true")
     parser.add_argument("--report", action="store_true", help="only write the RESULTS.md section from asr.jsonl")
     parser.add_argument("--jsonl", type=Path, default=HERE / "asr.jsonl", help="where the per-fold results accumulate")

@@ -121,3 +121,13 @@ def test_transcript_too_long_for_the_audio_is_a_clear_error():
     model = CTCRecognizer(encoder=ENCODER)
     with pytest.raises(ParameterError, match="too short for its transcript"):
         model(batch)
+
+
+def test_encode_gives_unit_vectors():
+    data = _data(num_utterances=3, max_digits=2)
+    model = CTCRecognizer(encoder=ENCODER).eval()
+    with torch.no_grad():
+        embedding = model.encode("audio", collate([data[i] for i in range(3)]))
+    torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(3))
+    with pytest.raises(ParameterError, match="modality='image'"):
+        model.encode("image", {})

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from polysense._checks import check_positive_int
@@ -133,6 +134,12 @@ class CTCRecognizer(nn.Module):
     @property
     def encoder(self) -> nn.Module:
         return self.encoders[self.modality]
+
+    def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:
+        """(B, encoder dim) L2-normalised pooled features of the audio encoder (what an index embeds)."""
+        if modality not in self.modalities:
+            raise ParameterError(f"modality={modality!r} is not one of this model's {list(self.modalities)}")
+        return F.normalize(encode_required(self.encoder, modality, batch).pooled, dim=-1)
 
     def targets(self, texts: Sequence[str], device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S) padded unit ids of transcripts and their (B,) lengths (ParameterError on a unit outside the table)."""
