@@ -140,7 +140,10 @@ def run_fold(args, system: str, test: str, seed: int) -> dict:
         stride = args.anchor_stride
         out["conditions"][name] = {**wer(test_part["refs"], hyps), "search_s": round(seconds, 4),
                                    "anchor_subset": wer(test_part["refs"][::stride], hyps[::stride]), "hyps": hyps[:5]}
+        if name == "beam+lm":
+            out["beam_lm_hyps"] = hyps
     out["refs"] = test_part["refs"][:5]
+    out["all_refs"] = test_part["refs"]
     out["uptime"] = os.popen("uptime").read().strip()
     return out
 
@@ -269,6 +272,16 @@ def report(args) -> str:
         for name, c in r["conditions"].items():
             if "seconds" in c:
                 lines.append(f"| anchor {name} ({r['test']}) | | | {c['audio_s'] / c['seconds']:,.1f}× (whole system) | |")
+    for system in SYSTEMS:
+        mine = [r for r in systems if r["system"] == system and "beam_lm_hyps" in r]
+        if not mine:
+            continue
+        from polysense.evaluate.transcription import word_confusions
+
+        counts = word_confusions(sum((r["all_refs"] for r in mine), []), sum((r["beam_lm_hyps"] for r in mine), []))
+        top = ", ".join(f"{a or '∅'}→{b or '∅'} {n}" for (a, b), n in counts.most_common(8))
+        lines += ["", f"Most frequent errors of {system}, beam + LM, all folds (reference→hypothesis, ∅ = "
+                  f"deletion/insertion): {top or 'none'}."]
     loads = sorted({r.get("uptime", "") for r in systems})
     lines += ["", "Machine load while measuring (uptime at the end of each fold): " + " / ".join(
         s.split("load average:")[-1].strip() for s in loads if s), ""]
