@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test install install-test install-debs bench bench-pretrained clean
+.PHONY: demo readme-demo test install install-test install-debs bench bench-pretrained clean
 
 # Debian packages some tests need (chromium + chromium-driver: the search page's browser test;
 # espeak-ng: the synthetic digit voices of polysense.data.espeak).
@@ -32,6 +32,10 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(VENV)/bin/polysense demo --out $(DEMO_OUT)
+
+# the README's demo table and figure, from what `make demo` wrote (tests/test_readme.py checks them)
+readme-demo: demo
+	$(PY) docs/readme_demo_table.py $(DEMO_OUT)
 
 install-debs:
 	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \

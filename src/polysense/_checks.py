@@ -192,6 +192,8 @@ def check_signal(
         raise ParameterError(
             f"{name} has shape {tuple(x.shape)}: an empty batch (a leading axis of size 0); pass at least one signal"
         )
+    if torch.compiler.is_compiling():
+        return x  # a graph being traced for export has no values to check; its inputs are checked when it runs
     if n_fft is not None and max_abs is None:
         max_abs = power_headroom(x.dtype, n_fft)
     # aminmax propagates NaN and exposes ±Inf in one pass without a bool temporary the size of x

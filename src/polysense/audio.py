@@ -54,9 +54,12 @@ from polysense._checks import check_choice, check_positive_int, check_sample_rat
 from polysense.errors import AudioError
 from polysense.signal.resample import QUALITIES, check_ratio, resample
 
-__all__ = ["AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
+__all__ = ["AUDIO_SUFFIXES", "AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
 
 PathLike = str | os.PathLike
+
+#: file suffixes taken as audio when a folder is walked (anything libsndfile reads)
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus"})
 
 # libsndfile subtypes holding two's-complement integer codes, and their bit depth.
 _INTEGER_SUBTYPES = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32}

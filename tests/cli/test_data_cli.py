@@ -37,13 +37,13 @@ def test_check_bad_manifest_exits_1_and_names_each_bad_row(tmp_path):
 
 def test_check_json_output(tmp_path):
     rows = make_rows(tmp_path, 4)
-    rows[1]["label"] = "x"
+    rows[1]["label"] = "-x"
     path = write_csv(tmp_path / "m.csv", rows, COLUMNS)
     result = runner.invoke(app, ["data", "check", str(path), "--json"])
     assert result.exit_code == 1
     report = json.loads(result.output)
     assert report["usable"] is False and [e["row"] for e in report["errors"]] == [2]
-    assert "not an integer class id" in report["errors"][0]["message"]
+    assert "neither an integer class id" in report["errors"][0]["message"]
 
 
 def test_check_outside_paths_need_the_flag(tmp_path):

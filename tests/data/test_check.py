@@ -106,12 +106,12 @@ def test_label_unseen_in_training_and_missing_train(tmp_path):
 
 def test_structural_problems_are_reported_alongside_file_problems(tmp_path):
     rows = make_rows(tmp_path, 4)
-    rows[1]["label"] = "dog"
+    rows[1]["label"] = "-dog"  # neither an id nor a class name (a name starts with a letter or digit)
     rows[2]["audio"] = "../outside.wav"
     (tmp_path / "audio" / "a3.wav").unlink()
     report = check_manifest(write_csv(tmp_path / "m.csv", rows, COLUMNS))
     assert report.bad_rows == [2, 3, 4]
-    assert "not an integer class id" in dict((p.row, p.message) for p in report.errors)[2]
+    assert "neither an integer class id" in dict((p.row, p.message) for p in report.errors)[2]
     assert "outside the manifest's folder" in dict((p.row, p.message) for p in report.errors)[3]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections import Counter
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from polysense import audio
-from polysense.data.fsdd import fsdd_caption, fsdd_dataset, fsdd_manifest, parse_fsdd_name, read_speakers
+from polysense.data.fsdd import DIGIT_WORDS, fsdd_caption, fsdd_dataset, fsdd_manifest, parse_fsdd_name, read_speakers
 from polysense.data.manifest import read_manifest, write_manifest
 from polysense.errors import ManifestError, ParameterError
 
@@ -142,7 +143,9 @@ def test_missing_or_empty_folder(tmp_path):
 def test_written_manifest_reads_back_and_loads(fake_fsdd):
     m = fsdd_manifest(fake_fsdd, test_speakers="cy")
     path = write_manifest(fake_fsdd.parent / "fsdd.csv", m)
-    back = read_manifest(path)
+    with open(path, newline="") as handle:
+        assert {row["label"] for row in csv.DictReader(handle)} == set(DIGIT_WORDS)  # names, as the built-ins
+    back = read_manifest(path).with_classes(DIGIT_WORDS)
     assert [(r.id, r.audio, r.text, r.label, r.split, r.group) for r in back.rows] == [
         (r.id, r.audio, r.text, r.label, r.split, r.group) for r in m.rows
     ]

@@ -123,11 +123,37 @@ def test_missing_value_in_a_label_column(tmp_path):
         read_manifest(write_jsonl(tmp_path / "m.jsonl", rows))
 
 
-@pytest.mark.parametrize("bad", ["cat", "1.5", "-1", "nan"])
-def test_label_that_is_not_an_integer_class_id(tmp_path, bad):
+@pytest.mark.parametrize("bad", ["cat/dog", "1.5", "-1", "nan", "_x", "x" * 101])
+def test_label_that_is_neither_an_id_nor_a_class_name(tmp_path, bad):
     path = write_csv(tmp_path / "m.csv", [{"id": "ok", "text": "t", "label": 0}, {"id": "bad", "text": "t", "label": bad}])
-    with pytest.raises(ManifestError, match=rf"row 2 \(line 3\), id 'bad': label '{bad}' is not an integer class id >= 0.*Fix: write labels as integers"):
+    with pytest.raises(ManifestError, match=rf"row 2 \(line 3\), id 'bad': label '{bad[:30]}.*is neither an integer class id >= 0 "
+                                            r".* nor a class name.*Fix: write a class name"):
         read_manifest(path)
+
+
+def test_class_name_labels_make_every_label_a_name(tmp_path):
+    rows = [{"id": "a", "text": "t", "label": "robin"}, {"id": "b", "text": "t", "label": 3},
+            {"id": "c", "text": "t", "label": "Common Loon"}, {"id": "d", "text": "t", "label": "robin"}]
+    manifest = read_manifest(write_csv(tmp_path / "m.csv", rows))
+    assert manifest.classes == ("3", "Common Loon", "robin")  # sorted; the integer 3 is the name "3"
+    assert [r.label for r in manifest] == [2, 0, 1, 2]
+    back = read_manifest(write_manifest(tmp_path / "back.jsonl", manifest))
+    assert back.classes == manifest.classes and [r.label for r in back] == [2, 0, 1, 2]
+    assert '"label": "Common Loon"' in (tmp_path / "back.jsonl").read_text()
+
+
+def test_with_classes_maps_names_and_ids_onto_a_models_classes(tmp_path):
+    named = read_manifest(write_csv(tmp_path / "n.csv", [{"text": "t", "label": "two"}, {"text": "u", "label": "zero"}]))
+    mapped = named.with_classes(("zero", "one", "two"))
+    assert [r.label for r in mapped] == [2, 0] and mapped.classes == ("zero", "one", "two")
+    ids = read_manifest(write_csv(tmp_path / "i.csv", [{"text": "t", "label": 2}, {"text": "u", "label": 0}]))
+    assert ids.classes is None and ids.class_names() == ("0", "1", "2")  # an id absent from the rows keeps its place
+    assert [r.label for r in ids.with_classes(("zero", "one", "two"))] == [2, 0]  # an integer is an id
+    with pytest.raises(ManifestError, match=r"1 row\(s\) have a label outside the classes \['zero', 'one'\]: "
+                                            r"row 1 \(line 2\), id 'row1' label 'two'"):
+        named.with_classes(("zero", "one"))
+    with pytest.raises(ManifestError, match=r"row 1 \(line 2\), id 'row1' label '2'.*their ids 0..1"):
+        ids.with_classes(("zero", "one"))
 
 
 def test_wrong_type_in_jsonl(tmp_path):
@@ -138,7 +164,7 @@ def test_wrong_type_in_jsonl(tmp_path):
     assert "3 problem(s)" in msg
     assert "row 1 (line 1), id 'a': audio must be a file path, got int" in msg
     assert "row 2 (line 2), id 'b': text must be a string, got list" in msg
-    assert "row 3 (line 3), id 'c': label True is not an integer class id" in msg
+    assert "row 3 (line 3), id 'c': label True is neither an integer class id" in msg
 
 
 def test_unknown_split_name(tmp_path):
@@ -195,7 +221,7 @@ def test_empty_manifest_and_unknown_format_and_missing_file(tmp_path):
 
 
 def test_parse_collects_every_problem_instead_of_stopping(tmp_path):
-    rows = [{"id": "a", "text": "t", "label": "x"}, {"id": "b", "text": "t", "label": "y"}, {"id": "c", "text": "t", "label": 1}]
+    rows = [{"id": "a", "text": "t", "label": "-x"}, {"id": "b", "text": "t", "label": "0.5"}, {"id": "c", "text": "t", "label": 1}]
     manifest, problems = parse_manifest(write_csv(tmp_path / "m.csv", rows))
     assert [p.row for p in problems] == [1, 2]
     assert [r.id for r in manifest] == ["c"]

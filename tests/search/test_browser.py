@@ -85,3 +85,34 @@ def test_text_query_and_upload_in_chromium(indexed):
             assert liked == [h.item_id for h in index.search(like="sub/clip3.wav", k=4)]
     finally:
         driver.quit()
+
+
+def test_the_query_lives_in_the_address_and_back_returns_to_it(indexed):
+    from urllib.parse import parse_qs, urlparse
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _browser_or_skip()
+    idx, _, bundle = indexed
+    try:
+        with Index.open(idx, embedder=bundle) as index, LiveServer(create_app(index)) as server:
+            wait = WebDriverWait(driver, 30)
+            shown = lambda: [li.get_attribute("data-item") for li in driver.find_elements(By.CSS_SELECTOR, "li.result")]  # noqa: E731
+            driver.get(server.url + "/?q=a%20dog%20barking&k=3")  # a bookmarked search runs on opening
+            wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "result(s) for “a dog barking”"))
+            expected = [h.item_id for h in index.search(text="a dog barking", k=3)]
+            assert shown() == expected and driver.find_element(By.ID, "q").get_attribute("value") == "a dog barking"
+
+            driver.find_elements(By.CSS_SELECTOR, "a.like")[1].click()
+            wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "items like"))
+            query = parse_qs(urlparse(driver.current_url).query)
+            assert query == {"like": [expected[1]], "k": ["3"]}
+            assert shown() == [h.item_id for h in index.search(like=expected[1], k=3)]
+
+            driver.back()  # the previous results, from the address
+            wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "result(s) for “a dog barking”"))
+            assert shown() == expected and parse_qs(urlparse(driver.current_url).query)["q"] == ["a dog barking"]
+    finally:
+        driver.quit()

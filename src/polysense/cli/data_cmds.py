@@ -124,3 +124,44 @@ def fsdd(
         path = write_manifest(out, manifest)
     counts = {s: sum(r.split == s for r in manifest.rows) for s in ("train", "val", "test")}
     Console().print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+
+
+@data_app.command("folder")
+def folder(
+    root: Path = typer.Argument(..., help="The folder of your sound (or image) files, searched recursively."),
+    out: Path = typer.Option(..., "-o", "--out", help="Where to write the manifest (.csv or .jsonl), in ROOT or a folder above it."),
+    labels: str = typer.Option("subfolders", "--labels", help="'subfolders' (ROOT/CLASS/file), a CSV with columns "
+                               "file,label, or 'none'."),
+    captions: bool = typer.Option(False, "--captions", help="Read a caption from a .txt beside each file."),
+    group: str = typer.Option(None, "--group", help="A regular expression on the file's path naming its group "
+                              "(speaker, site): its first (...) group, else the whole match."),
+    split: str = typer.Option(None, "--split", help="group (a group stays in one split; the default with --group), "
+                              "random (the default without), or none."),
+    fractions: str = typer.Option("0.8,0.1,0.1", help="Shares of train,val,test."),
+    seed: int = typer.Option(0, help="The same seed gives the same split."),
+) -> None:
+    """Write the manifest of a folder of your own files: labels, captions, groups and a split; report what was skipped."""
+    from polysense.data.folder import folder_manifest
+    from polysense.data.manifest import write_manifest
+    from polysense.errors import ParameterError
+
+    try:
+        shares = tuple(float(f) for f in fractions.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--fractions {fractions!r}: give numbers separated by commas, e.g. 0.8,0.1,0.1") from None
+    if root.is_dir() and not root.resolve().is_relative_to(out.resolve().parent):
+        raise ParameterError(f"-o {out}: write the manifest in {root} or a folder above it (a manifest reads only files "
+                             f"under its own folder), e.g. -o {root / 'manifest.csv'}")
+    result = folder_manifest(root, labels=None if labels == "none" else labels, captions=captions, group=group,
+                             split=split, fractions=shares, seed=seed)
+    path = write_manifest(out, result.manifest)
+    manifest = result.manifest
+    console = Console(width=max(Console().width, 120))
+    counts = {s: sum(r.split == s for r in manifest.rows) for s in ("train", "val", "test")}
+    split_text = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    classes = f"; {len(manifest.classes)} classes: {', '.join(manifest.classes)}" if manifest.classes else ""
+    console.print(f"wrote {path}: {len(manifest)} rows{f' ({split_text})' if split_text else ''}{classes}", highlight=False)
+    if result.skipped:
+        console.print(f"skipped {len(result.skipped)} file(s):", highlight=False)
+        for file, reason in result.skipped:
+            console.print(f"  {file}: {reason}", highlight=False, markup=False)

@@ -10,15 +10,20 @@ from rich.console import Console
 from rich.table import Table
 
 from polysense.cli.signal_cmds import user_errors
+from polysense.demo import DEMO_THREADS
 
 
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Folder for the runs, reports and the table."),
     quick: bool = typer.Option(False, "--quick", help="A smaller version (fewer samples and epochs) for a smoke test."),
+    threads: int = typer.Option(DEMO_THREADS, "--threads", help="CPU threads. The table in the README is at 1: "
+                                "PyTorch's sums, and so the scores, change with the thread count."),
 ) -> None:
     """The main job on built-in data: train the baselines, fusions, CLIP and VSE++, compare them."""
     from polysense.demo import DEMO_OVERRIDES, run_demo
+    from polysense.threads import use_threads
 
+    use_threads(threads)
     console = Console()
     overrides = ("data.num_samples=160", "train.epochs=1") if quick else DEMO_OVERRIDES
     start = time.perf_counter()

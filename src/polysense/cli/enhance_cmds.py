@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from polysense.cli.options import with_threads
+
 from polysense.cli.signal_cmds import user_errors
 
 BLOCK_HELP = "Seconds per processing window (memory is bounded by it)."
@@ -69,5 +71,5 @@ def separate(
 
 def register(app: typer.Typer) -> None:
     """Add ``denoise`` and ``separate`` to ``app``."""
-    app.command("denoise")(denoise)
-    app.command("separate")(separate)
+    app.command("denoise")(with_threads(denoise))
+    app.command("separate")(with_threads(separate))

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import typer
 
-from polysense.cli import data_cmds, demo_cmd, enhance_cmds, recognize_cmds, search_cmds, signal_cmds, train_cmds
+from polysense.cli import (
+    data_cmds,
+    demo_cmd,
+    enhance_cmds,
+    predict_cmds,
+    recognize_cmds,
+    search_cmds,
+    signal_cmds,
+    train_cmds,
+)
 from polysense.cli.errors import UserErrorGroup
 
 app = typer.Typer(
@@ -28,6 +37,7 @@ train_cmds.register(app)
 search_cmds.register(app)  # index, search, serve
 enhance_cmds.register(app)  # denoise, separate
 recognize_cmds.register(app)  # transcribe
+predict_cmds.register(app)  # predict, export
 
 
 def main() -> None:

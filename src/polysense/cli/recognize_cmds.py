@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from polysense.cli.options import with_threads
+
 from polysense.cli.signal_cmds import user_errors
 
 
@@ -107,4 +109,4 @@ def transcribe(
 
 def register(app: typer.Typer) -> None:
     """Add ``transcribe`` to ``app``."""
-    app.command("transcribe")(transcribe)
+    app.command("transcribe")(with_threads(transcribe))

@@ -8,14 +8,16 @@ from pathlib import Path
 
 import typer
 
+from polysense.cli.options import with_threads
+
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("index")(index)
-    app.command("search")(search)
-    app.command("serve")(serve)
+    app.command("index")(with_threads(index))
+    app.command("search")(with_threads(search))
+    app.command("serve")(with_threads(serve))
 
 
 def index(

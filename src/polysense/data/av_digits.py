@@ -54,7 +54,7 @@ from polysense import audio as audio_io
 from polysense._checks import check_positive_int
 from polysense.data.augment import add_noise
 from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
-from polysense.data.fsdd import NATIVE_SAMPLE_RATE, speaker_list, fsdd_manifest
+from polysense.data.fsdd import DIGIT_WORDS, NATIVE_SAMPLE_RATE, fsdd_manifest, speaker_list
 from polysense.data.manifest import SPLITS, Manifest, check_split_name, read_manifest
 from polysense.data.splits import split_indices
 from polysense.errors import ParameterError
@@ -157,6 +157,8 @@ def digits_manifest(
                 f"{path}: not found. Pass an FSDD recordings folder, a manifest file (CSV/JSONL) or a Manifest"
             )
         manifest = read_manifest(path)
+    if manifest.classes is not None and manifest.classes != DIGIT_WORDS:
+        manifest = manifest.with_classes(DIGIT_WORDS)  # digit names (zero .. nine) to the digits' ids
     for row in manifest.rows:
         if row.audio is None:
             raise manifest.error(row, "no audio", "give every row an audio file")

@@ -125,13 +125,20 @@ def fsdd_splits(
 
 
 def manifest_table_splits(table: Any, *, sample_rate: int | None, classes: tuple[str, ...] | None,
-                          description: str, cache: str | None = None) -> DataSplits:
-    """Train/val/test :class:`ManifestDataset`s over the rows of a manifest's ``split`` column."""
+                          description: str, cache: str | None = None, require_train: bool = True) -> DataSplits:
+    """Train/val/test :class:`ManifestDataset`s over the rows of a manifest's ``split`` column.
+
+    ``classes`` (a model's or a dataset's class names) maps the manifest's labels onto them
+    (:meth:`Manifest.with_classes`); without it the manifest's own names are the classes.
+    ``require_train=False`` accepts a manifest without train rows (evaluating a trained model).
+    """
     from polysense.data.cache import FeatureCache
     from polysense.data.dataset import ManifestDataset
 
+    if classes is not None and "label" in table.columns:
+        table = table.with_classes(classes)
     splits = {s: [i for i, r in enumerate(table.rows) if r.split == s] for s in ("train", "val", "test")}
-    if not splits["train"]:
+    if require_train and not splits["train"]:
         raise ParameterError(f"{table.path}: the manifest has no 'train' rows: give rows split=train")
     kwargs: dict[str, Any] = {}
     if sample_rate is not None:
@@ -143,8 +150,7 @@ def manifest_table_splits(table: Any, *, sample_rate: int | None, classes: tuple
     modalities = tuple(m for m in ("audio", "image", "text") if m in columns)
     texts = [r.text for r in table.rows if r.split == "train" and r.text] if "text" in columns else None
     if classes is None and "label" in columns:
-        labels = sorted({r.label for r in table.rows if r.label is not None}, key=str)
-        classes = tuple(str(label) for label in labels)
+        classes = table.class_names()
     return DataSplits(train=datasets["train"], val=datasets["val"], test=datasets["test"],
                       sample_rate=sample_rate if "audio" in columns else None, classes=classes,
                       train_texts=texts, modalities=modalities, description=description)

@@ -44,6 +44,7 @@ from polysense.errors import AudioError, ParameterError, PolysenseError
 from polysense.signal.resample import QUALITIES
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "ImageError",
@@ -54,6 +55,8 @@ __all__ = [
     "normalize_image",
 ]
 
+#: file suffixes taken as images when a folder is walked (what Pillow decodes)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -225,7 +225,8 @@ def fsdd_manifest(
                         label=f.digit, split=split, group=f.speaker, meta=meta))
     meta_columns = ("meta:speaker", "meta:index", *(("meta:gender", "meta:accent") if info else ()))
     columns = ("id", "audio", "text", "label", "split", "group", *meta_columns)
-    return Manifest(path=folder, root=folder.resolve(), columns=columns, rows=tuple(rows))
+    # label ids are the digits; their names (what a written manifest holds) those of the built-in datasets
+    return Manifest(path=folder, root=folder.resolve(), columns=columns, rows=tuple(rows), classes=DIGIT_WORDS)
 
 
 def fsdd_dataset(

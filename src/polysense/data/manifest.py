@@ -8,8 +8,12 @@ Columns (any subset; at least one modality column):
 ``image``       path to an image file (anything Pillow decodes)
 ``text``        a caption or transcript (a sequence recogniser, :mod:`polysense.models.ctc`, reads it as
                 the spoken words separated by spaces)
-``label``       integer class id >= 0 (``"3"`` and ``3.0`` are accepted, ``"cat"`` is not)
-``label:TASK``  an integer label for a named task (e.g. ``label:audio``, ``label:both``); these go
+``label``       the class: an integer class id >= 0 (``"3"`` and ``3.0`` are accepted), or a class
+                name (``robin``). A manifest whose labels are all integers uses them as ids; as soon
+                as one label is a name, every label is a name (``"3"`` is the name ``3``), the
+                manifest's :attr:`Manifest.classes` are the names sorted, and a row's id is the index
+                of its name there (:meth:`Manifest.with_classes` maps them to a model's classes)
+``label:TASK``  an integer class id for a named task (e.g. ``label:audio``, ``label:both``); these go
                 to ``Row.labels`` / the sample's ``"labels"`` dict
 ``split``       ``train``, ``val`` or ``test``
 ``group``       what a fair split keeps together (a speaker, a recording site)
@@ -76,6 +80,9 @@ SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _INT_RE = re.compile(r"^[+-]?\d+$")
 # The largest class id: a label must fit the int64 tensors of a batch with room to spare.
 MAX_LABEL = 2**31 - 1
+MAX_CLASS_NAME = 100
+# a class name: a word-like string (it becomes a file name, a column and a JSON key in reports)
+_CLASS_NAME_RE = re.compile(r"^[^\W_](?:[\w .+'-]{0,%d}[\w.+'-])?$" % (MAX_CLASS_NAME - 2))
 
 
 def check_split_name(split: str | None) -> str | None:
@@ -143,6 +150,7 @@ class Manifest:
     columns: tuple[str, ...]
     rows: tuple[Row, ...]
     allow_outside: bool = False
+    classes: tuple[str, ...] | None = None  # the class names of the label ids, when labels are names
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -173,6 +181,48 @@ class Manifest:
     @property
     def groups(self) -> list[str | None]:
         return [r.group for r in self.rows]
+
+    def class_names(self) -> tuple[str, ...] | None:
+        """The name of every label id: :attr:`classes`, else ``"0" .. "K-1"`` for integer labels (K the
+        largest id + 1, so an id absent from the rows still has its place), None without labels."""
+        if self.classes is not None:
+            return self.classes
+        ids = [r.label for r in self.rows if r.label is not None]
+        return tuple(str(i) for i in range(max(ids) + 1)) if ids else None
+
+    def with_classes(self, classes: Sequence[str]) -> Manifest:
+        """A copy whose label ids index ``classes`` (a trained model's class names).
+
+        Name labels are mapped by name; an integer label ``k`` is the id ``k`` of ``classes`` (an
+        integer is an id, whatever the names: a manifest of FSDD digits 0-9 fits a model whose
+        classes are ``zero`` .. ``nine``). A name not in ``classes``, or an id past its end, is a
+        :class:`ManifestError` naming the rows.
+        """
+        classes = tuple(str(c) for c in classes)
+        index = {name: i for i, name in enumerate(classes)}
+        rows, unknown = [], []
+        for row in self.rows:
+            if row.label is None:
+                rows.append(row)
+                continue
+            if self.classes is not None:
+                target = index.get(self.classes[row.label])
+            else:
+                target = row.label if row.label < len(classes) else None
+            if target is None:
+                unknown.append(row)
+            rows.append(replace(row, label=target))
+        if unknown:
+            shown = ", ".join(f"{r.where} label {self._label_text(r)!r}" for r in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ManifestError(
+                f"{self.path}: {len(unknown)} row(s) have a label outside the classes {list(classes)}: {shown}{more}. "
+                "Fix: label the rows with those class names (or their ids 0.."
+                f"{len(classes) - 1}), or leave out the rows of other classes")
+        return replace(self, rows=tuple(rows), classes=classes)
+
+    def _label_text(self, row: Row) -> str:
+        return self.classes[row.label] if self.classes is not None and row.label is not None else str(row.label)
 
     def select(self, indices: Iterable[int]) -> Manifest:
         """A manifest holding the rows at ``indices`` (row numbers are kept)."""
@@ -246,6 +296,8 @@ def write_manifest(path: str | os.PathLike, manifest: Manifest) -> Path:
             if column in FILE_MODALITIES:
                 value = getattr(row, column)
                 value = None if value is None else Path(os.path.relpath(value, folder)).as_posix()
+            elif column == "label" and manifest.classes is not None and row.label is not None:
+                value = manifest.classes[row.label]
             elif column.startswith(LABEL_PREFIX):
                 value = row.labels.get(column[len(LABEL_PREFIX):])
             elif column.startswith(META_PREFIX):
@@ -339,10 +391,11 @@ def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> t
         problems.append(Problem("the manifest has no rows", "add one row per sample below the header"))
 
     rows: list[Row] = []
+    label_texts: dict[int, str] = {}  # row number -> its label as written, when some label is a name
     for number, line, record in records:
         start = len(problems)
         try:
-            row = _parse_row(number, line, record, columns, root, allow_outside, problems)
+            row = _parse_row(number, line, record, columns, root, allow_outside, problems, label_texts)
         except Exception as exc:  # noqa: BLE001 - one bad row must never stop the others (module docstring)
             del problems[start:]
             problems.append(Problem(f"cannot be parsed ({type(exc).__name__}: {_reason(exc)})",
@@ -367,8 +420,14 @@ def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> t
         else:
             seen[row.id] = row.number
 
+    classes = None
+    if any(r.label is None for r in rows if r.number in label_texts):  # a name among the labels: all are names
+        classes = tuple(sorted({label_texts[r.number] for r in rows}))
+        ids = {name: i for i, name in enumerate(classes)}
+        rows = [replace(r, label=ids[label_texts[r.number]]) for r in rows]
     known = tuple(c for c in columns if _known_column(c))
-    return Manifest(path=path, root=root, columns=known, rows=tuple(rows), allow_outside=allow_outside), problems
+    return Manifest(path=path, root=root, columns=known, rows=tuple(rows), allow_outside=allow_outside,
+                    classes=classes), problems
 
 
 def _reason(exc: BaseException) -> str:
@@ -475,7 +534,7 @@ def _read_jsonl(path: Path, problems: list[Problem]) -> tuple[tuple[str, ...], l
     return tuple(columns), records
 
 
-def _parse_row(number, line, record, columns, root, allow_outside, problems) -> Row | None:
+def _parse_row(number, line, record, columns, root, allow_outside, problems, label_texts) -> Row | None:
     start = len(problems)
 
     def bad(column: str, message: str, fix: str, file: str | None = None) -> None:
@@ -531,15 +590,23 @@ def _parse_row(number, line, record, columns, root, allow_outside, problems) -> 
                 "give every row an integer class id, or remove the row")
             continue
         parsed = _as_label(value)
+        if column == "label":
+            text = _as_text(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else ""
+            if parsed is None and (not _CLASS_NAME_RE.match(text) or _is_number(text)):
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                bad(column, f"label {shown} is neither an integer class id >= 0 (at most {MAX_LABEL}) nor a class name",
+                    f"write a class name of at most {MAX_CLASS_NAME} letters, digits, spaces or ._-+' "
+                    "(or integer ids 0..K-1)")
+                continue
+            label_texts[number] = text
+            values["label"] = parsed  # None for a name: ids are given once every name is known
+            continue
         if parsed is None:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             bad(column, f"{column} {shown} is not an integer class id >= 0 (at most {MAX_LABEL})",
                 "write labels as integers 0..K-1 (map class names to ids first)")
             continue
-        if column == "label":
-            values["label"] = parsed
-        else:
-            labels[column[len(LABEL_PREFIX):]] = parsed
+        labels[column[len(LABEL_PREFIX):]] = parsed
 
     split = record.get("split")
     if "split" in columns:
@@ -573,6 +640,15 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
+
+
+def _is_number(text: str) -> bool:
+    # "1.5", "nan", "1e3" are numbers a user meant as ids, not class names
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _as_label(value: Any) -> int | None:

@@ -93,6 +93,7 @@ __all__ = [
     "SyntheticTriModal",
     "generate_sample",
     "sample_attributes",
+    "write_sound_folder",
     "write_synthetic",
 ]
 
@@ -601,3 +602,38 @@ def write_synthetic(
     columns = (*COLUMNS, *(f"label:{t}" for t in TASKS), *(f"meta:{k}" for k in rows[0].meta))
     path = folder / "manifest.csv"
     return write_manifest(path, Manifest(path=path, root=folder.resolve(), columns=columns, rows=tuple(rows)))
+
+
+def write_sound_folder(folder: str | Path, *, num_files: int = 200, classes: Sequence[str] = KINDS[:3],
+                       **settings: Any) -> Path:
+    """A user's folder of sounds, made of the synthetic clips: ``folder/<kind>/<site>_<n>.wav`` with
+    a caption in ``<site>_<n>.txt`` beside each, the kind (``tone``, ``chirp``, ...) as the class
+    and the recording site as the group: what ``polysense data folder`` reads (the README's "Your
+    own sounds" path, its test and its benchmark). Clips are drawn until each of ``classes`` has
+    ``num_files / len(classes)`` (rounded up); ``settings`` as in :func:`write_synthetic`.
+    """
+    from polysense.audio import save
+
+    unknown = [c for c in classes if c not in KINDS]
+    if unknown or not classes:
+        raise ParameterError(f"classes={list(classes)!r}: choose among {', '.join(KINDS)}")
+    check_positive_int("num_files", num_files)
+    per_class = -(-num_files // len(classes))
+    config = SyntheticConfig(num_samples=per_class * len(KINDS) * 8, **settings)
+    folder = Path(folder)
+    counts = dict.fromkeys(classes, 0)
+    index = 0
+    while min(counts.values()) < per_class and sum(counts.values()) < num_files:
+        attrs = sample_attributes(config, index)
+        kind = attrs["kind"]
+        if kind in counts and counts[kind] < per_class:
+            raw = generate_sample(config, index)
+            path = folder / kind / f"{attrs['group']}_{counts[kind]:03d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save(path, raw["audio"], int(config.sample_rate), subtype="PCM_16")
+            path.with_suffix(".txt").write_text(raw["text"] + "\n", encoding="utf-8")
+            counts[kind] += 1
+        index += 1
+        if index >= config.num_samples:
+            raise ParameterError(f"could not draw {per_class} clips of each of {list(classes)}: ask for fewer files")
+    return folder

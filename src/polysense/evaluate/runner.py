@@ -26,7 +26,7 @@ import torch
 from polysense.errors import ParameterError
 from polysense.models.output import EmbeddingOutput, EnhancementOutput
 
-__all__ = ["Predictions", "batches_of", "evaluate_run", "mean_average_precision", "predict"]
+__all__ = ["Predictions", "batches_of", "evaluate_run", "manifest_for_run", "mean_average_precision", "predict"]
 
 
 class Predictions:
@@ -174,6 +174,25 @@ def _robustness(run: Any, dataset: Any, collate: Any, batch_size: int) -> dict[s
     return evaluate_missing_modality(model, batches_of(dataset, tokenizer=run.tokenizer, collate=collate, batch_size=batch_size))
 
 
+def manifest_for_run(path: str | Path, run: Any, *, split: str = "test", allow_outside: bool = False) -> Any:
+    """The data of a manifest of new files, as ``run``'s model sees it: labels mapped onto the
+    run's classes (by name, or an integer as the class id), audio at the run's sample rate.
+
+    Nothing is read from a train split: a manifest with only ``split`` rows (or without a split
+    column: then every row is ``split``) is what a user evaluating a trained model has.
+    """
+    from polysense.data.builtin import manifest_table_splits
+    from polysense.data.manifest import check_split_name, read_manifest
+
+    check_split_name(split)
+    table = read_manifest(path, allow_outside=allow_outside)
+    if not table.has_splits:
+        table = table.with_splits([split] * len(table))
+    classes = run.classes if "label" in table.columns else None
+    return manifest_table_splits(table, sample_rate=run.sample_rate, classes=classes, require_train=False,
+                                 description=f"manifest {path}")
+
+
 def evaluate_run(
     run_dir: str | Path,
     *,
@@ -181,29 +200,28 @@ def evaluate_run(
     data: Mapping[str, Any] | str | None = None,
     batch_size: int = 64,
     keep: bool = False,
+    allow_outside: bool = False,
 ) -> dict[str, Any]:
     """Every metric of the run's model on ``split`` of its data (or of the manifest ``data``).
 
     Args:
         run_dir: a folder written by ``polysense train``.
         split: ``"test"``, ``"val"`` or ``"train"``.
-        data: another data config, or the path of a manifest with a ``split`` column, to
+        data: another data config, or the path of a manifest (:func:`manifest_for_run`), to
             evaluate on instead of the run's own data.
         keep: also return the raw :class:`Predictions` under ``"_predictions"`` (for reports).
+        allow_outside: let the manifest ``data`` name files outside its folder.
     """
     from polysense.data.registry import build_data
     from polysense.train.run import load_run
 
     run = load_run(run_dir)
     config = run.config
-    if data is None:
-        data_config = dict(config["data"])
-    elif isinstance(data, str):
-        data_config = {"name": "manifest", "path": data, "sample_rate": run.sample_rate}
-    else:
-        data_config = dict(data)
     seed = int(config.get("train", {}).get("seed", 0))
-    splits = build_data(data_config, seed=seed)
+    if isinstance(data, (str, Path)):
+        splits = manifest_for_run(data, run, split=split, allow_outside=allow_outside)
+    else:
+        splits = build_data(dict(config["data"]) if data is None else dict(data), seed=seed)
     dataset = splits.split(split)
     if run.classes and splits.classes and tuple(splits.classes) != tuple(run.classes):
         missing = sorted(set(splits.classes) - set(run.classes))

@@ -247,10 +247,8 @@ def _attention_mask(key_mask: torch.Tensor | None, attn_mask: torch.Tensor | Non
         mask = extra if mask is None else (mask & extra)
     if mask is None:
         return None
-    empty = ~mask.any(dim=-1, keepdim=True)
-    if bool(empty.any()):
-        mask = mask | empty
-    return mask
+    # unconditional (no branch on values), so an exported graph keeps the rule
+    return mask | ~mask.any(dim=-1, keepdim=True)
 
 
 class MultiHeadAttention(nn.Module):

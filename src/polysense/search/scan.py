@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from polysense.audio import AUDIO_SUFFIXES
+from polysense.data.dataset import IMAGE_SUFFIXES
 from polysense.errors import ParameterError
 
 __all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "Entry", "Skipped", "content_hash", "scan_source", "windows"]
 
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au", ".mp3", ".opus"})
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 TEXT_SUFFIXES = frozenset({".txt"})
 MANIFEST_SUFFIXES = frozenset({".csv", ".jsonl"})
 #: captions longer than this are cut (a caption file is metadata, not a book)

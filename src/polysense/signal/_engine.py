@@ -63,13 +63,14 @@ def spectra(
 ) -> torch.Tensor:
     """For (B, T) signals: (B, width, frames) of ``db(W @ |rfft(frame·window)·phase|^power)``, or None.
 
-    None when the engine does not apply (a tensor on another device, or one that needs a
-    gradient): the caller takes the plain path. ``power=None`` returns the complex spectra
+    None when the engine does not apply (a tensor on another device, one that needs a gradient,
+    or a graph being traced for export, which records the plain path): the caller takes the plain path. ``power=None`` returns the complex spectra
     (B, bins, frames) (a transposed view). ``db``, if given, converts a block to dB in place.
     Same values as the plain path up to float summation order in the mel product.
     """
     tensors = (x2, window, mel_bank)
-    if x2.device.type != "cpu" or torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+    if x2.device.type != "cpu" or torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors) \
+            or torch.compiler.is_compiling():
         return None
     batch = x2.shape[0]
     frame_length, n_bins = window.shape[-1], n_fft // 2 + 1

@@ -318,6 +318,7 @@ class Trainer:
                 "modalities": list(self.data.modalities),
                 "data": self.data.description,
                 "world_size": self.ctx.world_size,
+                "threads": torch.get_num_threads(),  # per process (polysense.threads; --threads)
                 "model_config": cfg.to_dict()["model"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),

@@ -167,12 +167,11 @@ class LogMelFrontEnd(nn.Module):
         self.generator.manual_seed(torch.initial_seed() if seed is None else int(seed))
 
     def num_frames(self, lengths: torch.Tensor) -> torch.Tensor:
-        """Frames of real audio for valid lengths (samples): the STFT's frame count of each item alone (0 for empty)."""
-        from polysense.signal.plan import frame_times
-
-        counts = [len(frame_times(n, sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length))
-                  if n > 0 else 0 for n in lengths.tolist()]
-        return torch.tensor(counts, dtype=lengths.dtype, device=lengths.device)
+        """Frames of real audio for valid lengths (samples): the centred STFT's frame count of each item
+        alone, ``1 + (n + 2⌊N/2⌋ − N) // H`` (0 for empty), in tensor arithmetic so an exported graph
+        keeps it (tested equal to :func:`polysense.signal.plan.frame_times` for every length)."""
+        counts = 1 + torch.div(lengths + 2 * (self.n_fft // 2) - self.n_fft, self.hop_length, rounding_mode="floor")
+        return torch.where(lengths > 0, counts.clamp(min=0), torch.zeros_like(lengths))
 
     def _warped_log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
         """Log-mel (dB) with a VTLP-warped bank per item (same STFT, floor and reference as log_mel)."""
