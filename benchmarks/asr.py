@@ -51,7 +51,30 @@ ALPHAS = (0.25, 0.5, 1.0, 1.5)
 BETAS = (0.0, 1.0, 2.0, 3.0)
 BEAM = 8
 #: what the table cannot say by itself (written with the results; edit when they change)
-NOTES = ""
+NOTES = (
+    'Reading the table (seed 0 only: the 3 seeds the issue asks for did not fit the session; 1,500 traini'
+    'ng utterances per fold where the shipped configs use 3,000). **Frozen Whisper encoder + CTC head**: '
+    'WER ≤ 3 % on unseen speakers is reached with the grammar (2.3 ± 4.3 %, grammar + LM) but not by gree'
+    'dy (3.6 %) or beam + LM (3.5 %) decoding: the accented speaker nicolas holds 12 % (the other three 0'
+    '.3-1.4 %), as he does for isolated digits. **The LM** (trigram, Kneser-Ney, on the training transcri'
+    'pts) gives no measurable gain (3.6 → 3.5 %): the digits of `fsdd_sequences` are drawn uniformly, so '
+    'the only thing a word LM can learn is the length distribution; α and β chosen on validation were sma'
+    'll. **The grammar** (exactly N digits) is the constraint that pays: 3.6 → 2.4 % WER, sentence errors'
+    ' 12.3 → 7.3 %. **Anchors**: on the same utterances the Whisper CTC system (2.8 % beam + LM) is below'
+    " pocketsphinx's digit loop (29.8 %) on every speaker and below Whisper base transcription restricted"
+    ' to the digit words (5.6 %). **Speed**: the beam search with LM runs at 361× real time on one thread'
+    ' (goal ≥ 50×: reached), the whole system at ~15× (the Whisper encoder dominates). **From scratch** ('
+    'log-mel CNN + BiGRU CTC, 2 real speakers + 100 espeak-ng voices, 8 epochs of 1,500 utterances, ~4 mi'
+    'n per fold): 52.9 ± 23.5 % WER, far from the ≤ 15 % goal and above pocketsphinx on 3 of 4 speakers ('
+    'theo 28.9 % vs 16.7 %): it confuses the words themselves (nine→five, zero→two, eight→six), as the sa'
+    "me front end's isolated-digit classifier does (0.70 on unseen speakers, fsdd-digits); its CTC loss s"
+    'at on the blank plateau for the first ~2 epochs, so longer training may help, not measured. LM and g'
+    'rammar cannot fix word confusions: beam + LM is worse than greedy on test (55.1 %) although α, β wer'
+    'e chosen on validation. Decoders: our prefix beam search is tested equal to an exhaustive search ove'
+    'r label sequences (tests/recognize/test_ctc_beam.py); pyctcdecode 0.5 installs but pins numpy < 2 (t'
+    'his environment runs numpy 2.4), and torchaudio is not installed, so neither is used; KenLM scores o'
+    'ur ARPA files identically (test).'
+)
 
 
 def fsdd_folder() -> str:
