@@ -51,3 +51,16 @@ def test_errors_name_the_problem():
         error_rates([""], ["a"])
     with pytest.raises(ParameterError, match="1 groups for 2 transcripts"):
         error_rates_by_group(["a", "b"], ["a", "b"], ["g"])
+
+
+def test_word_confusions_count_each_edit():
+    from polysense.evaluate.transcription import word_confusions
+
+    got = word_confusions(["one two three", "four five", "six", ""], ["one too three six", "five", "", "seven"])
+    assert got == {("two", "too"): 1, (None, "six"): 1, ("four", None): 1, ("six", None): 1, (None, "seven"): 1}
+    # as many edits as the WER counts
+    from polysense.evaluate.transcription import error_rates
+
+    rates = error_rates(["one two three", "four five", "six"], ["one too three six", "five", "nine"])
+    assert sum(word_confusions(["one two three", "four five", "six"], ["one too three six", "five", "nine"]).values()) \
+        == round(rates["wer"] * rates["words"])

@@ -6,7 +6,8 @@ Columns (any subset; at least one modality column):
 ``id``          unique name of the sample; when the column is absent, rows are named ``row<N>``
 ``audio``       path to an audio file (WAV, FLAC, OGG, ...)
 ``image``       path to an image file (anything Pillow decodes)
-``text``        a caption or transcript
+``text``        a caption or transcript (a sequence recogniser, :mod:`polysense.models.ctc`, reads it as
+                the spoken words separated by spaces)
 ``label``       the class: an integer class id >= 0 (``"3"`` and ``3.0`` are accepted), or a class
                 name (``robin``). A manifest whose labels are all integers uses them as ids; as soon
                 as one label is a name, every label is a name (``"3"`` is the name ``3``), the

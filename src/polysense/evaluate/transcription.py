@@ -10,14 +10,14 @@ whitespace collapsed (Whisper writes "Seven." for "seven").
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import jiwer
 
 from polysense.errors import ParameterError
 
-__all__ = ["error_rates", "error_rates_by_group", "normalize_text"]
+__all__ = ["error_rates", "error_rates_by_group", "normalize_text", "word_confusions"]
 
 
 def normalize_text(text: str) -> str:
@@ -69,3 +69,26 @@ def error_rates_by_group(
            for group, pairs in sorted(by.items())}
     out["all"] = error_rates(references, hypotheses, normalize=normalize)
     return out
+
+
+def word_confusions(references: Sequence[str], hypotheses: Sequence[str], *, normalize: bool = True) -> Counter:
+    """The errors of jiwer's minimum edit alignment, counted: ``(reference word, hypothesis word)``
+    for a substitution, ``(word, None)`` for a deletion, ``(None, word)`` for an insertion
+    (e.g. which digit words a recogniser confuses)."""
+    if len(references) != len(hypotheses):
+        raise ParameterError(f"{len(references)} references but {len(hypotheses)} hypotheses: give one of each per utterance")
+    counts: Counter = Counter()
+    for ref, hyp in zip(references, hypotheses):
+        r = (normalize_text(ref) if normalize else ref).split()
+        h = (normalize_text(hyp) if normalize else hyp).split()
+        if not r or not h:
+            counts.update([(w, None) for w in r] + [(None, w) for w in h])
+            continue
+        for chunk in jiwer.process_words(" ".join(r), " ".join(h)).alignments[0]:
+            if chunk.type == "substitute":
+                counts.update(zip(r[chunk.ref_start_idx:chunk.ref_end_idx], h[chunk.hyp_start_idx:chunk.hyp_end_idx]))
+            elif chunk.type == "delete":
+                counts.update((w, None) for w in r[chunk.ref_start_idx:chunk.ref_end_idx])
+            elif chunk.type == "insert":
+                counts.update((None, w) for w in h[chunk.hyp_start_idx:chunk.hyp_end_idx])
+    return counts

@@ -6,6 +6,7 @@
 - :mod:`.matching`: image(audio)-text matching and its negative samplers.
 - :mod:`.masked`: masked language modelling (80/10/10, whole-word) and masked features.
 - :mod:`.ot`: word-patch alignment by optimal transport (IPOT).
+- :mod:`.ctc`: connectionist temporal classification (sequence recognition without alignments).
 - :mod:`.separation`: SI-SDR and the permutation-invariant SI-SDR loss (denoising, separation).
 """
 
@@ -20,6 +21,7 @@ from polysense.losses.contrastive import (
     cosine_similarity,
     info_nce,
 )
+from polysense.losses.ctc import CTCLengthError, CTCLoss, ctc_loss, ctc_min_frames
 from polysense.losses.distributed import (
     GatheredPairs,
     ProcessLayout,
@@ -72,6 +74,8 @@ from polysense.losses.separation import (
 )
 
 __all__ = [
+    "CTCLengthError",
+    "CTCLoss",
     "ClipLoss",
     "ContrastiveOutput",
     "DEFAULT_LOGIT_SCALE",
@@ -102,6 +106,8 @@ __all__ = [
     "clip_loss",
     "cosine_cost",
     "cosine_similarity",
+    "ctc_loss",
+    "ctc_min_frames",
     "duplicate_mask",
     "gather_pairs",
     "gather_with_grad",

@@ -51,6 +51,7 @@ _BUILTIN_MODULES = (
     "polysense.models.encoders.features",
     "polysense.models.fusion",
     "polysense.models.classifier",
+    "polysense.models.ctc.model",
     "polysense.models.heads",
     "polysense.models.paradigms.vsepp",
     "polysense.models.paradigms.clip",

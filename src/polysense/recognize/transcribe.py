@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,7 +34,7 @@ from polysense.models.whisper.tokenizer import WhisperTokenizer
 from polysense.models.whisper.weights import WhisperFiles, find_whisper, load_whisper
 from polysense.signal.resample import resample
 
-__all__ = ["ManifestTranscripts", "Segment", "Transcriber", "Transcript", "read_words", "transcribe_manifest"]
+__all__ = ["ManifestTranscripts", "Segment", "Transcriber", "Transcript", "Word", "read_words", "transcribe_manifest"]
 
 WINDOW_S = 30
 
@@ -50,18 +51,32 @@ class Segment:
 
 
 @dataclass
+class Word:
+    """One recognised word and where it was heard (seconds from the file's start)."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass
 class Transcript:
-    """A file's transcript: the segments' texts joined by spaces."""
+    """A file's transcript: the segments' texts joined by spaces; ``words`` with their times when the
+    recogniser aligns them (a CTC recogniser does; Whisper's path leaves it empty)."""
 
     file: str
     text: str
     segments: list[Segment] = field(default_factory=list)
     duration: float = 0.0
+    words: list[Word] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "text": self.text, "duration": round(self.duration, 3),
-                "segments": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(s).items()}
-                             for s in self.segments]}
+        out = {"file": self.file, "text": self.text, "duration": round(self.duration, 3),
+               "segments": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(s).items()}
+                            for s in self.segments]}
+        if self.words:
+            out["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in self.words]
+        return out
 
 
 def read_words(words: str | os.PathLike) -> list[str]:
@@ -194,8 +209,10 @@ class ManifestTranscripts:
         return {"rows": self.rows, "error_rates": self.error_rates, "skipped": self.skipped}
 
 
-def transcribe_manifest(transcriber: Transcriber, manifest: str | os.PathLike, *, split: str | None = None) -> ManifestTranscripts:
-    """Transcribe the audio of every row (of ``split``, when given) and score it against the row's
+def transcribe_manifest(transcriber: Any, manifest: str | os.PathLike, *, split: str | None = None) -> ManifestTranscripts:
+    """Transcribe the audio of every row (of ``split``, when given) with ``transcriber`` (Whisper's
+    :class:`Transcriber` or :class:`~polysense.recognize.ctc_transcribe.CTCTranscriber`: anything
+    with ``transcribe_file``) and score it against the row's
     ``text`` (the reference transcript) with WER and CER, overall and per ``group``.
 
     One unreadable file does not stop the run: it is listed in ``skipped`` with the reason.

@@ -1,0 +1,390 @@
+"""Connected-digit recognition on unseen speakers: acoustic model + language model + decoder.
+
+    nice -n 10 python benchmarks/asr.py                        # every fold and system, then the table
+    python benchmarks/asr.py --systems scratch --seeds 0       # a part (results accumulate in asr.jsonl)
+    python benchmarks/asr.py --report                          # the RESULTS.md section from asr.jsonl
+
+Leave-one-speaker-out over FSDD's 4 speakers (``fsdd_sequences``: 1-7 digits of one speaker with
+random pauses): each fold trains on two real speakers (+ 100 espeak-ng voices, noise on 30 % of
+the training utterances), selects the epoch on the validation speaker's greedy WER, tunes the
+decoder's α (LM weight) and β (word bonus) on the validation speaker, and is scored once on the
+test speaker. Systems, trained by ``polysense.train`` from the shipped configs with the overrides
+below: ``scratch`` (``fsdd-sequences-ctc``: log-mel CNN + BiGRU CTC) and ``whisper``
+(``fsdd-sequences-ctc-whisper``: CTC head on the frozen Whisper base encoder).
+
+Decoders on the same posteriors: greedy; prefix beam search (beam 8); beam + trigram LM trained on
+the training transcripts; beam + grammar "exactly N digits" (N the utterance's true length, as a
+PIN prompt knows it); beam + grammar + LM. Anchors on the same test utterances: pocketsphinx
+(en-us acoustic model, JSGF digit loop ``<digit>+``) and Whisper base transcription restricted to
+the ten digit words (``--words``, at most 7 words). WER (jiwer, corpus-level), sentence error rate.
+Speed: decoding time per second of audio on one thread (×real time), the search alone and with
+the acoustic model. Results go to ``benchmarks/asr.jsonl`` (one line per fold, system and seed; a
+run skips what is there) and the table to RESULTS.md between ``<!-- asr:start -->`` and ``<!-- asr:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from polysense.data.fsdd import DIGIT_WORDS  # noqa: E402
+from polysense.evaluate.transcription import error_rates, normalize_text  # noqa: E402
+
+SPEAKERS = ("jackson", "nicolas", "theo", "yweweler")
+RESULTS = HERE / "RESULTS.md"
+JSONL = HERE / "asr.jsonl"
+START, END = "<!-- asr:start -->", "<!-- asr:end -->"
+SYSTEMS = {"scratch": "fsdd-sequences-ctc", "whisper": "fsdd-sequences-ctc-whisper"}
+ALPHAS = (0.25, 0.5, 1.0, 1.5)
+BETAS = (0.0, 1.0, 2.0, 3.0)
+BEAM = 8
+#: what the table cannot say by itself (written with the results; edit when they change)
+NOTES = (
+    'Reading the table (seed 0 only: the 3 seeds the issue asks for did not fit the session; 1,500 traini'
+    'ng utterances per fold where the shipped configs use 3,000). **Frozen Whisper encoder + CTC head**: '
+    'WER ≤ 3 % on unseen speakers is reached with the grammar (2.3 ± 4.3 %, grammar + LM) but not by gree'
+    'dy (3.6 %) or beam + LM (3.5 %) decoding: the accented speaker nicolas holds 12 % (the other three 0'
+    '.3-1.4 %), as he does for isolated digits. **The LM** (trigram, Kneser-Ney, on the training transcri'
+    'pts) gives no measurable gain (3.6 → 3.5 %): the digits of `fsdd_sequences` are drawn uniformly, so '
+    'the only thing a word LM can learn is the length distribution; α and β chosen on validation were sma'
+    'll. **The grammar** (exactly N digits) is the constraint that pays: 3.6 → 2.4 % WER, sentence errors'
+    ' 12.3 → 7.3 %. **Anchors**: on the same utterances the Whisper CTC system (2.8 % beam + LM) is below'
+    " pocketsphinx's digit loop (29.8 %) on every speaker and below Whisper base transcription restricted"
+    ' to the digit words (5.6 %). **Speed**: the beam search with LM runs at 361× real time on one thread'
+    ' (goal ≥ 50×: reached), the whole system at ~15× (the Whisper encoder dominates). **From scratch** ('
+    'log-mel CNN + BiGRU CTC, 2 real speakers + 100 espeak-ng voices, 8 epochs of 1,500 utterances, ~4 mi'
+    'n per fold): 52.9 ± 23.5 % WER, far from the ≤ 15 % goal and above pocketsphinx on 3 of 4 speakers ('
+    'theo 28.9 % vs 16.7 %): it confuses the words themselves (nine→five, zero→two, eight→six), as the sa'
+    "me front end's isolated-digit classifier does (0.70 on unseen speakers, fsdd-digits); its CTC loss s"
+    'at on the blank plateau for the first ~2 epochs, so longer training may help, not measured. LM and g'
+    'rammar cannot fix word confusions: beam + LM is worse than greedy on test (55.1 %) although α, β wer'
+    'e chosen on validation. Decoders: our prefix beam search is tested equal to an exhaustive search ove'
+    'r label sequences (tests/recognize/test_ctc_beam.py); pyctcdecode 0.5 installs but pins numpy < 2 (t'
+    'his environment runs numpy 2.4), and torchaudio is not installed, so neither is used; KenLM scores o'
+    'ur ARPA files identically (test).'
+)
+
+
+def fsdd_folder() -> str:
+    return os.environ.get("POLYSENSE_FSDD", str(HERE.parent.parent / "shared" / "data" / "fsdd" / "recordings"))
+
+
+def val_speaker(test: str, seed: int) -> str:
+    others = [s for s in SPEAKERS if s != test]
+    return others[(SPEAKERS.index(test) + seed) % 3]
+
+
+def overrides(args, test: str, seed: int) -> list[str]:
+    return [f"data.test_speakers=[{test}]", f"data.val_speakers=[{val_speaker(test, seed)}]", f"train.seed={seed}",
+            f"data.fsdd_folder={fsdd_folder()}", f"data.num_train={args.num_train}", f"data.num_val={args.num_val}",
+            f"data.num_test={args.num_test}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
+
+
+def wer(refs: list[str], hyps: list[str]) -> dict[str, float]:
+    rates = error_rates(refs, hyps)
+    ser = sum(normalize_text(r) != normalize_text(h) for r, h in zip(refs, hyps)) / len(refs)
+    return {"wer": rates["wer"], "cer": rates["cer"], "ser": ser}
+
+
+def decode_all(transcriber, posteriors, lengths=None, **options) -> tuple[list[str], float]:
+    """Texts of every utterance's posteriors with the transcriber's decoder (options: lm, grammar per
+    utterance via ``lengths``, alpha, beta, beam) and the seconds the search took."""
+    from polysense.recognize.ctc_beam import Grammar
+
+    texts, seconds = [], 0.0
+    for k, lp in enumerate(posteriors):
+        changes = dict(options)
+        if lengths is not None:
+            changes["grammar"] = Grammar.exactly(lengths[k])
+        t0 = time.perf_counter()
+        ids, _ = transcriber.with_options(**changes).decode(lp)
+        seconds += time.perf_counter() - t0
+        texts.append(transcriber.table.decode(ids))
+    return texts, seconds
+
+
+def run_fold(args, system: str, test: str, seed: int) -> dict:
+    from polysense.data.registry import build_data
+    from polysense.recognize.ctc_transcribe import CTCTranscriber
+    from polysense.recognize.ngram import train_ngram
+    from polysense.train.config import load_config
+    from polysense.train.trainer import train
+
+    config = load_config(SYSTEMS[system], overrides(args, test, seed))
+    with tempfile.TemporaryDirectory(prefix="asr-") as tmp:
+        started = time.perf_counter()
+        result = train(config, Path(tmp) / "run", quiet=True)
+        train_s = time.perf_counter() - started
+        transcriber = CTCTranscriber(Path(tmp) / "run", lm=False)
+    data = build_data(config.data, seed=seed)
+    lm = train_ngram(data.train_texts, order=3, vocabulary=DIGIT_WORDS)
+    parts = {}
+    for split in ("val", "test"):
+        dataset = data.split(split)
+        items = [dataset[i] for i in range(len(dataset))]
+        t0 = time.perf_counter()
+        posteriors = [transcriber.posteriors(item["audio"])[0] for item in items]
+        parts[split] = {"refs": [item["text"] for item in items], "posteriors": posteriors,
+                        "lengths": [len(item["text"].split()) for item in items],
+                        "audio_s": sum(item["audio"].numel() for item in items) / items[0]["sample_rate"],
+                        "am_s": time.perf_counter() - t0}
+    # α and β on the validation speaker only
+    val = parts["val"]
+    grid = {}
+    for alpha in ALPHAS:
+        for beta in BETAS:
+            hyps, _ = decode_all(transcriber, val["posteriors"], lm=lm, grammar=None, beam=BEAM, alpha=alpha, beta=beta)
+            grid[(alpha, beta)] = wer(val["refs"], hyps)["wer"]
+    alpha, beta = min(grid, key=lambda k: (grid[k], k))
+    test_part = parts["test"]
+    conditions = {
+        "greedy": dict(lm=None, grammar=None, beam=1),
+        "beam": dict(lm=None, grammar=None, beam=BEAM, beta=0.0),
+        "beam+lm": dict(lm=lm, grammar=None, beam=BEAM, alpha=alpha, beta=beta),
+        "grammar": dict(lm=None, beam=BEAM, beta=0.0),
+        "grammar+lm": dict(lm=lm, beam=BEAM, alpha=alpha, beta=beta),
+    }
+    out = {"system": system, "test": test, "val": val_speaker(test, seed), "seed": seed, "alpha": alpha, "beta": beta,
+           "best_epoch": result.best_epoch, "train_s": round(train_s, 1), "test_utterances": len(test_part["refs"]),
+           "test_audio_s": round(test_part["audio_s"], 1), "am_s": round(test_part["am_s"], 3), "conditions": {}}
+    for name, options in conditions.items():
+        lengths = test_part["lengths"] if name.startswith("grammar") else None
+        hyps, seconds = decode_all(transcriber, test_part["posteriors"], lengths, **options)
+        stride = args.anchor_stride
+        out["conditions"][name] = {**wer(test_part["refs"], hyps), "search_s": round(seconds, 4),
+                                   "anchor_subset": wer(test_part["refs"][::stride], hyps[::stride]), "hyps": hyps[:5]}
+        if name == "beam+lm":
+            out["beam_lm_hyps"] = hyps
+    out["refs"] = test_part["refs"][:5]
+    out["all_refs"] = test_part["refs"]
+    out["uptime"] = os.popen("uptime").read().strip()
+    return out
+
+
+def anchors(args, test: str, seed: int) -> dict:
+    """pocketsphinx (digit loop) and Whisper (--words digits) on the fold's test utterances."""
+    from polysense.data.registry import build_data
+    from polysense.signal.resample import resample
+    from polysense.train.config import load_config
+
+    config = load_config(SYSTEMS["scratch"], overrides(args, test, seed))
+    data = build_data(config.data, seed=seed)
+    items = [data.test[i] for i in range(0, len(data.test), args.anchor_stride)]
+    refs = [item["text"] for item in items]
+    audio_s = sum(item["audio"].numel() for item in items) / 8000
+    out = {"system": "anchors", "test": test, "seed": seed, "utterances": len(items), "conditions": {}}
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        out["pocketsphinx"] = "not installed (pip install 'polysense[bench]')"
+    else:
+        grammar = ("#JSGF V1.0;\ngrammar digits;\n<digit> = " + " | ".join(DIGIT_WORDS) + ";\n"
+                   "public <digits> = <digit>+;\n")
+        decoder = Decoder(lm=None, samprate=16000, loglevel="FATAL")
+        decoder.add_jsgf_string("digits", grammar)
+        decoder.activate_search("digits")
+        hyps, t0 = [], time.perf_counter()
+        for item in items:
+            y16 = resample(item["audio"], orig_sample_rate=8000, new_sample_rate=16000).numpy()
+            decoder.start_utt()
+            decoder.process_raw((np.clip(y16, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+            hyps.append(hyp.hypstr.strip() if hyp else "")
+        out["conditions"]["pocketsphinx digit loop"] = {**wer(refs, hyps), "seconds": time.perf_counter() - t0,
+                                                        "audio_s": audio_s, "hyps": hyps[:5]}
+    if not args.no_whisper_anchor:
+        from polysense.recognize.transcribe import Transcriber
+
+        whisper = Transcriber(words=list(DIGIT_WORDS), max_words=7)
+        hyps, t0 = [], time.perf_counter()
+        for item in items:
+            hyps.append(whisper.transcribe(item["audio"], sample_rate=8000).text)
+        out["conditions"]["Whisper base --words digits --max-words 7"] = {
+            **wer(refs, hyps), "seconds": time.perf_counter() - t0, "audio_s": audio_s, "hyps": hyps[:5]}
+    out["refs"] = refs[:5]
+    return out
+
+
+def load_rows() -> list[dict]:
+    if not JSONL.exists():
+        return []
+    return [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
+
+
+def append_row(row: dict) -> None:
+    with open(JSONL, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{100 * values[0]:.1f}"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
+
+
+def report(args) -> str:
+    rows = load_rows()
+    lines = [START, "## Connected digits: acoustic model + LM + decoder (`benchmarks/asr.py`)", ""]
+    systems = [r for r in rows if r["system"] in SYSTEMS]
+    if not systems:
+        return "\n".join(lines + ["No results yet.", END])
+    seeds = sorted({r["seed"] for r in systems})
+    settings = systems[-1].get("settings", {})
+    lines += [
+        "Leave-one-speaker-out over FSDD's 4 speakers on `fsdd_sequences` (1-7 digits of one speaker, random "
+        "pauses); each fold trains on 2 real speakers + 100 espeak-ng voices, selects the epoch and tunes α "
+        f"∈ {list(ALPHAS)}, β ∈ {list(BETAS)} on the validation speaker, and is scored once on the test "
+        f"speaker. Settings: {settings}. Seeds: {seeds}. WER % (jiwer, corpus-level per fold), mean ± std over "
+        "the folds (and seeds); a cell without ± is one value. Grammar = exactly N digits with N the "
+        "utterance's true length (a PIN prompt knows it).", "",
+        "| system | decoder | " + " | ".join(SPEAKERS) + " | mean WER | mean SER |",
+        "|---|---|" + "---:|" * (len(SPEAKERS) + 2)]
+    for system in SYSTEMS:
+        mine = [r for r in systems if r["system"] == system]
+        if not mine:
+            continue
+        for condition in ("greedy", "beam", "beam+lm", "grammar", "grammar+lm"):
+            cells = []
+            for speaker in SPEAKERS:
+                cells.append(_mean_std([r["conditions"][condition]["wer"] for r in mine if r["test"] == speaker]))
+            all_wer = [r["conditions"][condition]["wer"] for r in mine]
+            all_ser = [r["conditions"][condition]["ser"] for r in mine]
+            lines.append(f"| {system} ({SYSTEMS[system]}) | {condition} | " + " | ".join(cells) +
+                         f" | {_mean_std(all_wer)} | {_mean_std(all_ser)} |")
+    anchor_rows = [r for r in rows if r["system"] == "anchors"]
+    names = sorted({n for r in anchor_rows for n in r["conditions"]})
+    for name in names:
+        cells = [_mean_std([r["conditions"][name]["wer"] for r in anchor_rows if r["test"] == s and name in r["conditions"]])
+                 for s in SPEAKERS]
+        all_wer = [r["conditions"][name]["wer"] for r in anchor_rows if name in r["conditions"]]
+        all_ser = [r["conditions"][name]["ser"] for r in anchor_rows if name in r["conditions"]]
+        lines.append(f"| anchor: {name} | – | " + " | ".join(cells) + f" | {_mean_std(all_wer)} | {_mean_std(all_ser)} |")
+    if anchor_rows:
+        stride = anchor_rows[-1].get("stride", 1)
+        lines += ["", f"Anchors decode one test utterance in {stride} of each fold "
+                  f"({anchor_rows[-1]['utterances']} per fold). On exactly those utterances (WER %, mean over the "
+                  "folds that have both):", "", "| system | " + " | ".join(SPEAKERS) + " | mean |",
+                  "|---|" + "---:|" * (len(SPEAKERS) + 1)]
+        folds = {(r["test"], r["seed"]) for r in anchor_rows}
+        for system in SYSTEMS:
+            for condition in ("greedy", "beam+lm", "grammar+lm"):
+                mine = [r for r in systems if r["system"] == system and (r["test"], r["seed"]) in folds]
+                if not mine:
+                    continue
+                cells = [_mean_std([r["conditions"][condition]["anchor_subset"]["wer"] for r in mine if r["test"] == s])
+                         for s in SPEAKERS]
+                values = [r["conditions"][condition]["anchor_subset"]["wer"] for r in mine]
+                lines.append(f"| {system}, {condition} | " + " | ".join(cells) + f" | {_mean_std(values)} |")
+        for name in names:
+            mine = [r for r in anchor_rows if name in r["conditions"]]
+            cells = [_mean_std([r["conditions"][name]["wer"] for r in mine if r["test"] == s]) for s in SPEAKERS]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {_mean_std([r['conditions'][name]['wer'] for r in mine])} |")
+    lines += ["", "Tuned on validation (α, β) per fold: " + "; ".join(
+        f"{r['system']}/{r['test']}: ({r['alpha']}, {r['beta']})" for r in systems), ""]
+    lines += ["Speed on one thread (× real time = seconds of audio per second of compute; the machine was shared, "
+              "see the load):", "", "| system | search: beam | search: beam + LM | acoustic model | training s/fold |",
+              "|---|---:|---:|---:|---:|"]
+    for system in SYSTEMS:
+        mine = [r for r in systems if r["system"] == system]
+        if not mine:
+            continue
+        audio = sum(r["test_audio_s"] for r in mine)
+        beam = audio / max(1e-9, sum(r["conditions"]["beam"]["search_s"] for r in mine))
+        beam_lm = audio / max(1e-9, sum(r["conditions"]["beam+lm"]["search_s"] for r in mine))
+        am = audio / max(1e-9, sum(r["am_s"] for r in mine))
+        lines.append(f"| {system} | {beam:,.0f}× | {beam_lm:,.0f}× | {am:,.0f}× | "
+                     f"{statistics.mean(r['train_s'] for r in mine):.0f} |")
+    for r in anchor_rows:
+        for name, c in r["conditions"].items():
+            if "seconds" in c:
+                lines.append(f"| anchor {name} ({r['test']}) | | | {c['audio_s'] / c['seconds']:,.1f}× (whole system) | |")
+    for system in SYSTEMS:
+        mine = [r for r in systems if r["system"] == system and "beam_lm_hyps" in r]
+        if not mine:
+            continue
+        from polysense.evaluate.transcription import word_confusions
+
+        counts = word_confusions(sum((r["all_refs"] for r in mine), []), sum((r["beam_lm_hyps"] for r in mine), []))
+        top = ", ".join(f"{a or '∅'}→{b or '∅'} {n}" for (a, b), n in counts.most_common(8))
+        lines += ["", f"Most frequent errors of {system}, beam + LM, all folds (reference→hypothesis, ∅ = "
+                  f"deletion/insertion): {top or 'none'}."]
+    loads = sorted({r.get("uptime", "") for r in systems})
+    lines += ["", "Machine load while measuring (uptime at the end of each fold): " + " / ".join(
+        s.split("load average:")[-1].strip() for s in loads if s), ""]
+    if NOTES:
+        lines += ["", NOTES]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if START in current and END in current:
+        head, rest = current.split(START, 1)
+        _, tail = rest.split(END, 1)
+        current = head + text + tail
+    else:
+        current = current.rstrip("\n") + "\n\n" + text + "\n"
+    RESULTS.write_text(current)
+
+
+def main() -> None:
+    global JSONL
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS) + ["anchors"], choices=list(SYSTEMS) + ["anchors"])
+    parser.add_argument("--folds", nargs="+", default=list(SPEAKERS), choices=SPEAKERS, help="test speakers")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--num-train", type=int, default=1500)
+    parser.add_argument("--num-val", type=int, default=200)
+    parser.add_argument("--num-test", type=int, default=150)
+    parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs (smoke runs)")
+    parser.add_argument("--anchor-stride", type=int, default=3)
+    parser.add_argument("--no-whisper-anchor", action="store_true")
+    parser.add_argument("--report", action="store_true", help="only write the RESULTS.md section from asr.jsonl")
+    parser.add_argument("--jsonl", type=Path, default=HERE / "asr.jsonl", help="where the per-fold results accumulate")
+    parser.add_argument("--no-write", action="store_true", help="print the table; leave RESULTS.md alone")
+    args = parser.parse_args()
+    JSONL = args.jsonl
+    torch.set_num_threads(1)
+    if not args.report:
+        done = {(r["system"], r["test"], r["seed"]) for r in load_rows()}
+        settings = {"num_train": args.num_train, "num_val": args.num_val, "num_test": args.num_test,
+                    "epochs": args.epochs, "beam": BEAM}
+        for seed in args.seeds:
+            for test in args.folds:
+                for system in args.systems:
+                    if (system, test, seed) in done:
+                        continue
+                    t0 = time.perf_counter()
+                    if system == "anchors":
+                        row = anchors(args, test, seed)
+                        row["stride"] = args.anchor_stride
+                    else:
+                        row = run_fold(args, system, test, seed)
+                    row["settings"] = settings
+                    append_row(row)
+                    shown = {k: round(v.get("wer", float("nan")), 4) for k, v in row["conditions"].items()}
+                    print(f"{system} test={test} seed={seed}: {shown} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    text = report(args)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
