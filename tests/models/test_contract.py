@@ -60,9 +60,17 @@ CONFIGS = {
     "speaker_embedding": {"name": "speaker_embedding", "encoder": AUDIO, "num_speakers": 3, "embed_dim": 8},
     "frame_crnn": {"name": "frame_crnn", "sample_rate": 8000, "num_classes": 3, "n_mels": 16, "channels": [4],
                    "rnn_hidden": 4},
+    "ctc_recognizer": {"name": "ctc_recognizer", "encoder": AUDIO, "hidden": 8},
 }
 ENHANCERS = {"mask_unet", "mask_unet_separator", "conv_tasnet"}
 DETECTORS = {"frame_crnn"}
+RECOGNIZERS = {"ctc_recognizer"}
+
+
+def _recognition_batch() -> dict:
+    batch = _batch()
+    batch["text"] = ["one", "two three", "four", "five six", "seven", "eight nine zero"]  # digit-word transcripts
+    return batch
 
 
 def _detection_batch() -> dict:
@@ -80,7 +88,8 @@ def test_every_registered_model_is_in_the_contract():
 def test_every_model_returns_the_base_output_and_its_loss_trains_it(name):
     torch.manual_seed(0)
     model = build("model", CONFIGS[name])
-    batch = _enhancement_batch() if name in ENHANCERS else _detection_batch() if name in DETECTORS else _batch()
+    batch = (_enhancement_batch() if name in ENHANCERS else _detection_batch() if name in DETECTORS
+             else _recognition_batch() if name in RECOGNIZERS else _batch())
     out = model(batch)
     assert isinstance(out, ModelOutput)
     assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss)

@@ -45,6 +45,8 @@ def _data_overrides(data: str, request, tts_cache: Path) -> list[str]:
         "fsdd_pairs": [*real, "data.synthetic_voices=0", "data.repeats=1", "data.segment_s=0.25"],
         "fsdd_scenes": [*real, "data.num_scenes=8", "data.val_scenes=2", "data.test_scenes=2", "data.scene_s=2.0"],
         "fsdd_speakers": [*real, "data.synthetic_voices=0"],
+        "fsdd_sequences": [*real, "data.num_train=8", "data.num_val=2", "data.num_test=2", "data.max_digits=3",
+                           "data.synthetic_voices=0"],
     }
     if data not in tiny:
         pytest.fail(f"dataset {data!r} has no tiny version in this test: add one to _data_overrides")

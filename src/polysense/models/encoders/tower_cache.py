@@ -83,14 +83,16 @@ class TowerCache:
         for i, key in enumerate(keys):
             if key not in self._rows:
                 first.setdefault(key, i)
-        todo = list(first.values())
-        if todo:
-            width = max(lengths[i] for i in todo)
-            tokens, pooled = tower(input_ids[todo, :width], mask[todo, :width])
-            self.calls += len(todo)
-            for row, i in enumerate(todo):
-                n = lengths[i] if token_count is None else token_count(lengths[i])
-                self._rows[keys[i]] = (tokens[row, :n].detach(), pooled[row].detach())
+        # each new row alone, unpadded: its cached output is then the same bits whatever batch it first
+        # came in, so a run resumed in a fresh process (empty cache, other batches) equals an
+        # uninterrupted one (tests/train/test_resume_configs.py); rows are computed once, so the
+        # lost batching costs only the first epoch
+        for i in first.values():
+            n_in = lengths[i]
+            tokens, pooled = tower(input_ids[i : i + 1, :n_in], mask[i : i + 1, :n_in])
+            self.calls += 1
+            n = n_in if token_count is None else token_count(n_in)
+            self._rows[keys[i]] = (tokens[0, :n].detach(), pooled[0].detach())
         rows = []
         for key in keys:
             self._rows.move_to_end(key)
