@@ -333,14 +333,9 @@ def report(args) -> str:
 
 
 def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        _, tail = rest.split(END, 1)
-        current = head + text + tail
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(current)
+    from frontend import write_section as replace_section  # one writer of RESULTS.md sections for every benchmark
+
+    replace_section(text, START, END)
 
 
 def main() -> None:
