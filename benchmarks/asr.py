@@ -43,7 +43,6 @@ from polysense.data.fsdd import DIGIT_WORDS  # noqa: E402
 from polysense.evaluate.transcription import error_rates, normalize_text  # noqa: E402
 
 SPEAKERS = ("jackson", "nicolas", "theo", "yweweler")
-RESULTS = HERE / "RESULTS.md"
 JSONL = HERE / "asr.jsonl"
 START, END = "<!-- asr:start -->", "<!-- asr:end -->"
 SYSTEMS = {"scratch": "fsdd-sequences-ctc", "whisper": "fsdd-sequences-ctc-whisper"}
