@@ -140,8 +140,9 @@ def config_show(name: str = typer.Argument(..., help="A built-in config name or 
 
 @config_app.command("new")
 def config_new(
-    task: str = typer.Option(..., "--task", help="classify | retrieve | denoise"),
-    data: Path = typer.Option(..., "--data", help="Your manifest (e.g. written by `polysense data folder`)."),
+    task: str = typer.Option(..., "--task", help="classify | retrieve | denoise | detect"),
+    data: Path = typer.Option(..., "--data", help="Your manifest (e.g. written by `polysense data folder`); for detect "
+                              "an annotation CSV file,onset,offset,label,split."),
     out: Path = typer.Option(..., "-o", "--out", help="The YAML file to write."),
     name: str = typer.Option(None, "--name", help="The config's name (default: MANIFEST-TASK)."),
 ) -> None:

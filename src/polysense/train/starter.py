@@ -12,7 +12,9 @@ The config is chosen from what the manifest holds, never from its test rows' lab
   ``fsdd-digits`` recipe) for audio, an image CNN for images, late fusion for both;
   ``retrieve`` audio-text CLIP with the pretrained MiniLM text tower (the ``fsdd-clip-minilm``
   recipe); ``denoise`` the spectrogram-mask U-Net (the ``fsdd-denoise`` recipe) on the manifest's
-  clean audio mixed with the built-in noises.
+  clean audio mixed with the built-in noises; ``detect`` (from an annotation manifest
+  ``file,onset,offset,label,split``) the ``fsdd-detect`` CRNN, exclusive or multi-label by whether
+  the annotated events of different labels overlap.
 
 The YAML text is what :func:`polysense.train.config.load_config` reads; every section carries a
 comment saying why it is what it is.
@@ -35,15 +37,16 @@ from polysense.errors import AudioError, ParameterError
 
 __all__ = ["TASKS", "starter_config"]
 
-TASKS = ("classify", "retrieve", "denoise")
+TASKS = ("classify", "retrieve", "denoise", "detect")
 _PROBE_FILES = 200  # headers read to find the sample rate and durations
 
 
 def starter_config(task: str, manifest: str | os.PathLike, *, name: str | None = None) -> str:
     """The commented YAML of a starting config for ``task`` on ``manifest`` (module docstring)."""
     if task not in TASKS:
-        raise ParameterError(f"--task {task!r}: choose one of {', '.join(TASKS)}"
-                             + (" (detection configs come with the detection models)" if task == "detect" else ""))
+        raise ParameterError(f"--task {task!r}: choose one of {', '.join(TASKS)}")
+    if task == "detect":  # an annotation manifest (file, onset, offset, label), not a sample manifest
+        return _detect(str(manifest), name)
     table = read_manifest(manifest)
     path = str(manifest)
     train_rows = [r for r in table.rows if r.split in (None, "train")]
@@ -175,6 +178,50 @@ def _denoise(table, path, rate, train) -> tuple[dict, dict]:
              "model": "mask U-Net on the STFT, ratio mask, SI-SDR loss",
              "optim": "AdamW", "train": "the epoch is chosen on validation SI-SDR improvement"}
     return config, notes
+
+
+def _detect(path: str, name: str | None) -> str:
+    from polysense.data.events import read_annotations
+
+    files = read_annotations(path)
+    classes = sorted({e.label for f in files for e in f.events})
+    train = [f for f in files if f.split == "train"]
+    if not train or not classes:
+        raise ParameterError(f"{path}: detection needs annotated recordings with split=train and at least one labelled "
+                             "event (columns file,onset,offset,label,split)")
+    rates = Counter(audio_io.info(f.path).sample_rate for f in files[:_PROBE_FILES])
+    rate = rates.most_common(1)[0][0]
+    # one sound at a time (a softmax with a background class) unless events of two labels overlap
+    overlap = any(a.label != b.label and a.offset_s > b.onset_s
+                  for f in files for a, b in zip(f.events, f.events[1:], strict=False))
+    front = _front_end(rate)
+    events = sum(len(f.events) for f in train)
+    epochs = 40 if events < 500 else 20 if events < 5000 else 10
+    config = {"data": {"name": "fsdd_scenes", "annotations": path, "classes": classes, "sample_rate": rate},
+              "model": {"name": "frame_crnn", "sample_rate": rate, "num_classes": len(classes), "n_fft": front["n_fft"],
+                        "hop_length": max(1, round(0.020 * rate)), "n_mels": 40, "channels": [16, 32, 32],
+                        "rnn_hidden": 64, "dropout": 0.2, "output": "multilabel" if overlap else "exclusive",
+                        "postprocess": {"threshold": 0.5, "low_threshold": 0.3, "median_frames": 5,
+                                        "min_duration_s": 0.1, "min_gap_s": 0.05}},
+              "optim": {"lr": 0.003, "weight_decay": 0.01},
+              "train": {"epochs": epochs, "batch_size": 8, "seed": 0}}
+    if any(f.split == "val" for f in files):
+        config["train"].update(select_metric="event_f1", select_mode="max")
+    name = name or f"{Path(path).stem}-detect"
+    notes = {"data": "your annotation manifest (file,onset,offset,label,split; its path as given, relative to the "
+                     "folder you run polysense from)",
+             "model": "a CRNN over log-mel frames (20 ms), one "
+                      + ("sigmoid per class (your events of different labels overlap)" if overlap
+                         else "softmax over background + your classes (one sound at a time)")
+                      + "; events by hysteresis, median filtering and minimum duration/gap (the fsdd-detect recipe)",
+             "optim": "AdamW", "train": "epochs from the training events"
+                                        + ("; the epoch with the best validation event F1" if "select_metric" in config["train"] else "")}
+    config = {"name": name, "description": f"Detect {len(classes)} kind(s) of sound ({', '.join(classes[:8])}) in "
+                                           "long recordings with the fsdd-detect CRNN.", **config}
+    header = [f"# {name}: a starting config written by `polysense config new --task detect` for {path}",
+              f"# ({len(files)} recordings, {len(train)} for training with {events} events, audio at {rate} Hz).",
+              "# Train it: polysense train THIS.yaml --out RUN; then: polysense detect RUN LONG.wav"]
+    return "\n".join(header) + "\n" + _commented(config, notes)
 
 
 def _commented(config: dict[str, Any], notes: dict[str, str]) -> str:
