@@ -188,7 +188,8 @@ def _peak_rss(batch_size: int) -> float:
 
 def speed(work: Path, repeats: int) -> str:
     from polysense.train.config import load_config
-    from polysense.train.trainer import Collator, epoch_batches, train
+    from polysense.data.batches import Collator, epoch_batches
+    from polysense.train.trainer import train
 
     torch.set_num_threads(1)
     config = load_config(SPEED_CONFIG)

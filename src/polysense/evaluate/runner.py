@@ -67,7 +67,7 @@ def mean_average_precision(similarity: torch.Tensor, positives: torch.Tensor) ->
 def batches_of(dataset: Any, *, tokenizer: Any = None, collate: Any = None, batch_size: int = 64):
     """The dataset's items in order, collated (and tokenized with ``tokenizer``) in batches."""
     from polysense.data.collate import collate as default_collate
-    from polysense.train.trainer import Collator, epoch_batches
+    from polysense.data.batches import Collator, epoch_batches
 
     collator = Collator(collate or default_collate, tokenizer)
     for indices in epoch_batches(len(dataset), batch_size, seed=0, epoch=0, shuffle=False):

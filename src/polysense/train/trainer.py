@@ -38,6 +38,7 @@ import torch
 import yaml
 from torch import nn
 
+from polysense.data.batches import Collator, epoch_batches, seeded_generator, shard
 from polysense.data.registry import DataSplits, build_data
 from polysense.errors import ParameterError
 from polysense.train import checkpoint as ckpt
@@ -88,48 +89,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-
-
-def _generator(*keys: int) -> torch.Generator:
-    # one 63-bit seed from the keys (seed, epoch, batch): independent streams per batch
-    value = 0
-    for key in keys:
-        value = (value * 1_000_003 + int(key) + 1) % (2**63 - 1)
-    return torch.Generator().manual_seed(value)
-
-
-class Collator:
-    """The dataset's collate, then the model's tokenizer on ``text`` (picklable for workers)."""
-
-    def __init__(self, collate: Callable[[list[Any]], dict[str, Any]], tokenizer: Any = None) -> None:
-        self.collate = collate
-        self.tokenizer = tokenizer
-
-    def __call__(self, items: list[Any]) -> dict[str, Any]:
-        batch = self.collate(items)
-        texts = batch.get("text")
-        if self.tokenizer is not None and texts is not None and "input_ids" not in batch:
-            batch.update(self.tokenizer.batch_encode(list(texts)).as_dict())
-        return batch
-
-
-def epoch_batches(num_items: int, batch_size: int, *, seed: int, epoch: int, shuffle: bool = True) -> list[list[int]]:
-    """The global batches of one epoch: a seeded permutation cut into ``batch_size`` pieces (the
-    last, partial batch is dropped when shuffling, so every step sees a full global batch)."""
-    if shuffle:
-        order = torch.randperm(num_items, generator=_generator(seed, epoch)).tolist()
-    else:
-        order = list(range(num_items))
-    batches = [order[i:i + batch_size] for i in range(0, num_items, batch_size)]
-    if shuffle and len(batches) > 1 and len(batches[-1]) < batch_size:
-        batches.pop()
-    return batches
-
-
-def shard(batch: list[int], rank: int, world_size: int) -> list[int]:
-    """This process's contiguous share of a global batch (rank order = global order)."""
-    size = math.ceil(len(batch) / world_size)
-    return batch[rank * size:(rank + 1) * size]
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -423,7 +382,7 @@ class Trainer:
             running_n = 0
             for offset, batch in enumerate(self._loader(local, self.data.train, seed=state["loader_seed"])):
                 index = start + offset
-                batch = augment_batch(batch, cfg.augment.waveform, generator=_generator(cfg.train.seed, epoch, index),
+                batch = augment_batch(batch, cfg.augment.waveform, generator=seeded_generator(cfg.train.seed, epoch, index),
                                       num_classes=self.num_classes)
                 batch = to_device(batch, self.ctx.device)
                 last_micro = (index + 1) % accumulate == 0
