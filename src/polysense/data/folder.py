@@ -36,7 +36,7 @@ from polysense.data.manifest import Manifest, Row, read_csv_lines
 from polysense.data.splits import assign_splits
 from polysense.errors import AudioError, ManifestError, ParameterError
 
-__all__ = ["FolderManifest", "folder_manifest"]
+__all__ = ["FolderManifest", "folder_manifest", "walk_files"]
 
 SPLIT_MODES = ("group", "random")
 # files that are part of a collection without being items of it (tables, captions)
@@ -79,8 +79,11 @@ def folder_manifest(
     rows: list[Row] = []
     names: list[str] = []  # the class name of each row
     listed = set()
-    for path in _walk(root, skipped):
+    for path, outside in walk_files(root):
         relative = path.relative_to(root).as_posix()
+        if outside:
+            skipped.append((relative, outside))
+            continue
         suffix = path.suffix.lower()
         if suffix not in AUDIO_SUFFIXES | IMAGE_SUFFIXES:
             if suffix not in _COMPANIONS:
@@ -184,17 +187,20 @@ def _read_labels(root: Path, labels: str | os.PathLike) -> dict[str, str]:
     return table
 
 
-def _walk(root: Path, skipped: list[tuple[str, str]]) -> Iterator[Path]:
+def walk_files(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every file under ``root`` in sorted order, hidden files and folders left out, as
+    ``(path, None)``; a symbolic link that resolves outside ``root`` comes as ``(path, reason)``
+    for the caller to skip and report. The one folder walk of ``data folder``, the search
+    index's scan and ``predict``."""
+    real_root = root.resolve()
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
                 continue
             path = Path(folder) / name
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                skipped.append((path.relative_to(root).as_posix(), "a symbolic link pointing outside the folder"))
-                continue
-            yield path
+            outside = path.is_symlink() and not path.resolve().is_relative_to(real_root)
+            yield path, ("symbolic link pointing outside the folder" if outside else None)
 
 
 def _unreadable(path: Path, suffix: str) -> str | None:

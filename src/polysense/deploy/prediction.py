@@ -29,6 +29,7 @@ import torch
 from polysense import audio as audio_io
 from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.collate import collate
+from polysense.data.folder import walk_files
 from polysense.errors import AudioError, ParameterError
 from polysense.models.output import ClassifierOutput, EmbeddingOutput
 
@@ -81,10 +82,8 @@ def audio_files(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tu
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            for folder, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(folder) / n for n in sorted(names)
-                             if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_SUFFIXES)
+            # every file the user's folder holds, links included: predict reads what it is pointed at
+            found.extend(p for p, _ in walk_files(path) if p.suffix.lower() in AUDIO_SUFFIXES)
         elif path.is_file():
             found.append(path)
         else:

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.dataset import IMAGE_SUFFIXES
+from polysense.data.folder import walk_files
 from polysense.errors import ParameterError
 
 __all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "Entry", "Skipped", "content_hash", "scan_source", "windows"]
@@ -102,24 +102,13 @@ def _read_caption(path: Path) -> str | None:
     return text[:MAX_CAPTION_CHARS] or None
 
 
-def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
-    real_root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(real_root):
-                    skipped.append(Skipped(str(path.relative_to(root)), "symbolic link pointing outside the folder"))
-                    continue
-            yield path
-
-
 def _scan_folder(root: Path, skipped: list[Skipped]) -> list[Entry]:
-    files = list(_walk(root, skipped))
+    files = []
+    for path, outside in walk_files(root):
+        if outside:
+            skipped.append(Skipped(str(path.relative_to(root)), outside))
+        else:
+            files.append(path)
     stems_with_media = {p.with_suffix("") for p in files if p.suffix.lower() in AUDIO_SUFFIXES | IMAGE_SUFFIXES}
     entries = []
     for path in files:
