@@ -459,6 +459,39 @@ def test_load_refuses_more_samples_than_the_limit_saying_what_it_would_need(tmp_
     assert sum(b.shape[-1] for b in audio.blocks(path, block_size=1024)) == 5000  # streaming has no such limit
 
 
+
+# --- spans (reference: soundfile's read(start, stop) and the whole file sliced) ---------------------
+
+
+@pytest.mark.parametrize(("offset_s", "duration_s", "start", "stop"), [
+    (0.0, None, 0, 5000), (0.25, 0.1, 2000, 2800), (0.5, 1.0, 4000, 5000), (0.6, None, 4800, 5000),
+    (0.7, 0.5, 5000, 5000), (0.2, 0.0, 1600, 1600)])
+def test_load_reads_the_span_soundfile_reads(tmp_path, offset_s, duration_s, start, stop):
+    path = tmp_path / "s.wav"
+    codes = np.random.default_rng(1).integers(-2**15, 2**15, size=(5000, 2), dtype=np.int16)
+    sf.write(path, codes, 8000, subtype="PCM_16")
+    span, rate = audio.load(path, mono=False, dtype=torch.float64, offset_s=offset_s, duration_s=duration_s)
+    reference, _ = sf.read(path, start=start, stop=stop, dtype="int16", always_2d=True)
+    assert rate == 8000 and span.shape == (2, stop - start)
+    torch.testing.assert_close(span, torch.from_numpy(reference.T / 32768.0), rtol=0, atol=0)
+    mono, _ = audio.load(path, offset_s=offset_s, duration_s=duration_s)
+    torch.testing.assert_close(mono, audio.load(path)[0][start:stop], rtol=0, atol=0)
+
+
+def test_a_span_is_resampled_and_bounded_by_its_own_length(tmp_path, monkeypatch):
+    path = tmp_path / "long.wav"
+    sf.write(path, 0.1 * np.sin(np.arange(40000) / 7.0), 8000, subtype="FLOAT")
+    span, rate = audio.load(path, sample_rate=16000, offset_s=1.0, duration_s=0.5)
+    assert rate == 16000 and span.shape == (8000,)
+    monkeypatch.setenv("POLYSENSE_MAX_SAMPLES", "10000")
+    with pytest.raises(AudioError, match="40,000 frames"):
+        audio.load(path)
+    assert audio.load(path, offset_s=2.0, duration_s=1.0)[0].shape == (8000,)  # a span under the limit loads
+    with pytest.raises(ValueError, match=r"offset_s=-0.5 is invalid: expected a finite number >= 0 \(seconds\)"):
+        audio.load(path, offset_s=-0.5)
+    with pytest.raises(ValueError, match=r"duration_s=nan is invalid"):
+        audio.load(path, duration_s=float("nan"))
+
 @pytest.mark.parametrize("name", ["x\x00.wav", "x" * 300 + ".wav"])
 def test_paths_the_os_refuses_are_audio_errors(tmp_path, name):
     with pytest.raises(AudioError):

@@ -50,7 +50,7 @@ import soxr
 import torch
 
 from polysense import limits
-from polysense._checks import check_choice, check_positive_int, check_sample_rate, check_signal
+from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate, check_signal
 from polysense.errors import AudioError
 from polysense.signal.resample import QUALITIES, check_ratio, resample
 
@@ -123,8 +123,10 @@ def load(
     mono: bool = True,
     dtype: torch.dtype = torch.float32,
     quality: str = "HQ",
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Read a whole audio file into a tensor.
+    """Read an audio file (or the span ``[offset_s, offset_s + duration_s)`` of it) into a tensor.
 
     Parameters
     ----------
@@ -135,6 +137,10 @@ def load(
         ``(channels, time)``.
     dtype: ``torch.float32`` or ``torch.float64``.
     quality: soxr quality, one of ``"QQ" "LQ" "MQ" "HQ" "VHQ"``.
+    offset_s: seconds from the start of the file where reading begins (as librosa's ``offset``);
+        frame ``round(offset_s · rate)`` of the file's rate. Past the end: an empty span.
+    duration_s: seconds to read from ``offset_s`` (``None``: to the end); a span running past the
+        end of the file stops there.
 
     Returns
     -------
@@ -145,13 +151,20 @@ def load(
     check_choice("quality", quality, QUALITIES)
     if sample_rate is not None:
         sample_rate = check_sample_rate(sample_rate, integer=True)
+    offset_s = check_positive_float("offset_s", offset_s, allow_zero=True, what="seconds")
+    if duration_s is not None:
+        duration_s = check_positive_float("duration_s", duration_s, allow_zero=True, what="seconds")
     raw = _open_info(path)
-    _check_loadable(path, raw, dtype)
+    first = min(raw.frames, round(offset_s * raw.samplerate))
+    stop = raw.frames if duration_s is None else min(raw.frames, first + round(duration_s * raw.samplerate))
+    _check_loadable(path, raw, dtype, frames=stop - first)
     try:
         with sf.SoundFile(path) as f:
+            if first:
+                f.seek(first)
             parts, total = [], 0
-            while total < raw.frames:
-                part = _read(f, min(_READ_FRAMES, raw.frames - total), dtype, path, total)
+            while total < stop - first:
+                part = _read(f, min(_READ_FRAMES, stop - first - total), dtype, path, first + total)
                 if part.shape[-1] == 0:
                     break
                 parts.append(part)
@@ -160,7 +173,9 @@ def load(
         raise AudioError(f"{path}: corrupt or truncated audio data ({exc})") from None
     except MemoryError:
         raise AudioError(f"{path}: not enough memory to load {raw.frames:,} frames; use polysense.audio.blocks") from None
-    _check_complete(path, total, raw.frames)
+    _check_complete(path, first + total, stop)
+    if not parts:  # a span at or past the end of the file
+        return torch.zeros(0 if mono else (raw.channels, 0), dtype=dtype), sample_rate or int(raw.samplerate)
     waveform = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
     if mono:
         waveform = waveform.mean(dim=0)
@@ -368,16 +383,18 @@ def _check_header(path: Path, raw, size: int) -> None:
         )
 
 
-def _check_loadable(path: Path, raw, dtype: torch.dtype) -> None:
-    """Refuse to load more samples than ``POLYSENSE_MAX_SAMPLES``, saying what it would need."""
-    samples = raw.frames * raw.channels
+def _check_loadable(path: Path, raw, dtype: torch.dtype, *, frames: int) -> None:
+    """Refuse to load more samples (``frames`` of the file's channels) than ``POLYSENSE_MAX_SAMPLES``,
+    saying what it would need."""
+    samples = frames * raw.channels
     top = limits.current().max_samples
     if samples > top:
         itemsize = torch.finfo(dtype).bits // 8
         raise AudioError(
-            f"{path}: {raw.frames:,} frames x {raw.channels} channel(s) = {samples:,} samples would need "
+            f"{path}: {frames:,} frames x {raw.channels} channel(s) = {samples:,} samples would need "
             f"{limits.format_bytes(samples * itemsize)} of memory, more than the limit of {top:,} samples: read it "
-            f"in pieces with polysense.audio.blocks, or raise the limit with {limits.env_name('max_samples')}"
+            "in pieces with polysense.audio.blocks (or a span with offset_s and duration_s), or raise the limit "
+            f"with {limits.env_name('max_samples')}"
         )
 
 

@@ -10,14 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 from polysense.cli.main import app
 from polysense.data.registry import build_data
+from polysense.deploy.prediction import Predictor
 from polysense.evaluate.report import write_report
 from polysense.evaluate.runner import evaluate_run
 from polysense.train.config import load_config
+from polysense.train.run import load_run
 from polysense.train.trainer import train
+
+from tests.train.helpers import TINY_AUDIO, TINY_DATA
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +113,47 @@ def test_detect_labels_who_speaks_with_a_speaker_run(vad_run, speaker_run, recor
     assert refused.exit_code == 1 and "not speaker embeddings" in refused.output
     alone = CliRunner().invoke(app, ["detect", str(vad_run), str(recording), "--num-speakers", "2"])
     assert alone.exit_code == 1 and "--num-speakers needs --speakers RUN" in alone.output
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("clf") / "run"
+    config = {"name": "tiny-clips", "data": dict(TINY_DATA, task="audio"),
+              "model": {"name": "classifier", "modality": "audio", "num_classes": 5, "encoder": dict(TINY_AUDIO)},
+              "train": {"epochs": 1, "batch_size": 16, "seed": 0}}
+    train(load_config(config), out, quiet=True)
+    return out
+
+
+def test_detect_then_classify_names_each_event_as_predict_would(vad_run, classifier_run, recording):
+    runner = CliRunner()
+    detected = json.loads(runner.invoke(app, ["detect", str(vad_run), str(recording), "--json", "--threshold",
+                                              "0.1"]).output)
+    outcome = runner.invoke(app, ["detect", str(vad_run), str(recording), "--json", "--threshold", "0.1",
+                                  "--classify", str(classifier_run), "--classify-pad-s", "0.05"])
+    assert outcome.exit_code == 0, outcome.output
+    named = json.loads(outcome.output)
+    assert [(e["onset"], e["offset"]) for e in named] == [(e["onset"], e["offset"]) for e in detected]
+    # reference: each event's samples cut from the file by hand and given to `polysense predict`'s Predictor
+    predictor = Predictor(load_run(classifier_run))
+    whole, rate = sf.read(recording, dtype="float32")
+    pieces = []
+    for e in detected:
+        begin = round(max(0.0, e["onset"] - 0.05) * rate)
+        pieces.append(torch.from_numpy(whole[begin:begin + round((e["offset"] + 0.05) * rate) - begin]))
+    probabilities = predictor.predict_waveforms(pieces)
+    classes = load_run(classifier_run).classes
+    assert [e["label"] for e in named] == [classes[int(k)] for k in probabilities.argmax(dim=1)]
+    expected = [round(d["score"] * float(p), 4) for d, p in zip(detected, probabilities.max(dim=1).values)]
+    assert [e["score"] for e in named] == pytest.approx(expected, abs=2e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--classify", "VAD"], "the run's model gives a detector: give the run folder of a clip classifier"),
+    (["--classify-pad-s", "0.3"], "--classify-pad-s needs --classify RUN"),
+    (["--classify", "CLF", "--classify-pad-s", "-1"], "pad_s=-1.0 is invalid: expected a finite number >= 0"),
+])
+def test_detect_then_classify_refuses_bad_arguments(vad_run, classifier_run, recording, args, message):
+    args = [{"VAD": str(vad_run), "CLF": str(classifier_run)}.get(a, a) for a in args]
+    outcome = CliRunner().invoke(app, ["detect", str(vad_run), str(recording), *args])
+    assert outcome.exit_code == 1 and message in outcome.output, outcome.output

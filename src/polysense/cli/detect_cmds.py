@@ -25,9 +25,20 @@ def detect(
                                   "fsdd-speakers): label who speaks in each event by clustering them."),
     num_speakers: int = typer.Option(None, "--num-speakers", help="With --speakers: how many speakers (default: "
                                      "found by a cosine-distance threshold)."),
+    classify: Path = typer.Option(None, "--classify", help="Run folder of a clip classifier (e.g. polysense train "
+                                  "fsdd-digits): name each event's class with it (detect with a VAD, then classify)."),
+    classify_pad_s: float = typer.Option(0.1, "--classify-pad-s", help="With --classify: seconds of audio added on "
+                                         "each side of an event before it is classified."),
 ) -> None:
     """Find events (onset, offset, label, score) in a recording with a trained frame detector."""
-    from polysense.detect.service import detect_recording, label_speakers_in_file, save_detection_figure, save_events
+    from polysense.detect.service import (
+        classify_events,
+        detect_recording,
+        label_speakers_in_file,
+        load_event_classifier,
+        save_detection_figure,
+        save_events,
+    )
     from polysense.errors import ParameterError
 
     with user_errors():
@@ -35,8 +46,14 @@ def detect(
             raise ParameterError("give --json (print) or -o FILE (write), not both")
         if num_speakers is not None and speakers is None:
             raise ParameterError("--num-speakers needs --speakers RUN (a speaker-embedding run)")
+        if classify is None and classify_pad_s != 0.1:
+            raise ParameterError("--classify-pad-s needs --classify RUN (a classifier run)")
+        classifier = load_event_classifier(classify) if classify is not None else None
         found = detect_recording(run_dir, recording, threshold=threshold, window_s=window_s, context_s=context_s,
                                  picture=plot is not None)
+        if classifier is not None:
+            found.events = classify_events(recording, found.events, classifier, pad_s=classify_pad_s)
+            found.classes = classifier.run.classes
         if speakers is not None:
             found.events = label_speakers_in_file(recording, found.events, speakers, num_speakers=num_speakers)
         if output is not None:

@@ -4,7 +4,8 @@
 - :mod:`.model`: ``frame_crnn``, a frame-level detector trained on frame targets.
 - :mod:`.postprocess`: median filter, hysteresis, minimum duration and gap: frames to events.
 - :mod:`.stream`: detection over files of any length in bounded memory (``polysense detect``).
-- :mod:`.service`: what the command does (load, detect, write CSV/JSON and the figure).
+- :mod:`.service`: what the command does (load, detect, name events with a clip classifier, write
+  CSV/JSON and the figure).
 - :mod:`.figure`: the spectrogram with the events over it.
 - :mod:`.speakers`: ``fsdd_speakers``, speaker classes for training, unseen speakers for verification.
 - :mod:`.diarize`: who speaks when: clustering of the detected segments' speaker embeddings.

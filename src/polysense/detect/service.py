@@ -1,21 +1,27 @@
 """What ``polysense detect`` does, callable from Python: load a trained detector, find the events in
-a recording, write them (CSV, JSON) and the figure, never half-written (temporary file + rename)."""
+a recording, optionally name each with a clip classifier (two stages) or label who speaks, write
+them (CSV, JSON) and the figure, never half-written (temporary file + rename)."""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from polysense import audio as audio_io
+from polysense._checks import check_positive_float
 from polysense.data.events import Event, events_to_csv
+from polysense.deploy.prediction import Predictor
 from polysense.detect.stream import DetectionStats, detect_file
 from polysense.errors import ParameterError
+from polysense.train.run import load_run
 
-__all__ = ["Detection", "detect_recording", "label_speakers_in_file", "load_detector", "save_detection_figure",
-           "save_events"]
+__all__ = ["Detection", "classify_events", "detect_recording", "event_waveforms", "label_speakers_in_file",
+           "load_detector", "load_event_classifier", "save_detection_figure", "save_events"]
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 _PICTURE_COLUMNS = 3000
@@ -34,8 +40,6 @@ class Detection:
 
 def load_detector(run_dir: str | os.PathLike):
     """The run's model (a frame detector) and its class names; a clear error for another kind of run."""
-    from polysense.train.run import load_run
-
     run = load_run(run_dir)
     if getattr(run.model, "kind", None) != "detector":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
@@ -48,15 +52,23 @@ def load_detector(run_dir: str | os.PathLike):
     return run.model, tuple(classes)
 
 
+def event_waveforms(path: str | os.PathLike, events: Sequence[Event], *, sample_rate: int,
+                    pad_s: float = 0.0) -> list[torch.Tensor]:
+    """The samples of each event of the recording ``path`` at ``sample_rate`` Hz: ``[onset − pad_s,
+    offset + pad_s)`` clipped to the file, read span by span (the whole recording is never held)."""
+    pieces = []
+    for e in events:
+        begin = max(0.0, e.onset_s - pad_s)
+        piece, _ = audio_io.load(path, sample_rate=sample_rate, offset_s=begin, duration_s=e.offset_s + pad_s - begin)
+        pieces.append(piece)
+    return pieces
+
+
 def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker_run: str | os.PathLike, *,
                            num_speakers: int | None = None, distance_threshold: float = 0.5) -> list[Event]:
     """``events`` of the recording ``path`` labelled with who speaks (diarization-lite,
     :func:`polysense.detect.diarize.label_speakers`), reading only the events' samples from the file."""
-    import soundfile as sf
-
     from polysense.detect.diarize import label_speakers
-    from polysense.signal.resample import resample
-    from polysense.train.run import load_run
 
     run = load_run(speaker_run)
     if getattr(run.model, "kind", None) != "speaker":
@@ -64,16 +76,38 @@ def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker
         raise ParameterError(f"--speakers {speaker_run}: the run holds a {name!r} model, not speaker embeddings: give "
                              "the run folder of `polysense train fsdd-speakers --out RUN`")
     rate = int(run.sample_rate or run.model.encoders["audio"].sample_rate)
-    file_rate = sf.info(str(path)).samplerate
-    pieces = []
-    for e in events:
-        data, _ = sf.read(str(path), start=int(e.onset_s * file_rate), stop=int(e.offset_s * file_rate) + 1,
-                          dtype="float64", always_2d=True)
-        piece = torch.from_numpy(data.mean(axis=1))
-        if file_rate != rate and piece.numel() > 1:
-            piece = resample(piece, orig_sample_rate=file_rate, new_sample_rate=rate)
-        pieces.append(piece.float())
+    pieces = event_waveforms(path, events, sample_rate=rate)
     return label_speakers(pieces, events, run.model, num_speakers=num_speakers, distance_threshold=distance_threshold)
+
+
+def load_event_classifier(run_dir: str | os.PathLike, *, batch_size: int = 64) -> Predictor:
+    """The clip classifier of ``run_dir`` served as ``polysense predict`` serves it, to name the class
+    of detected events (:func:`classify_events`); a clear error for a run that does not classify."""
+    predictor = Predictor(load_run(run_dir), batch_size=batch_size)
+    kind = getattr(predictor.model, "kind", "classifier")
+    if predictor.kind != "classifier" or kind != "classifier":
+        what = f"a {kind}" if kind != "classifier" else "vectors, not classes"
+        raise ParameterError(f"--classify {run_dir}: the run's model gives {what}: give the run folder of a clip "
+                             "classifier (e.g. `polysense train fsdd-digits --out RUN`)")
+    return predictor
+
+
+def classify_events(path: str | os.PathLike, events: list[Event], classifier: Predictor, *,
+                    pad_s: float = 0.1) -> list[Event]:
+    """``events`` of the recording ``path`` named by a clip classifier (detection in two stages, as
+    ORCA-SPOT finds calls and a second network names their type): each event's samples, widened by
+    ``pad_s`` seconds on each side (:func:`event_waveforms`), go through ``classifier``
+    (:func:`load_event_classifier`; one forward per batch of events); the event takes the class of
+    the highest probability ``p`` and the score ``score · p`` (the detector's confidence that a
+    sound is there times the classifier's that it is this class). Times are unchanged."""
+    pad_s = check_positive_float("pad_s", pad_s, allow_zero=True, what="seconds")
+    if not events:
+        return []
+    pieces = event_waveforms(path, events, sample_rate=classifier.sample_rate, pad_s=pad_s)
+    probabilities = classifier.predict_waveforms(pieces)
+    scores, indices = probabilities.max(dim=1)
+    return [replace(e, label=classifier.run.classes[int(k)], score=float(e.score) * float(p))
+            for e, p, k in zip(events, scores, indices, strict=True)]
 
 
 def _check_suffix(path: Path, allowed: tuple[str, ...], option: str) -> Path:
