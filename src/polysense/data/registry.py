@@ -54,17 +54,21 @@ class DataSplits:
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def split(self, name: str) -> Dataset:
-        """The dataset of split ``name`` ("train", "val" or "test"); a clear error when absent."""
+    def has(self, name: str) -> bool:
+        """Whether split ``name`` ("train", "val" or "test") holds any item."""
         if name not in ("train", "val", "test"):
             raise ParameterError(f"split={name!r} is invalid: choose train, val or test")
         dataset = getattr(self, name)
-        if dataset is None or len(dataset) == 0:
+        return dataset is not None and len(dataset) > 0
+
+    def split(self, name: str) -> Dataset:
+        """The dataset of split ``name`` ("train", "val" or "test"); a clear error when absent."""
+        if not self.has(name):
             raise ParameterError(
                 f"the {name} split is empty: give the data config a {name} split "
                 "(held-out speakers, a 'split' column in the manifest, or split fractions)"
             )
-        return dataset
+        return getattr(self, name)
 
 
 # The built-in datasets are declared in polysense.builtins and imported on their first lookup.

@@ -162,10 +162,10 @@ def _check_inputs(run: Any, predictor: Any, check_files, limit: int) -> list[tor
             if len(waveforms) == limit:
                 break
     else:
-        from polysense.data.registry import build_data
+        from polysense.train.run import run_data
 
         try:
-            splits = build_data(run.config["data"], seed=int(run.config.get("train", {}).get("seed", 0)))
+            splits = run_data(run.config)
         except PolysenseError as error:
             raise ParameterError(f"{run.run_dir}: the run's data cannot be read to check the export ({error}); "
                                  "give real audio files with --check FILE...") from None

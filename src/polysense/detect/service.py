@@ -13,6 +13,7 @@ import torch
 from polysense.data.events import Event, events_to_csv
 from polysense.detect.stream import DetectionStats, detect_file
 from polysense.errors import ParameterError
+from polysense.files import atomic_write_text
 
 __all__ = ["Detection", "detect_recording", "label_speakers_in_file", "load_detector", "save_detection_figure",
            "save_events"]
@@ -94,8 +95,6 @@ def detect_recording(run_dir: str | os.PathLike, path: str | os.PathLike, *, thr
 
 def save_events(events: list[Event], out: str | os.PathLike) -> Path:
     """Write the events as CSV (``.csv``) or a JSON list (``.json``), atomically."""
-    from polysense.train.checkpoint import atomic_write_text
-
     out = _check_suffix(Path(out), (".csv", ".json"), "--output")
     text = events_to_csv(events) if out.suffix.lower() == ".csv" else json.dumps([e.as_dict() for e in events], indent=1)
     return atomic_write_text(out, text)
