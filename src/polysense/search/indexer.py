@@ -33,6 +33,7 @@ import torch
 
 from polysense._checks import check_positive_float, check_positive_int
 from polysense.errors import PolysenseError
+from polysense.image import load_image
 from polysense.search import distributed as dist_utils
 from polysense.search.embedder import EmbedderBundle
 from polysense.search.scan import Entry, Skipped, content_hash, scan_source, windows
@@ -203,7 +204,6 @@ class _Embedding:
             flush()
 
     def images(self, entries: list[Entry]) -> None:
-        from polysense.data.dataset import load_image
 
         for chunk in _batched(entries, self.batch_size):
             ok, tensors = [], []

@@ -36,6 +36,7 @@ from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polysense.errors import PolysenseError
+from polysense.image import ImageError
 from polysense.search.index import Hit, Index, decode_audio, decode_image
 
 __all__ = ["create_app", "serve"]
@@ -202,7 +203,6 @@ def create_app(index: Index, *, max_upload_bytes: int | None = None) -> FastAPI:
 
 def _decode_upload(data: bytes, index: Index) -> tuple[str, Any]:
     """``("audio"|"image", decoded tensor)`` by content, for a modality the index's model embeds."""
-    from polysense.data.dataset import ImageError
     from polysense.errors import AudioError
 
     modalities = index.meta["settings"]["modalities"]
