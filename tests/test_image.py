@@ -26,7 +26,9 @@ def test_a_file_and_its_bytes_decode_alike(png):
     assert torch.equal(from_file, from_bytes)
     exact = decode_image(png)  # no size: the file's own, pixel values /255 exactly
     assert exact.shape == (3, 12, 20)
-    assert torch.equal(exact, torch.from_numpy(np.asarray(Image.open(png).convert("RGB"))).permute(2, 0, 1) / 255.0)
+    with Image.open(png) as im:
+        pixels = torch.from_numpy(np.asarray(im.convert("RGB")).copy())
+    assert torch.equal(exact, pixels.permute(2, 0, 1) / 255.0)
 
 
 def test_failures_name_the_file_or_the_upload(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from polysense.cli.signal_cmds import user_errors
+from polysense.errors import ParameterError
 
 
 def detect(
@@ -28,7 +29,6 @@ def detect(
 ) -> None:
     """Find events (onset, offset, label, score) in a recording with a trained frame detector."""
     from polysense.detect.service import detect_recording, label_speakers_in_file, save_detection_figure, save_events
-    from polysense.errors import ParameterError
 
     with user_errors():
         if as_json and output is not None:

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from polysense import audio as audio_io
+from polysense._checks import check_positive_float, check_positive_int
 from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.collate import collate
 from polysense.data.folder import walk_files
@@ -106,8 +107,6 @@ class Predictor:
 
     def __init__(self, run: Any, *, top_k: int = 5, batch_size: int = 64, long_s: float = 60.0,
                  window_s: float = 5.0, hop_s: float | None = None) -> None:
-        from polysense._checks import check_positive_float, check_positive_int
-
         self.run = run
         self.model = run.model.eval()
         if not run.sample_rate or "audio" not in tuple(getattr(self.model, "modalities", ()) or ("audio",)):

@@ -11,9 +11,13 @@ from pathlib import Path
 import torch
 
 from polysense.data.events import Event, events_to_csv
+from polysense.detect.diarize import label_speakers
+from polysense.detect.figure import detection_figure
 from polysense.detect.stream import DetectionStats, detect_file
 from polysense.errors import ParameterError
 from polysense.files import atomic_write_text
+from polysense.signal.resample import resample
+from polysense.train.run import load_run
 
 __all__ = ["Detection", "detect_recording", "label_speakers_in_file", "load_detector", "save_detection_figure",
            "save_events"]
@@ -35,8 +39,6 @@ class Detection:
 
 def load_detector(run_dir: str | os.PathLike):
     """The run's model (a frame detector) and its class names; a clear error for another kind of run."""
-    from polysense.train.run import load_run
-
     run = load_run(run_dir)
     if getattr(run.model, "kind", None) != "detector":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
@@ -54,10 +56,6 @@ def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker
     """``events`` of the recording ``path`` labelled with who speaks (diarization-lite,
     :func:`polysense.detect.diarize.label_speakers`), reading only the events' samples from the file."""
     import soundfile as sf
-
-    from polysense.detect.diarize import label_speakers
-    from polysense.signal.resample import resample
-    from polysense.train.run import load_run
 
     run = load_run(speaker_run)
     if getattr(run.model, "kind", None) != "speaker":
@@ -103,8 +101,6 @@ def save_events(events: list[Event], out: str | os.PathLike) -> Path:
 def save_detection_figure(detection: Detection, out: str | os.PathLike) -> Path:
     """The spectrogram with the events over it (:func:`~polysense.detect.figure.detection_figure`), atomically."""
     import tempfile
-
-    from polysense.detect.figure import detection_figure
 
     out = _check_suffix(Path(out), FIGURE_SUFFIXES, "--plot")
     features = detection.stats.pooled_features

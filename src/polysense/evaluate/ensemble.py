@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 from polysense.errors import ParameterError
+from polysense.evaluate.runner import batches_of
+from polysense.models.combining import EmbeddingSet, extract_embeddings, make_combiner
+from polysense.train.run import load_run, run_data
 
 __all__ = ["ensemble_of_runs"]
 
@@ -33,10 +36,6 @@ def ensemble_of_runs(
 
     Every run must be a single-modality classifier trained on the same data config.
     """
-    from polysense.evaluate.runner import batches_of
-    from polysense.models.combining import EmbeddingSet, extract_embeddings, make_combiner
-    from polysense.train.run import load_run, run_data
-
     if len(runs) < 2:
         raise ParameterError("an ensemble needs runs for two or more modalities")
     loaded = {m: load_run(path) for m, path in runs.items()}

@@ -22,6 +22,7 @@ import yaml
 
 from polysense.data.registry import DataSplits
 from polysense.evaluate.runner import evaluate_run
+from polysense.signal import log_mel_spectrogram
 from polysense.train.run import RunFolder, run_data
 
 __all__ = ["summary_lines", "write_report"]
@@ -115,8 +116,6 @@ def plot_similarity(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str], pa
 
 def _thumbnail(ax, item: dict[str, Any], modality: str, sample_rate: int | None) -> None:
     if modality == "audio" and item.get("audio") is not None:
-        from polysense.signal import log_mel_spectrogram
-
         wave = torch.as_tensor(item["audio"]).float()
         rate = int(item.get("sample_rate") or sample_rate or 16000)
         spec = log_mel_spectrogram(wave, sample_rate=rate, n_fft=256, hop_length=64, n_mels=40)

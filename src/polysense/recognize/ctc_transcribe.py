@@ -26,11 +26,13 @@ from pathlib import Path
 
 import torch
 
+from polysense import audio
 from polysense.errors import AudioError, ParameterError
 from polysense.models.ctc import BLANK, CTCRecognizer, DecoderConfig, ctc_align, greedy_decode
 from polysense.recognize.ctc_beam import Grammar, check_lm_vocabulary, prefix_beam_search
 from polysense.recognize.ngram import NGramLM, read_arpa, train_ngram
 from polysense.recognize.transcribe import Segment, Transcript, Word
+from polysense.signal.resample import resample
 from polysense.train.run import RunFolder, load_run, run_data
 
 __all__ = ["LM_FILE", "CTCTranscriber", "run_language_model"]
@@ -126,8 +128,6 @@ class CTCTranscriber:
 
     def transcribe(self, waveform: torch.Tensor, *, sample_rate: float | None = None, name: str = "<waveform>") -> Transcript:
         """The transcript of a mono waveform (T,) at ``sample_rate`` (default: the run's)."""
-        from polysense.signal.resample import resample
-
         if waveform.ndim != 1:
             raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected one channel (time,)")
         if waveform.numel() == 0:
@@ -155,8 +155,6 @@ class CTCTranscriber:
 
     def transcribe_file(self, path: str | os.PathLike) -> Transcript:
         """The transcript of an audio file (read whole, mixed to mono, resampled to the run's rate)."""
-        from polysense import audio
-
         path = Path(path)
         waveform, _ = audio.load(path, sample_rate=self.sample_rate, mono=True)
         return self.transcribe(waveform, name=str(path))

@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from polysense import audio as audio_io
 from polysense._checks import check_positive_int, check_unit_interval
 from polysense.errors import AudioError, ParameterError
 from polysense.image import decode_image  # the one image decoder; public here too (the server imports it)
 from polysense.search.embedder import EmbedderBundle, load_embedder
 from polysense.search.store import SearchIndexError, current_version, open_db, read_meta, set_search_params
+from polysense.signal.resample import resample
 
 __all__ = ["Hit", "Index", "decode_audio", "decode_image"]
 
@@ -67,9 +69,6 @@ def decode_audio(data: bytes | str | os.PathLike, *, sample_rate: int) -> torch.
     The content decides, not the name: bytes libsndfile cannot decode raise :class:`AudioError`.
     """
     import soundfile as sf
-
-    from polysense import audio as audio_io
-    from polysense.signal.resample import resample
 
     if not isinstance(data, bytes | bytearray):
         return audio_io.load(data, sample_rate=sample_rate, mono=True)[0]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from polysense import audio as audio_io
 from polysense._checks import check_positive_float, check_positive_int
 from polysense.errors import PolysenseError
 from polysense.image import load_image
@@ -159,8 +160,6 @@ class _Embedding:
             return out
 
     def audio(self, entries: list[Entry]) -> None:
-        from polysense import audio as audio_io
-
         rate = self.bundle.sample_rate
         pending: list[tuple[Entry, int, torch.Tensor, float, float]] = []
         loaded: dict[str, tuple[float, int, int]] = {}  # key -> (duration, native rate, windows)

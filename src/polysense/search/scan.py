@@ -23,6 +23,7 @@ from pathlib import Path
 
 from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.folder import walk_files
+from polysense.data.manifest import read_manifest
 from polysense.errors import ParameterError
 from polysense.image import IMAGE_SUFFIXES
 from polysense.signal.streaming import window_spans
@@ -131,8 +132,6 @@ def _scan_folder(root: Path, skipped: list[Skipped]) -> list[Entry]:
 
 
 def _scan_manifest(path: Path, skipped: list[Skipped]) -> tuple[Path, list[Entry]]:
-    from polysense.data.manifest import read_manifest
-
     manifest = read_manifest(path)
     entries = []
     for row in manifest.rows:
