@@ -53,6 +53,7 @@ from polysense import limits
 from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate, check_signal
 from polysense.errors import AudioError
 from polysense.signal.resample import QUALITIES, check_ratio, resample
+from polysense.signal.streaming import StreamingLogMel
 
 __all__ = ["AUDIO_SUFFIXES", "AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
 
@@ -301,8 +302,6 @@ def stream_log_mel(
     the file's own. Memory is bounded by ``block_size`` and ``n_fft``, never by the file's length:
     a one-hour file is never held in memory, only its features as they are yielded.
     """
-    from polysense.signal.streaming import StreamingLogMel
-
     rate = sample_rate if sample_rate is not None else info(path).sample_rate
     streamer = StreamingLogMel(rate, **log_mel_kwargs)
     source = blocks(path, block_size=block_size, sample_rate=sample_rate, quality=quality, mono=True, dtype=dtype)

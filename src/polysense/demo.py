@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from polysense.files import atomic_write_text
+
 __all__ = ["DEMO_CONFIGS", "DEMO_OVERRIDES", "DEMO_THREADS", "run_demo"]
 
 #: (run name, built-in config, task label) in the order of the table.
@@ -42,9 +44,9 @@ DEMO_THREADS = 1
 def run_demo(out: str | Path, *, overrides: Sequence[str] = DEMO_OVERRIDES, quiet: bool = True,
              say: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train, evaluate and report every demo model into ``out``; return the table's rows."""
+    # here, not at the top: the CLI imports this module at start-up (no torch for `polysense --help`)
     from polysense.evaluate.compare import comparison_table, plot_comparison, train_and_score
     from polysense.evaluate.ensemble import ensemble_of_runs
-    from polysense.train.checkpoint import atomic_write_text
     from polysense.train.config import load_config
 
     out = Path(out)

@@ -9,6 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from polysense.cli.signal_cmds import user_errors
+from polysense.errors import ParameterError
+
 data_app = typer.Typer(help="Dataset manifests: check them, split them.", no_args_is_help=True)
 
 
@@ -112,7 +115,6 @@ def fsdd(
     val_speakers: str = typer.Option("jackson", "--val-speakers", help="Validation speakers, comma-separated ('' for none)."),
 ) -> None:
     """Write the manifest of an FSDD-style folder with a speaker-independent split."""
-    from polysense.cli.signal_cmds import user_errors
     from polysense.data.builtin import default_fsdd_folder
     from polysense.data.fsdd import fsdd_manifest
     from polysense.data.manifest import write_manifest
@@ -143,7 +145,6 @@ def folder(
     """Write the manifest of a folder of your own files: labels, captions, groups and a split; report what was skipped."""
     from polysense.data.folder import folder_manifest
     from polysense.data.manifest import write_manifest
-    from polysense.errors import ParameterError
 
     try:
         shares = tuple(float(f) for f in fractions.split(","))

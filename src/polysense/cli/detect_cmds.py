@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from polysense.cli.signal_cmds import user_errors
+from polysense.errors import ParameterError
 
 
 def detect(
@@ -39,7 +40,6 @@ def detect(
         save_detection_figure,
         save_events,
     )
-    from polysense.errors import ParameterError
 
     with user_errors():
         if as_json and output is not None:

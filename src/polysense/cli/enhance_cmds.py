@@ -13,13 +13,13 @@ import typer
 from polysense.cli.options import with_threads
 
 from polysense.cli.signal_cmds import user_errors
+from polysense.errors import ParameterError
 
 BLOCK_HELP = "Seconds per processing window (memory is bounded by it)."
 OVERLAP_HELP = "Seconds of overlap between windows (cross-faded)."
 
 
 def _load(run_dir: Path, method: str):
-    from polysense.errors import ParameterError
     from polysense.train.run import load_run
 
     run = load_run(run_dir)

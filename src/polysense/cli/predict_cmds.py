@@ -15,6 +15,7 @@ import typer
 
 from polysense.cli.options import with_threads
 from polysense.errors import ParameterError
+from polysense.files import atomic_write_bytes, atomic_write_text
 
 
 def predict(
@@ -62,8 +63,6 @@ def predict(
 
 
 def _write_outputs(result, out: Path) -> list[Path]:
-    from polysense.train.checkpoint import atomic_write_bytes, atomic_write_text
-
     if result.kind == "embedder":
         import numpy as np
 

@@ -11,6 +11,7 @@ import typer
 from polysense.cli.options import with_threads
 
 from polysense.cli.signal_cmds import user_errors
+from polysense.errors import ParameterError
 
 
 def transcribe(
@@ -44,7 +45,6 @@ def transcribe(
     """Transcribe speech with Whisper, or with a trained CTC recogniser (--run): one line of text per
     file, or JSON with segments (and word times with --run); with --manifest, word and character
     error rates against the manifest's transcripts."""
-    from polysense.errors import ParameterError
     from polysense.recognize.transcribe import read_words, transcribe_manifest
 
     with user_errors():

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from polysense.errors import ParameterError
+
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft | denoising"
 
@@ -29,8 +31,6 @@ def user_errors() -> Iterator[None]:
 
 
 def _figure_path(out: Path) -> Path:
-    from polysense.errors import ParameterError
-
     if out.suffix.lower() not in FIGURE_SUFFIXES:
         raise ParameterError(
             f"--output={str(out)!r} has suffix {out.suffix!r}: expected one of {', '.join(FIGURE_SUFFIXES)}"

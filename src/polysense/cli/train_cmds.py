@@ -15,6 +15,7 @@ from rich.console import Console
 from polysense.cli.options import with_threads
 from polysense.cli.signal_cmds import user_errors
 from polysense.errors import ParameterError
+from polysense.files import atomic_write_text
 
 config_app = typer.Typer(help="Experiment configs: list the built-in ones, show one.", no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def train(
                 and _is_main_process():
             from polysense.evaluate.report import write_report
 
-            path = write_report(out, split="test" if _has_split(out, "test") else "val")
+            path = write_report(out, split="test" if result.data.has("test") else "val", data=result.data)
             _quiet_console(quiet).print(f"best {result.best_metric} = {result.best_value:.4f} (epoch {result.best_epoch}); "
                                         f"report: {path}")
 
@@ -56,16 +57,6 @@ def _is_main_process() -> bool:
     import os
 
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def _has_split(run_dir: Path, split: str) -> bool:
-    from polysense.data.registry import build_data
-    from polysense.train.run import read_run_config
-
-    config = read_run_config(run_dir)
-    splits = build_data(config["data"], seed=int(config.get("train", {}).get("seed", 0)))
-    part = getattr(splits, split)
-    return part is not None and len(part) > 0
 
 
 def evaluate(
@@ -79,13 +70,14 @@ def evaluate(
 ) -> None:
     """Evaluate a trained run: accuracy, macro-F1, per group, retrieval, zero-shot, robustness."""
     from polysense.evaluate.runner import evaluate_run
+    from polysense.train.run import RunFolder
 
     with user_errors():
         if report and data is None:
             from polysense.evaluate.report import write_report
 
             write_report(run_dir, split=split)
-            result = json.loads((run_dir / f"evaluation-{split}.json").read_text(encoding="utf-8"))
+            result = RunFolder(run_dir).read_evaluation(split)
         else:
             result = evaluate_run(run_dir, split=split, data=data, allow_outside=allow_outside)
     if as_json:
@@ -149,7 +141,6 @@ def config_new(
     """Write a commented starting config for TASK on your manifest, which `polysense train` accepts as is."""
     import yaml  # here, as in config_show: 40 ms of every `polysense` start-up otherwise
 
-    from polysense.train.checkpoint import atomic_write_text
     from polysense.train.config import load_config
     from polysense.train.starter import starter_config
 

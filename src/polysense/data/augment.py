@@ -58,6 +58,7 @@ from torch import nn
 
 from polysense._checks import check_choice, check_positive_float, check_positive_int, check_signal
 from polysense.errors import ParameterError
+from polysense.signal.perturb import pitch_shift, speed_perturb
 
 __all__ = [
     "AddNoise",
@@ -370,8 +371,6 @@ def speed_perturb_batch(
     with ``T'`` the longest new real length and zeros after each example's new length (``L / s`` to
     within a sample: soxr's output length).
     """
-    from polysense.signal.perturb import speed_perturb
-
     waveform = check_signal("waveform", waveform)
     if waveform.ndim != 2:
         raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected a batch (batch, samples)")
@@ -406,8 +405,6 @@ def pitch_shift_batch(
 
     :func:`polysense.signal.perturb.pitch_shift` per example; lengths, mask and padding are kept.
     """
-    from polysense.signal.perturb import pitch_shift
-
     waveform = check_signal("waveform", waveform)
     if waveform.ndim != 2:
         raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected a batch (batch, samples)")

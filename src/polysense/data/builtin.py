@@ -14,7 +14,13 @@ from typing import Any
 
 import torch
 
+from polysense.data.av_digits import AVDigits
+from polysense.data.cache import FeatureCache
+from polysense.data.dataset import ManifestDataset
+from polysense.data.fsdd import DIGIT_WORDS, fsdd_manifest
+from polysense.data.manifest import read_manifest
 from polysense.data.registry import DataSplits, register_dataset
+from polysense.data.synthetic import SyntheticTriModal, caption, sample_attributes
 from polysense.errors import ParameterError
 
 __all__ = ["default_fsdd_folder", "fsdd_splits", "manifest_splits", "synthetic_splits"]
@@ -75,8 +81,6 @@ def synthetic_splits(
 ) -> DataSplits:
     """The synthetic tri-modal data (no files): splits by site, stratified by label; each item
     is synthesised once and kept in memory unless ``in_memory`` is false."""
-    from polysense.data.synthetic import SyntheticTriModal, caption, sample_attributes
-
     full = SyntheticTriModal(num_samples, sample_rate=sample_rate, clip_duration_s=clip_duration_s,
                              image_size=image_size, snr_db=snr_db, num_groups=num_groups, seed=seed, task=task)
     parts = full.split_indices(fractions=tuple(fractions), seed=seed)
@@ -113,9 +117,6 @@ def fsdd_splits(
     ``manifest`` (a CSV written by ``polysense data fsdd``) wins over ``fsdd_folder``; its audio
     paths must lie under the manifest's folder unless ``allow_outside`` is true.
     """
-    from polysense.data.fsdd import DIGIT_WORDS, fsdd_manifest
-    from polysense.data.manifest import read_manifest
-
     if manifest is not None:
         table = read_manifest(manifest, allow_outside=allow_outside)
     else:
@@ -132,9 +133,6 @@ def manifest_table_splits(table: Any, *, sample_rate: int | None, classes: tuple
     (:meth:`Manifest.with_classes`); without it the manifest's own names are the classes.
     ``require_train=False`` accepts a manifest without train rows (evaluating a trained model).
     """
-    from polysense.data.cache import FeatureCache
-    from polysense.data.dataset import ManifestDataset
-
     if classes is not None and "label" in table.columns:
         table = table.with_classes(classes)
     splits = {s: [i for i, r in enumerate(table.rows) if r.split == s] for s in ("train", "val", "test")}
@@ -160,8 +158,6 @@ def manifest_table_splits(table: Any, *, sample_rate: int | None, classes: tuple
 def manifest_splits(*, seed: int, path: str, sample_rate: int | None = 16000, cache: str | None = None,
                     allow_outside: bool = False) -> DataSplits:
     """A manifest (CSV or JSONL) with a ``split`` column."""
-    from polysense.data.manifest import read_manifest
-
     table = read_manifest(path, allow_outside=allow_outside)
     return manifest_table_splits(table, sample_rate=sample_rate, classes=None, description=f"manifest {path}",
                                  cache=cache)
@@ -184,10 +180,6 @@ def av_digits_splits(
     """FSDD audio paired by digit with degraded scikit-learn digit images (see AVDigits); the
     audio comes from ``manifest`` (a speaker-split FSDD-style manifest, its paths under its folder
     unless ``allow_outside``) or ``fsdd_folder``."""
-    from polysense.data.av_digits import AVDigits
-    from polysense.data.fsdd import DIGIT_WORDS
-    from polysense.data.manifest import read_manifest
-
     folder = read_manifest(manifest, allow_outside=allow_outside) if manifest is not None else _folder(fsdd_folder)
     common = dict(test_speakers=test_speakers, val_speakers=val_speakers, image_energy_loss=image_energy_loss,
                   snr_db=snr_db, seed=seed, sample_rate=sample_rate, image_size=image_size)

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from polysense import audio as audio_io
 from polysense.data.cache import file_sha256
-from polysense.data.dataset import ImageError, load_image
 from polysense.data.manifest import FILE_MODALITIES, SPLITS, Manifest, Problem, Row, parse_manifest
 from polysense.errors import AudioError, ManifestError
+from polysense.image import ImageError, load_image
 
 __all__ = ["CheckReport", "check_manifest"]
 

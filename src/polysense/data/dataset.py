@@ -41,6 +41,7 @@ from polysense.data.cache import FeatureCache, params_key
 from polysense.data.cache import feature_params as fingerprint_features
 from polysense.data.manifest import Manifest, Row, read_manifest
 from polysense.errors import AudioError, ParameterError, PolysenseError
+from polysense.image import IMAGE_SUFFIXES, ImageError, load_image  # the media layer; exported here as before
 from polysense.signal.resample import QUALITIES
 
 __all__ = [
@@ -55,8 +56,6 @@ __all__ = [
     "normalize_image",
 ]
 
-#: file suffixes taken as images when a folder is walked (what Pillow decodes)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -277,35 +276,6 @@ class ManifestDataset(Dataset):
             self._warned.add(row.number)
             warnings.warn(f"{self.manifest.path}: skipping {entry}", stacklevel=2)
         return None
-
-
-class ImageError(PolysenseError, ValueError):
-    """An image file is missing, empty or cannot be decoded. The message names the file."""
-
-
-def load_image(path: str | os.PathLike, *, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Decode an image with Pillow as float32 RGB ``(3, H, W)`` in [0, 1], resized to ``size=(H, W)``.
-
-    Raises :class:`ImageError` naming the file and the cause.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: file not found" if not path.exists() else f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(im, dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ImageError(f"{path}: not a readable image (Pillow cannot identify it)") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"{path}: corrupt or truncated image ({exc})") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
 def image_normalization(

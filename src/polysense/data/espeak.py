@@ -36,8 +36,11 @@ import soundfile as sf
 import torch
 
 from polysense._checks import check_positive_int, check_sample_rate
+from polysense.data.builtin import _folder, manifest_table_splits
+from polysense.data.fsdd import fsdd_manifest
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.errors import ParameterError
+from polysense.signal.resample import resample
 
 __all__ = [
     "ACCENTS",
@@ -137,8 +140,6 @@ def trim_silence(x: np.ndarray, *, sample_rate: float, threshold_db: float = -40
 
 def synthesize(text: str, voice: EspeakVoice, *, sample_rate: int = 8000, trim: bool = True) -> torch.Tensor:
     """``text`` spoken by ``voice``: a float32 waveform (T,) at ``sample_rate``, peak 0.5."""
-    from polysense.signal.resample import resample
-
     program = _require_espeak()
     sample_rate = int(check_sample_rate(sample_rate))
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,9 +221,6 @@ def fsdd_plus_tts_splits(
     The voices depend on ``voice_seed`` only (not the run's seed), so every seed trains on the same
     synthetic speakers. ``tts_cache``: the folder of generated files (default :func:`default_tts_cache`).
     """
-    from polysense.data.builtin import _folder, manifest_table_splits
-    from polysense.data.fsdd import fsdd_manifest
-
 
     table = fsdd_manifest(_folder(fsdd_folder), test_speakers=test_speakers, val_speakers=val_speakers)
     synthetic_voices = check_positive_int("synthetic_voices", synthetic_voices, minimum=0)

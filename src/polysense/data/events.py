@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polysense.audio import info
+from polysense.data.manifest import read_csv_lines
 from polysense.errors import ManifestError, ParameterError
 
 __all__ = ["AnnotatedFile", "Event", "events_to_csv", "read_annotations"]
@@ -102,9 +104,6 @@ def read_annotations(path: str | os.PathLike, *, classes: Sequence[str] | None =
     ``classes`` (when given) is the label set: any other label is refused naming its row.
     ``check_duration`` reads each file's header to refuse events past its end.
     """
-    from polysense.audio import info
-    from polysense.data.manifest import read_csv_lines
-
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: annotation manifest not found; give a CSV with columns file,onset,offset,label")

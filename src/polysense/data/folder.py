@@ -31,10 +31,10 @@ from pathlib import Path
 
 from polysense import audio as audio_io
 from polysense.audio import AUDIO_SUFFIXES
-from polysense.data.dataset import IMAGE_SUFFIXES, ImageError, load_image
 from polysense.data.manifest import Manifest, Row, read_csv_lines
 from polysense.data.splits import assign_splits
 from polysense.errors import AudioError, ManifestError, ParameterError
+from polysense.image import IMAGE_SUFFIXES, ImageError, load_image
 
 __all__ = ["FolderManifest", "folder_manifest", "walk_files"]
 

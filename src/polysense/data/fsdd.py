@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polysense.data.dataset import ManifestDataset
 from polysense.data.manifest import Manifest, Row, read_csv_lines
 from polysense.errors import ManifestError, ParameterError
 
@@ -241,7 +242,5 @@ def fsdd_dataset(
 ):
     """A :class:`~polysense.data.dataset.ManifestDataset` over :func:`fsdd_manifest`'s rows of ``split``
     (all rows when None); ``dataset_kwargs`` go to the dataset (``features``, ``cache``, ...)."""
-    from polysense.data.dataset import ManifestDataset
-
     manifest = fsdd_manifest(folder, test_speakers=test_speakers, val_speakers=val_speakers, speakers_csv=speakers_csv)
     return ManifestDataset(manifest, split=split, sample_rate=sample_rate, **dataset_kwargs)

@@ -62,7 +62,6 @@ __all__ = [
     "Manifest",
     "Problem",
     "Row",
-    "check_manifest",
     "check_split_name",
     "parse_manifest",
     "read_manifest",
@@ -263,7 +262,7 @@ def read_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> Ma
     """Parse and validate a manifest; raise :class:`ManifestError` listing every problem found.
 
     This checks structure and values (columns, types, ids, paths), not the files themselves:
-    :func:`check_manifest` also opens every file, and the dataset reports unreadable files when it
+    :func:`polysense.data.check.check_manifest` also opens every file, and the dataset reports unreadable files when it
     loads them.
     """
     manifest, problems = parse_manifest(path, allow_outside=allow_outside)
@@ -318,13 +317,6 @@ def write_manifest(path: str | os.PathLike, manifest: Manifest) -> Path:
                 fh.write(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n")
     os.replace(tmp, path)
     return path
-
-
-def check_manifest(path: str | os.PathLike, **kwargs):
-    """Open every file a manifest names and report all problems; see :mod:`polysense.data.check`."""
-    from polysense.data.check import check_manifest as _check
-
-    return _check(path, **kwargs)
 
 
 def parse_manifest(path: str | os.PathLike, *, allow_outside: bool = False) -> tuple[Manifest | None, list[Problem]]:

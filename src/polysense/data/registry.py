@@ -15,8 +15,6 @@ calls the model's tokenizer), so one dataset serves every text encoder.
 from __future__ import annotations
 
 import copy
-import importlib
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +23,7 @@ from torch.utils.data import Dataset
 
 from polysense.data.collate import collate as default_collate
 from polysense.errors import ParameterError
+from polysense.registry import DATASETS
 
 __all__ = ["DataSplits", "available_datasets", "build_data", "check_data_config", "dataset_builder", "register_dataset",
            "unregister_dataset"]
@@ -55,68 +54,46 @@ class DataSplits:
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def split(self, name: str) -> Dataset:
-        """The dataset of split ``name`` ("train", "val" or "test"); a clear error when absent."""
+    def has(self, name: str) -> bool:
+        """Whether split ``name`` ("train", "val" or "test") holds any item."""
         if name not in ("train", "val", "test"):
             raise ParameterError(f"split={name!r} is invalid: choose train, val or test")
         dataset = getattr(self, name)
-        if dataset is None or len(dataset) == 0:
+        return dataset is not None and len(dataset) > 0
+
+    def split(self, name: str) -> Dataset:
+        """The dataset of split ``name`` ("train", "val" or "test"); a clear error when absent."""
+        if not self.has(name):
             raise ParameterError(
                 f"the {name} split is empty: give the data config a {name} split "
                 "(held-out speakers, a 'split' column in the manifest, or split fractions)"
             )
-        return dataset
+        return getattr(self, name)
 
 
-_BUILDERS: dict[str, Callable[..., DataSplits]] = {}
-# modules whose import registers the built-in datasets (imported on first lookup)
-_BUILTIN_MODULES: list[str] = ["polysense.data.builtin", "polysense.data.espeak", "polysense.enhance.mixtures",
-                               "polysense.detect.scenes", "polysense.detect.speakers", "polysense.recognize.sequences"]
-_loaded = False
+# The built-in datasets are declared in polysense.builtins and imported on their first lookup.
+_BUILDERS = DATASETS
 
 
 def register_dataset(name: str) -> Callable[[Callable[..., DataSplits]], Callable[..., DataSplits]]:
     """Decorator: register ``builder(*, seed, **options) -> DataSplits`` under ``name``."""
-
-    def decorator(builder: Callable[..., DataSplits]) -> Callable[..., DataSplits]:
-        existing = _BUILDERS.get(name)
-        if existing is not None and existing is not builder:
-            raise ParameterError(f"a dataset named {name!r} is already registered ({existing!r})")
-        _BUILDERS[name] = builder
-        return builder
-
-    return decorator
+    return _BUILDERS.register(name)
 
 
 def unregister_dataset(name: str) -> None:
     """Remove the dataset registered as ``name`` (a plugin's or a test's own, so the shared
     registry holds only what was there before); an unknown name is a ParameterError."""
-    if name not in _BUILDERS:
-        raise ParameterError(f"no dataset named {name!r} is registered: nothing to unregister")
-    del _BUILDERS[name]
-
-
-def _load_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        for module in _BUILTIN_MODULES:
-            importlib.import_module(module)
-        _loaded = True
+    _BUILDERS.unregister(name)
 
 
 def available_datasets() -> list[str]:
     """Names of the registered datasets, sorted."""
-    _load_builtins()
-    return sorted(_BUILDERS)
+    return _BUILDERS.available()
 
 
 def dataset_builder(name: str) -> Callable[..., DataSplits]:
     """The builder registered under ``name`` (a clear error naming the choices otherwise)."""
-    _load_builtins()
-    builder = _BUILDERS.get(name)
-    if builder is None:
-        raise ParameterError(f"unknown dataset name={name!r}: choose one of {', '.join(available_datasets())}")
-    return builder
+    return _BUILDERS.get(name)
 
 
 def check_data_config(config: Mapping[str, Any]) -> tuple[Callable[..., DataSplits], dict[str, Any]]:
@@ -128,9 +105,9 @@ def check_data_config(config: Mapping[str, Any]) -> tuple[Callable[..., DataSpli
             f"available datasets: {', '.join(available_datasets())}"
         )
     options = copy.deepcopy(dict(config))
-    builder = dataset_builder(options.pop("name"))
-    accepted = [p for p in inspect.signature(builder).parameters if p != "seed"]
-    unknown = sorted(set(options) - set(accepted))
+    name = options.pop("name")
+    builder = dataset_builder(name)
+    unknown, accepted = _BUILDERS.unknown_keys(name, options)
     if unknown:
         raise ParameterError(
             f"unknown key(s) {unknown} for dataset {config['name']!r}: accepted keys are {', '.join(accepted)}"

@@ -78,6 +78,7 @@ import torch
 from PIL import Image
 
 from polysense._checks import check_choice, check_positive_float, check_positive_int, check_sample_rate
+from polysense.audio import save
 from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
 from polysense.data.manifest import COLUMNS, Manifest, Row, write_manifest
 from polysense.data.splits import split_indices
@@ -575,8 +576,6 @@ def write_synthetic(
     ``bit_depth``, ``clip_duration_s``, ``image_size``, ``snr_db``, ``image_noise``,
     ``num_groups``, ``seed``), with the same defaults.
     """
-    from polysense.audio import save
-
     config = SyntheticConfig(**settings)
     dataset = SyntheticTriModal.from_config(config, task=task)
     folder = Path(folder)
@@ -612,8 +611,6 @@ def write_sound_folder(folder: str | Path, *, num_files: int = 200, classes: Seq
     own sounds" path, its test and its benchmark). Clips are drawn until each of ``classes`` has
     ``num_files / len(classes)`` (rounded up); ``settings`` as in :func:`write_synthetic`.
     """
-    from polysense.audio import save
-
     unknown = [c for c in classes if c not in KINDS]
     if unknown or not classes:
         raise ParameterError(f"classes={list(classes)!r}: choose among {', '.join(KINDS)}")

@@ -28,8 +28,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from polysense import audio as audio_io
+from polysense._checks import check_positive_float
 from polysense.data.collate import pad_sequences
+from polysense.deploy.prediction import Predictor, audio_files
 from polysense.errors import AudioError, ParameterError, PolysenseError
+from polysense.train.run import load_run, run_data
 
 __all__ = ["ExportError", "ExportReport", "WaveformModel", "export_run", "export_waveform_model"]
 
@@ -85,10 +89,6 @@ def export_run(run_dir: str | os.PathLike, out: str | os.PathLike, *, check_file
     ``check_files`` are the real inputs of the check (audio files; folders are searched); without
     them, up to ``max_check_items`` items of the run's own test (else validation) split.
     """
-    from polysense._checks import check_positive_float
-    from polysense.deploy.prediction import Predictor
-    from polysense.train.run import load_run
-
     out = Path(out)
     if out.suffix.lower() != ".onnx":
         raise ParameterError(f"-o {out}: name the exported model .onnx")
@@ -146,9 +146,6 @@ def _onnxruntime() -> Any:
 
 
 def _check_inputs(run: Any, predictor: Any, check_files, limit: int) -> list[torch.Tensor]:
-    from polysense import audio as audio_io
-    from polysense.deploy.prediction import audio_files
-
     if check_files:
         files, missing = audio_files(check_files)
         if missing:
@@ -162,10 +159,8 @@ def _check_inputs(run: Any, predictor: Any, check_files, limit: int) -> list[tor
             if len(waveforms) == limit:
                 break
     else:
-        from polysense.data.registry import build_data
-
         try:
-            splits = build_data(run.config["data"], seed=int(run.config.get("train", {}).get("seed", 0)))
+            splits = run_data(run.config)
         except PolysenseError as error:
             raise ParameterError(f"{run.run_dir}: the run's data cannot be read to check the export ({error}); "
                                  "give real audio files with --check FILE...") from None

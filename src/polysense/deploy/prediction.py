@@ -27,11 +27,13 @@ from typing import Any
 import torch
 
 from polysense import audio as audio_io
+from polysense._checks import check_positive_float, check_positive_int
 from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.collate import collate
 from polysense.data.folder import walk_files
 from polysense.errors import AudioError, ParameterError
 from polysense.models.output import ClassifierOutput, EmbeddingOutput
+from polysense.signal.streaming import stream_windows
 
 __all__ = ["FilePrediction", "Prediction", "Predictor", "audio_files"]
 
@@ -105,8 +107,6 @@ class Predictor:
 
     def __init__(self, run: Any, *, top_k: int = 5, batch_size: int = 64, long_s: float = 60.0,
                  window_s: float = 5.0, hop_s: float | None = None) -> None:
-        from polysense._checks import check_positive_float, check_positive_int
-
         self.run = run
         self.model = run.model.eval()
         if not run.sample_rate or "audio" not in tuple(getattr(self.model, "modalities", ()) or ("audio",)):
@@ -198,8 +198,8 @@ class Predictor:
             return
         window = round(self.window_s * self.sample_rate)
         hop = max(1, round(self.hop_s * self.sample_rate))
-        for start, segment in _windows(audio_io.blocks(path, block_size=max(window, 4096), sample_rate=self.sample_rate),
-                                       window=window, hop=hop):
+        for start, segment in stream_windows(audio_io.blocks(path, block_size=max(window, 4096),
+                                                             sample_rate=self.sample_rate), window=window, hop=hop):
             _check_finite(segment, name)
             begin = start / self.sample_rate
             yield FilePrediction(name, begin, begin + segment.shape[-1] / self.sample_rate, windowed=True), segment
@@ -222,26 +222,6 @@ class Predictor:
         scores, indices = probabilities.topk(k)
         item.top = [(self.run.classes[int(i)], float(s)) for s, i in zip(scores, indices, strict=True)]
         item.label, item.score = item.top[0]
-
-
-def _windows(blocks: Iterable[torch.Tensor], *, window: int, hop: int) -> Iterator[tuple[int, torch.Tensor]]:
-    """``(start sample, window)`` every ``hop`` samples over a stream of blocks, holding at most a
-    window and a block; a last window ends at the stream's end, so no tail is left out."""
-    buffer = torch.zeros(0)
-    offset = 0  # the stream position of buffer[0]
-    next_start = last_end = 0
-    for block in blocks:
-        buffer = torch.cat([buffer, block.float()])
-        while next_start + window <= offset + buffer.shape[-1]:
-            yield next_start, buffer[next_start - offset:next_start - offset + window]
-            last_end, next_start = next_start + window, next_start + hop
-        # keep the next window's samples and the stream's last `window` (the tail window needs them)
-        drop = max(0, min(next_start - offset, buffer.shape[-1] - window))
-        buffer, offset = buffer[drop:], offset + drop
-    total = offset + buffer.shape[-1]
-    if total > last_end:
-        start = max(0, total - window)
-        yield start, buffer[start - offset:]
 
 
 def _check_finite(waveform: torch.Tensor, name: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from polysense.data.collate import collate
 from polysense.data.events import Event
 from polysense.errors import ParameterError
 
@@ -53,8 +54,6 @@ def label_speakers(pieces: Sequence[torch.Tensor], events: Sequence[Event], spea
                    batch_size: int = 32) -> list[Event]:
     """``events`` with ``speaker`` set by clustering the embeddings of their ``pieces`` of audio (at the
     speaker model's rate; see the module docstring)."""
-    from polysense.data.collate import collate
-
     if len(pieces) != len(events):
         raise ParameterError(f"{len(pieces)} pieces of audio for {len(events)} events: give one piece per event")
     if not events:

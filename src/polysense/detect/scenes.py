@@ -40,9 +40,12 @@ import torch
 from torch.utils.data import Dataset
 
 from polysense._checks import check_choice, check_positive_float, check_positive_int
-from polysense.data.events import AnnotatedFile, Event
+from polysense.audio import load
+from polysense.data.builtin import InMemory
+from polysense.data.events import AnnotatedFile, Event, read_annotations
+from polysense.data.fsdd import DIGIT_WORDS
 from polysense.data.registry import DataSplits, register_dataset
-from polysense.enhance.mixtures import Utterance, _range
+from polysense.enhance.mixtures import Utterance, _range, load_utterances, synthetic_utterances
 from polysense.enhance.noise import NOISE_TYPES, make_noise, scale_to_snr
 from polysense.errors import ParameterError
 from polysense.signal.activity import frame_energy_db
@@ -71,8 +74,6 @@ def trim_word(audio: torch.Tensor, *, sample_rate: int, trim_db: float = 35.0) -
 
 
 def _digit(utterance: Utterance) -> str:
-    from polysense.data.fsdd import DIGIT_WORDS
-
     head = utterance.id.split("_")[0]
     if not head.isdigit() or not 0 <= int(head) <= 9:
         raise ParameterError(f"utterance {utterance.id!r} does not start with its digit ({{digit}}_{{speaker}}_...): "
@@ -195,8 +196,6 @@ class AnnotatedScenes(Dataset):
         return len(self.files)
 
     def scene(self, index: int) -> tuple[torch.Tensor, list[Event]]:
-        from polysense.audio import load
-
         entry = self.files[index]
         audio, _ = load(entry.path, sample_rate=self.sample_rate)
         return audio.float(), list(entry.events)
@@ -208,8 +207,6 @@ class AnnotatedScenes(Dataset):
 
 
 def _classes(labels: str, speakers: Sequence[str]) -> tuple[str, ...]:
-    from polysense.data.fsdd import DIGIT_WORDS
-
     if labels == "digits":
         return tuple(DIGIT_WORDS)
     return ("speech",) if labels == "speech" else tuple(sorted(speakers))
@@ -229,13 +226,8 @@ def fsdd_scene_splits(*, seed: int, fsdd_folder: str | None = None, manifest: st
                       tts_cache: str | None = None, in_memory: bool = True) -> DataSplits:
     """Scenes of spoken digits (see the module docstring); val and test scenes use ``test_snr_db``
     and ``test_scene_s`` (default ``scene_s``); ``annotations`` reads an annotation manifest instead."""
-    from polysense.data.builtin import InMemory
-    from polysense.enhance.mixtures import load_utterances, synthetic_utterances
-
     check_choice("labels", labels, LABELS)
     if annotations is not None:
-        from polysense.data.events import read_annotations
-
         files = read_annotations(annotations, classes=classes)
         names = tuple(classes) if classes else tuple(sorted({e.label for f in files for e in f.events}))
         parts = {s: [f for f in files if f.split == s] for s in ("train", "val", "test")}

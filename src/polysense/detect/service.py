@@ -16,8 +16,11 @@ from polysense import audio as audio_io
 from polysense._checks import check_positive_float
 from polysense.data.events import Event, events_to_csv
 from polysense.deploy.prediction import Predictor
+from polysense.detect.diarize import label_speakers
+from polysense.detect.figure import detection_figure
 from polysense.detect.stream import DetectionStats, detect_file
 from polysense.errors import ParameterError
+from polysense.files import atomic_write_text
 from polysense.train.run import load_run
 
 __all__ = ["Detection", "classify_events", "detect_recording", "event_waveforms", "label_speakers_in_file",
@@ -68,8 +71,6 @@ def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker
                            num_speakers: int | None = None, distance_threshold: float = 0.5) -> list[Event]:
     """``events`` of the recording ``path`` labelled with who speaks (diarization-lite,
     :func:`polysense.detect.diarize.label_speakers`), reading only the events' samples from the file."""
-    from polysense.detect.diarize import label_speakers
-
     run = load_run(speaker_run)
     if getattr(run.model, "kind", None) != "speaker":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
@@ -128,8 +129,6 @@ def detect_recording(run_dir: str | os.PathLike, path: str | os.PathLike, *, thr
 
 def save_events(events: list[Event], out: str | os.PathLike) -> Path:
     """Write the events as CSV (``.csv``) or a JSON list (``.json``), atomically."""
-    from polysense.train.checkpoint import atomic_write_text
-
     out = _check_suffix(Path(out), (".csv", ".json"), "--output")
     text = events_to_csv(events) if out.suffix.lower() == ".csv" else json.dumps([e.as_dict() for e in events], indent=1)
     return atomic_write_text(out, text)
@@ -138,8 +137,6 @@ def save_events(events: list[Event], out: str | os.PathLike) -> Path:
 def save_detection_figure(detection: Detection, out: str | os.PathLike) -> Path:
     """The spectrogram with the events over it (:func:`~polysense.detect.figure.detection_figure`), atomically."""
     import tempfile
-
-    from polysense.detect.figure import detection_figure
 
     out = _check_suffix(Path(out), FIGURE_SUFFIXES, "--plot")
     features = detection.stats.pooled_features

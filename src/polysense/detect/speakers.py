@@ -16,7 +16,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from polysense.data.registry import DataSplits, register_dataset
-from polysense.enhance.mixtures import Utterance
+from polysense.enhance.mixtures import Utterance, load_utterances, synthetic_utterances
 from polysense.errors import ParameterError
 
 __all__ = ["SpeakerItems", "fsdd_speaker_splits"]
@@ -45,8 +45,6 @@ def fsdd_speaker_splits(*, seed: int, fsdd_folder: str | None = None, manifest: 
                         sample_rate: int = 8000, synthetic_voices: int = 0, voice_seed: int = 0,
                         tts_cache: str | None = None, max_per_speaker: int | None = None) -> DataSplits:
     """Speaker classes for training, unseen speakers for verification (see the module docstring)."""
-    from polysense.enhance.mixtures import load_utterances, synthetic_utterances
-
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
                             test_speakers=test_speakers, val_speakers=(), val_fraction=val_fraction,
                             max_per_speaker=max_per_speaker)

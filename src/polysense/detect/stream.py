@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from polysense._checks import check_positive_float
+from polysense.audio import blocks, info
 from polysense.data.events import Event
 from polysense.detect.postprocess import PostProcessing, frames_to_events
 from polysense.errors import ParameterError
@@ -155,8 +156,6 @@ def detect_file(model: torch.nn.Module, path: str | os.PathLike, *, classes: Seq
             about that many columns (for a figure of the whole recording).
     """
     from dataclasses import replace
-
-    from polysense.audio import blocks, info
 
     path = Path(path)
     rate = int(model.sample_rate)

@@ -27,6 +27,7 @@ import soxr
 import torch
 
 from polysense._checks import check_positive_float
+from polysense.audio import blocks, info
 from polysense.errors import ParameterError
 
 __all__ = ["denoise_file", "overlap_add", "separate_file"]
@@ -120,8 +121,6 @@ def _model_call(model: torch.nn.Module, method: str) -> Callable[[torch.Tensor],
 
 
 def _check_rates(path: Path, model_rate: int) -> int:
-    from polysense.audio import info
-
     file_rate = int(info(path).sample_rate)
     ratio = max(file_rate, model_rate) / min(file_rate, model_rate)
     if ratio > _MAX_RATE_RATIO:
@@ -134,8 +133,6 @@ def _check_rates(path: Path, model_rate: int) -> int:
 
 def _run(model: torch.nn.Module, method: str, in_path: PathLike, writers: list[sf.SoundFile], *, sample_rate: int,
          file_rate: int, block_s: float, overlap_s: float) -> int:
-    from polysense.audio import blocks
-
     block = int(round(check_positive_float("block_s", block_s, what="seconds") * sample_rate))
     overlap = int(round(check_positive_float("overlap_s", overlap_s, allow_zero=True, what="seconds") * sample_rate))
     back = None if file_rate == sample_rate else [

@@ -38,6 +38,11 @@ import torch
 from torch.utils.data import Dataset
 
 from polysense._checks import check_positive_float, check_positive_int, check_unit_interval
+from polysense.audio import load
+from polysense.data.builtin import _folder
+from polysense.data.espeak import default_tts_cache, generate_espeak_digits
+from polysense.data.fsdd import fsdd_manifest
+from polysense.data.manifest import read_manifest
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.enhance.noise import NOISE_TYPES, make_noise, scale_to_snr
 from polysense.errors import ParameterError
@@ -242,11 +247,6 @@ def load_utterances(*, sample_rate: int = 8000, fsdd_folder: str | None = None, 
     speaker. Without a val speaker, the last ``val_fraction`` of each training speaker's utterances
     (in manifest order) form ``val``. ``max_per_speaker`` keeps the first ones of each speaker (tests).
     """
-    from polysense.audio import load
-    from polysense.data.builtin import _folder
-    from polysense.data.fsdd import fsdd_manifest
-    from polysense.data.manifest import read_manifest
-
     check_unit_interval("val_fraction", val_fraction, what="a share of each training speaker's utterances",
                         include_one=False)
     if manifest is not None:
@@ -276,9 +276,6 @@ def synthetic_utterances(num_voices: int, *, sample_rate: int = 8000, voice_seed
                          tts_cache: str | None = None) -> list[Utterance]:
     """The ten digit words in ``num_voices`` espeak-ng voices (:mod:`polysense.data.espeak`, cached),
     one speaker per voice: extra training speakers, never part of validation or test."""
-    from polysense.audio import load
-    from polysense.data.espeak import default_tts_cache, generate_espeak_digits
-
     num_voices = check_positive_int("synthetic_voices", num_voices, minimum=0)
     if not num_voices:
         return []

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from polysense._checks import check_choice
+from polysense.data.synthetic import _event
 from polysense.errors import ParameterError
 
 __all__ = ["NOISE_TYPES", "make_noise", "scale_to_snr"]
@@ -82,7 +83,6 @@ def _hum(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.nda
 
 def _synthetic_event(kind: str, duration_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     # the synthetic dataset's event generator (one definition of clicks and noise bursts)
-    from polysense.data.synthetic import _event
 
     attrs = {"kind": kind, "direction": "steady", "event_duration_s": duration_s,
              "f0_hz": float(rng.uniform(200.0, min(1200.0, 0.3 * sample_rate)))}

@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from polysense.errors import ParameterError
+from polysense.evaluate.report import write_report
+from polysense.files import atomic_write_text
+from polysense.train.config import load_config
+from polysense.train.run import RunFolder
+from polysense.train.trainer import train
 
 __all__ = ["compare_configs", "comparison_table", "main_score", "train_and_score"]
 
@@ -77,14 +82,11 @@ def plot_comparison(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 def train_and_score(config: Any, run_dir: Path, *, task: str, quiet: bool = True) -> dict[str, Any]:
     """Train ``config`` into ``run_dir`` (unless a finished run is there), write its test report,
     and return its row of the comparison table."""
-    from polysense.evaluate.report import write_report
-    from polysense.train.trainer import train
-
-    if not (run_dir / "result.json").is_file():
-        train(config, run_dir, quiet=quiet)
-    write_report(run_dir, split="test")
-    evaluation = json.loads((run_dir / "evaluation-test.json").read_text(encoding="utf-8"))
-    outcome = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+    folder = RunFolder(run_dir)
+    data = None if folder.finished() else train(config, run_dir, quiet=quiet).data
+    write_report(run_dir, split="test", data=data)
+    evaluation = folder.read_evaluation("test")
+    outcome = folder.read_result()
     score, value = main_score(evaluation)
     return {"run": run_dir.name, "task": task, "model": config.model["name"], "score": score, "value": value,
             "train_seconds": float(outcome.get("train_seconds", 0.0))}
@@ -93,9 +95,6 @@ def train_and_score(config: Any, run_dir: Path, *, task: str, quiet: bool = True
 def compare_configs(configs: Sequence[str], out: str | Path, *, overrides: Sequence[str] = (), quiet: bool = False,
                     same_data: bool = True) -> str:
     """Train + evaluate each config (see the module docstring); return the Markdown table."""
-    from polysense.train.checkpoint import atomic_write_text
-    from polysense.train.config import load_config
-
     if len(configs) < 2:
         raise ParameterError("compare needs two or more configs")
     out = Path(out)

@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 
 from polysense.errors import ParameterError
+from polysense.evaluate.runner import batches_of
+from polysense.models.combining import EmbeddingSet, extract_embeddings, make_combiner
+from polysense.train.run import load_run, run_data
 
 __all__ = ["ensemble_of_runs"]
 
@@ -33,11 +36,6 @@ def ensemble_of_runs(
 
     Every run must be a single-modality classifier trained on the same data config.
     """
-    from polysense.data.registry import build_data
-    from polysense.evaluate.runner import batches_of
-    from polysense.models.combining import EmbeddingSet, extract_embeddings, make_combiner
-    from polysense.train.run import load_run
-
     if len(runs) < 2:
         raise ParameterError("an ensemble needs runs for two or more modalities")
     loaded = {m: load_run(path) for m, path in runs.items()}
@@ -45,7 +43,7 @@ def ensemble_of_runs(
     if len(data_configs) != 1:
         raise ParameterError(f"the runs {list(runs.values())} were trained on different data: combine runs of one dataset")
     first = next(iter(loaded.values()))
-    data = build_data(first.config["data"], seed=int(first.config.get("train", {}).get("seed", 0)))
+    data = run_data(first.config)
     encoders = {}
     for modality, run in loaded.items():
         towers = getattr(run.model, "encoders", None)

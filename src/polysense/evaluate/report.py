@@ -13,13 +13,17 @@ Figures (``figures/`` in the run folder), each drawn from computed data:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import yaml
+
+from polysense.data.registry import DataSplits
+from polysense.evaluate.runner import evaluate_run
+from polysense.signal import log_mel_spectrogram
+from polysense.train.run import RunFolder, run_data
 
 __all__ = ["summary_lines", "write_report"]
 
@@ -31,18 +35,6 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
 
 
 def plot_curves(metrics: list[dict[str, Any]], path: Path, *, best_epoch: int | None, select: str | None) -> Path | None:
@@ -124,8 +116,6 @@ def plot_similarity(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str], pa
 
 def _thumbnail(ax, item: dict[str, Any], modality: str, sample_rate: int | None) -> None:
     if modality == "audio" and item.get("audio") is not None:
-        from polysense.signal import log_mel_spectrogram
-
         wave = torch.as_tensor(item["audio"]).float()
         rate = int(item.get("sample_rate") or sample_rate or 16000)
         spec = log_mel_spectrogram(wave, sample_rate=rate, n_fft=256, hop_length=64, n_mels=40)
@@ -203,26 +193,27 @@ def _table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
 
 def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) -> Path:
     """Evaluate the run on ``split``, write ``evaluation-<split>.json``, the figures and
-    ``report.md``; return the report's path."""
-    from polysense.data.registry import build_data
-    from polysense.evaluate.runner import evaluate_run
-    from polysense.train.checkpoint import atomic_write_text
-    from polysense.train.run import read_run_config, read_run_info
+    ``report.md``; return the report's path.
 
-    run_dir = Path(run_dir)
+    ``data``: None for the run's own data (built here, once, for the evaluation and the figures),
+    the run's data already built (the :class:`~polysense.data.registry.DataSplits` that training
+    returned), or another data config / manifest (see :func:`evaluate_run`).
+    """
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
+    config = folder.read_config()
+    own = data is None or isinstance(data, DataSplits)
+    if data is None:
+        data = run_data(config)
     result = evaluate_run(run_dir, split=split, data=data, keep=True)
     found = result.pop("_predictions")
-    atomic_write_text(run_dir / f"evaluation-{split}.json", json.dumps(result, indent=2))
-    config = read_run_config(run_dir)
-    info = read_run_info(run_dir)
-    try:
-        outcome = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        outcome = {}
-    figures = run_dir / "figures"
+    folder.write_evaluation(split, result)
+    info = folder.read_info()
+    outcome = folder.read_result()
+    figures = folder.figures_dir
     figures.mkdir(exist_ok=True)
     drawn: list[tuple[str, Path]] = []
-    curves = plot_curves(_read_jsonl(run_dir / "metrics.jsonl"), figures / "curves.png",
+    curves = plot_curves(folder.read_metrics(), figures / "curves.png",
                          best_epoch=outcome.get("best_epoch"), select=outcome.get("best_metric"))
     if curves:
         drawn.append(("Training curves", curves))
@@ -239,9 +230,8 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
         if "text" in embeddings:
             target = next((m for m in sorted(embeddings) if m != "text"), None)
             if target is not None:
-                dataset = build_data(config["data"], seed=int(config.get("train", {}).get("seed", 0))).split(split) \
-                    if data is None else None
-                if dataset is not None:
+                if own:
+                    dataset = data.split(split)
                     path = plot_retrieval(dataset, found, "text", target, figures / "retrieval.png",
                                           sample_rate=info.get("sample_rate"))
                     if path:
@@ -300,6 +290,6 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
     if drawn:
         lines += ["## Figures", ""]
         for title, path in drawn:
-            lines += [f"### {title}", "", f"![{title}](figures/{path.name})", ""]
+            lines += [f"### {title}", "", f"![{title}]({folder.FIGURES}/{path.name})", ""]
     lines += ["## Config", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
-    return atomic_write_text(run_dir / "report.md", "\n".join(lines))
+    return folder.write_report("\n".join(lines))

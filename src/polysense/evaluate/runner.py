@@ -23,8 +23,10 @@ from typing import Any
 
 import torch
 
+from polysense.data.registry import DataSplits
 from polysense.errors import ParameterError
 from polysense.models.output import EmbeddingOutput, EnhancementOutput
+from polysense.train.run import load_run, run_data
 
 __all__ = ["Predictions", "batches_of", "evaluate_run", "manifest_for_run", "mean_average_precision", "predict"]
 
@@ -197,7 +199,7 @@ def evaluate_run(
     run_dir: str | Path,
     *,
     split: str = "test",
-    data: Mapping[str, Any] | str | None = None,
+    data: DataSplits | Mapping[str, Any] | str | None = None,
     batch_size: int = 64,
     keep: bool = False,
     allow_outside: bool = False,
@@ -208,20 +210,19 @@ def evaluate_run(
         run_dir: a folder written by ``polysense train``.
         split: ``"test"``, ``"val"`` or ``"train"``.
         data: another data config, or the path of a manifest (:func:`manifest_for_run`), to
-            evaluate on instead of the run's own data.
+            evaluate on instead of the run's own data; or the run's own data already built
+            (a :class:`DataSplits`, so that one command builds it once).
         keep: also return the raw :class:`Predictions` under ``"_predictions"`` (for reports).
         allow_outside: let the manifest ``data`` name files outside its folder.
     """
-    from polysense.data.registry import build_data
-    from polysense.train.run import load_run
-
     run = load_run(run_dir)
     config = run.config
-    seed = int(config.get("train", {}).get("seed", 0))
-    if isinstance(data, (str, Path)):
+    if isinstance(data, DataSplits):
+        splits = data
+    elif isinstance(data, (str, Path)):
         splits = manifest_for_run(data, run, split=split, allow_outside=allow_outside)
     else:
-        splits = build_data(dict(config["data"]) if data is None else dict(data), seed=seed)
+        splits = run_data(config if data is None else {**config, "data": dict(data)})
     dataset = splits.split(split)
     if run.classes and splits.classes and tuple(splits.classes) != tuple(run.classes):
         missing = sorted(set(splits.classes) - set(run.classes))

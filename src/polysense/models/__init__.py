@@ -1,6 +1,7 @@
 """polysense.models: every model is encoders + fusion + head + objective, built by name from a config.
 
-- :mod:`.registry`: the one factory (``build_model(config)``); parts register under (kind, name).
+- :mod:`.registry`: the one factory (``build_model(config)``); parts register under (kind, name)
+  in :mod:`polysense.registry`, the built-ins listed in :mod:`polysense.builtins`.
 - :mod:`.output`: the one output contract (``ModelOutput``: loss, losses, metrics; classifier,
   embedding and enhancement outputs).
 - :mod:`.batch`: where each modality sits in a batch and how an encoder runs on it.

@@ -20,6 +20,7 @@ from torch import nn
 
 from polysense.errors import ParameterError
 from polysense.models.encoders.base import EncoderOutput
+from polysense.signal.resample import resample
 
 __all__ = [
     "MODALITY_KEYS",
@@ -67,8 +68,6 @@ def _resample_audio(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A padded waveform batch (B, T) at ``orig_sample_rate`` resampled with soxr, and its mask
     (each item's valid length becomes ``ceil(length · new / orig)``, soxr's output length)."""
-    from polysense.signal.resample import resample
-
     if mask is not None:
         audio = audio * mask.to(audio.dtype)  # padding holds zeros, whatever the batch put there
     out = resample(audio, orig_sample_rate=orig_sample_rate, new_sample_rate=new_sample_rate)

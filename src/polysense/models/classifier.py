@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polysense._checks import check_positive_int
+from polysense._checks import check_positive_int, check_unit_interval
 from polysense.errors import ParameterError
 from polysense.models.batch import encode_modality, encode_required, modality_presence
 from polysense.models.encoders.base import build_encoder, encoder_tokenizer
@@ -54,8 +54,6 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def _smoothing(value: Any) -> float:
-    from polysense._checks import check_unit_interval
-
     return check_unit_interval("label_smoothing", value, what="the smoothing ε of the targets", include_one=False)
 
 

@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import importlib
-import inspect
 import math
 import re
-import types
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -36,108 +32,63 @@ from torch.overrides import TorchFunctionMode
 from polysense import limits
 from polysense._checks import check_sample_rate, check_size
 from polysense.errors import ParameterError
+from polysense.registry import MODEL_KINDS, MODEL_PARTS, Registry, check_config_types
 
-KINDS = ("encoder", "fusion", "head", "model")
+__all__ = ["KINDS", "available", "build", "build_model", "builder", "check_config_sizes", "check_config_types",
+           "register", "unregister"]
 
-# Modules whose import registers the built-in parts; imported on first lookup so that
-# importing polysense.models stays cheap.
-_BUILTIN_MODULES = (
-    "polysense.models.encoders.audio",
-    "polysense.models.encoders.speech",
-    "polysense.models.encoders.image",
-    "polysense.models.encoders.text",
-    "polysense.models.encoders.minilm",
-    "polysense.models.encoders.whisper",
-    "polysense.models.encoders.features",
-    "polysense.models.fusion",
-    "polysense.models.classifier",
-    "polysense.models.ctc.model",
-    "polysense.models.heads",
-    "polysense.models.paradigms.vsepp",
-    "polysense.models.paradigms.clip",
-    "polysense.models.paradigms.vilbert",
-    "polysense.models.paradigms.vilt",
-    "polysense.models.paradigms.albef",
-    "polysense.enhance.unet",
-    "polysense.enhance.tasnet",
-    "polysense.detect.model",
-    "polysense.models.speaker",
-)
-
-_REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
-_loaded = False
+KINDS = MODEL_KINDS
+# One registry per kind; the built-in parts are declared in polysense.builtins and imported on
+# their first lookup, so that importing polysense.models stays cheap.
+_REGISTRY = MODEL_PARTS
 # Config keys holding a count of stacked layers (bounded by max_model_depth, not max_model_dim).
 _DEPTH_KEY = re.compile(r"(^|_)(depth|layers|blocks|heads)$")
 # True inside a build: nested parts are built by their parent, whose size check covers them.
 _building = contextvars.ContextVar("polysense_building", default=False)
 
 
+def _kind(kind: str) -> Registry:
+    if not isinstance(kind, str) or kind not in _REGISTRY:
+        raise ParameterError(f"kind={kind!r} is not a part kind: choose one of {', '.join(KINDS)}")
+    return _REGISTRY[kind]
+
+
 def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register a class or function building a part of ``kind`` under ``name``."""
-    if kind not in _REGISTRY:
-        raise ParameterError(f"kind={kind!r} is not a part kind: choose one of {', '.join(KINDS)}")
-
-    def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
-        existing = _REGISTRY[kind].get(name)
-        if existing is not None and existing is not builder:
-            raise ParameterError(f"a {kind} named {name!r} is already registered ({existing!r})")
-        _REGISTRY[kind][name] = builder
-        return builder
-
-    return decorator
+    return _kind(kind).register(name)
 
 
 def unregister(kind: str, name: str) -> None:
     """Remove the part registered as ``name`` for ``kind`` (a plugin's or a test's own part, so
     the shared registry holds only what was there before); an unknown name is a ParameterError."""
-    if kind not in _REGISTRY or name not in _REGISTRY[kind]:
+    if kind not in _REGISTRY:
         raise ParameterError(f"no {kind} named {name!r} is registered: nothing to unregister")
-    del _REGISTRY[kind][name]
-
-
-def _load_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        for module in _BUILTIN_MODULES:
-            importlib.import_module(module)
-        # Only once every import succeeded: a failed import must fail every build, not just the first.
-        _loaded = True
+    _REGISTRY[kind].unregister(name)
 
 
 def available(kind: str) -> list[str]:
     """Names registered for ``kind``, sorted."""
-    _load_builtins()
-    if kind not in _REGISTRY:
-        raise ParameterError(f"kind={kind!r} is not a part kind: choose one of {', '.join(KINDS)}")
-    return sorted(_REGISTRY[kind])
+    return _kind(kind).available()
 
 
 def builder(kind: str, name: str) -> Callable[..., Any]:
     """The class or function registered as ``name`` for ``kind`` (to read its signature)."""
-    _load_builtins()
-    found = _REGISTRY.get(kind, {}).get(name)
-    if found is None:
-        raise ParameterError(f"unknown {kind} name={name!r}: choose one of {', '.join(available(kind))}")
-    return found
+    return _kind(kind).get(name)
 
 
 def build(kind: str, config: dict[str, Any]) -> Any:
     """Build the part of ``kind`` named by ``config["name"]`` with the other keys as keyword arguments."""
-    _load_builtins()
+    parts = _kind(kind)
     if not isinstance(config, dict) or "name" not in config:
         raise ParameterError(
             f"a {kind} config must be a dict with a 'name' key, got {config!r}; "
-            f"available {kind}s: {', '.join(available(kind))}"
+            f"available {kind}s: {', '.join(parts.available())}"
         )
     kwargs = copy.deepcopy(config)
     name = kwargs.pop("name")
     if not isinstance(name, str):
-        raise ParameterError(f"{kind} name={name!r} is invalid: expected a string, one of {', '.join(available(kind))}")
-    builder = _REGISTRY.get(kind, {}).get(name)
-    if builder is None:
-        raise ParameterError(
-            f"unknown {kind} name={name!r}: choose one of {', '.join(available(kind))}"
-        )
+        raise ParameterError(f"{kind} name={name!r} is invalid: expected a string, one of {', '.join(parts.available())}")
+    builder = parts.get(name)
     if _building.get():
         return _call(builder, kind, name, config, kwargs)
     check_config_sizes(kwargs, where=f"{kind} {name!r}")
@@ -166,32 +117,6 @@ def check_config_sizes(config: Any, *, where: str = "config", path: str = "") ->
     elif isinstance(config, int) and not isinstance(config, bool) and "seed" not in key:
         limit = "max_model_depth" if _DEPTH_KEY.search(key) else "max_model_dim"
         check_size(f"{where}: {path}", config, minimum=-(2**63), limit=limit)
-
-
-def _mapping_only(annotation: Any) -> bool:
-    """True when a parameter annotation admits only mappings (and None): ``Mapping[str, Any] | None``."""
-    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
-    options = [a for a in (typing.get_args(annotation) if union else (annotation,)) if a is not type(None)]
-    origins = [typing.get_origin(a) or a for a in options]
-    return bool(origins) and all(isinstance(o, type) and issubclass(o, Mapping) for o in origins)
-
-
-def check_config_types(make: Callable[..., Any], kwargs: Mapping[str, Any], *, where: str) -> None:
-    """Refuse a config value that is not a mapping where the builder's signature takes only a
-    mapping of options (``projection: Mapping[str, Any] | None``): a string there would fail deep
-    inside the builder with a message about dict updates. A class's base classes count too (a
-    paradigm passes ``**kwargs`` on to its base)."""
-    hints: dict[str, Any] = {}
-    for target in [c.__init__ for c in make.__mro__ if "__init__" in vars(c)] if inspect.isclass(make) else [make]:
-        try:
-            for key, value in typing.get_type_hints(target).items():
-                hints.setdefault(key, value)
-        except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
-            continue
-    for key, value in kwargs.items():
-        if value is not None and not isinstance(value, Mapping) and key in hints and _mapping_only(hints[key]):
-            raise ParameterError(f"{where}: {key}={value!r} is invalid: expected a mapping of {key} options "
-                                 "(key: value pairs) or null")
 
 
 def _call(make: Callable[..., Any], kind: str, name: str, config: dict[str, Any], kwargs: dict[str, Any]) -> Any:

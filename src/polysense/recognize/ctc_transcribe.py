@@ -26,15 +26,18 @@ from pathlib import Path
 
 import torch
 
+from polysense import audio
 from polysense.errors import AudioError, ParameterError
 from polysense.models.ctc import BLANK, CTCRecognizer, DecoderConfig, ctc_align, greedy_decode
 from polysense.recognize.ctc_beam import Grammar, check_lm_vocabulary, prefix_beam_search
 from polysense.recognize.ngram import NGramLM, read_arpa, train_ngram
 from polysense.recognize.transcribe import Segment, Transcript, Word
+from polysense.signal.resample import resample
+from polysense.train.run import RunFolder, load_run, run_data
 
 __all__ = ["LM_FILE", "CTCTranscriber", "run_language_model"]
 
-LM_FILE = "lm.arpa"
+LM_FILE = RunFolder.LANGUAGE_MODEL
 
 
 def run_language_model(run_dir: str | os.PathLike, model: CTCRecognizer, config: dict) -> NGramLM | None:
@@ -43,12 +46,10 @@ def run_language_model(run_dir: str | os.PathLike, model: CTCRecognizer, config:
     order = model.decoder.lm_order
     if order is None:
         return None
-    path = Path(run_dir) / LM_FILE
+    path = RunFolder(run_dir).language_model_path
     if path.is_file():
         return read_arpa(path)
-    from polysense.data.registry import build_data
-
-    data = build_data(config["data"], seed=int(config.get("train", {}).get("seed", 0)))
+    data = run_data(config)
     if not data.train_texts:
         raise ParameterError(f"run {run_dir}: decoder.lm_order is set but its training data has no transcripts to "
                              "train the language model on: give --lm LM.arpa, or set decoder.lm_order: null")
@@ -71,8 +72,6 @@ class CTCTranscriber:
     def __init__(self, run_dir: str | os.PathLike, *, lm: str | os.PathLike | NGramLM | bool | None = None,
                  beam: int | None = None, alpha: float | None = None, beta: float | None = None,
                  grammar: Grammar | None = None) -> None:
-        from polysense.train.run import load_run
-
         loaded = load_run(run_dir)
         if not isinstance(loaded.model, CTCRecognizer):
             raise ParameterError(f"run {run_dir} holds a {type(loaded.model).__name__}, not a CTC recogniser "
@@ -129,8 +128,6 @@ class CTCTranscriber:
 
     def transcribe(self, waveform: torch.Tensor, *, sample_rate: float | None = None, name: str = "<waveform>") -> Transcript:
         """The transcript of a mono waveform (T,) at ``sample_rate`` (default: the run's)."""
-        from polysense.signal.resample import resample
-
         if waveform.ndim != 1:
             raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected one channel (time,)")
         if waveform.numel() == 0:
@@ -158,8 +155,6 @@ class CTCTranscriber:
 
     def transcribe_file(self, path: str | os.PathLike) -> Transcript:
         """The transcript of an audio file (read whole, mixed to mono, resampled to the run's rate)."""
-        from polysense import audio
-
         path = Path(path)
         waveform, _ = audio.load(path, sample_rate=self.sample_rate, mono=True)
         return self.transcribe(waveform, name=str(path))

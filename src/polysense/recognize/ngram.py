@@ -33,6 +33,7 @@ from pathlib import Path
 
 from polysense._checks import check_positive_int
 from polysense.errors import ParameterError
+from polysense.files import atomic_write_text
 
 __all__ = ["BOS", "EOS", "NGramLM", "read_arpa", "train_ngram"]
 
@@ -88,8 +89,6 @@ class NGramLM:
 
     def write_arpa(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_arpa` to ``path`` atomically (a reader never sees half a file)."""
-        from polysense.train.checkpoint import atomic_write_text
-
         return atomic_write_text(path, self.to_arpa())
 
 

@@ -47,6 +47,7 @@ import torch
 from torch.utils.data import Dataset
 
 from polysense._checks import check_choice, check_positive_int, check_unit_interval
+from polysense.data.builtin import InMemory
 from polysense.data.fsdd import DIGIT_WORDS
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.enhance.mixtures import Utterance, load_utterances, synthetic_utterances
@@ -224,8 +225,6 @@ def fsdd_sequence_splits(
     speakers making ``synthetic_share`` of the training utterances. ``max_per_speaker`` keeps the
     first recordings of each speaker (tests).
     """
-    from polysense.data.builtin import InMemory
-
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
                             test_speakers=test_speakers, val_speakers=val_speakers, max_per_speaker=max_per_speaker)
     synthetic = synthetic_utterances(synthetic_voices, sample_rate=sample_rate, voice_seed=voice_seed,

@@ -33,6 +33,7 @@ from polysense.models.whisper.model import Whisper
 from polysense.models.whisper.tokenizer import WhisperTokenizer
 from polysense.models.whisper.weights import WhisperFiles, find_whisper, load_whisper
 from polysense.signal.resample import resample
+from polysense.signal.streaming import stream_windows, window_spans
 
 __all__ = ["ManifestTranscripts", "Segment", "Transcriber", "Transcript", "Word", "read_words", "transcribe_manifest"]
 
@@ -156,27 +157,15 @@ class Transcriber:
             raise ParameterError(f"waveform has shape {tuple(waveform.shape)}: expected one channel (time,)")
         if sample_rate != SAMPLE_RATE:
             waveform = resample(waveform, orig_sample_rate=sample_rate, new_sample_rate=SAMPLE_RATE)
-        windows = (waveform[i : i + self.window_samples] for i in range(0, waveform.shape[0], self.window_samples))
-        return self._run(windows, name)
+        spans = window_spans([waveform.shape[0]], window=self.window_samples, hop=self.window_samples, tail="rest")
+        return self._run((waveform[start:end] for start, end in spans), name)
 
     def transcribe_file(self, path: str | os.PathLike) -> Transcript:
         """The transcript of an audio file of any length (read in 30-s windows, memory bounded)."""
         path = Path(path)
-        return self._run(self._windows(path), str(path))
-
-    def _windows(self, path: Path) -> Iterator[torch.Tensor]:
-        pending: list[torch.Tensor] = []
-        have = 0
-        for block in blocks(path, block_size=SAMPLE_RATE * 5, sample_rate=SAMPLE_RATE):
-            pending.append(block)
-            have += block.shape[-1]
-            while have >= self.window_samples:
-                joined = torch.cat(pending)
-                yield joined[: self.window_samples]
-                rest = joined[self.window_samples :]
-                pending, have = [rest], rest.shape[-1]
-        if have:
-            yield torch.cat(pending)
+        stream = blocks(path, block_size=SAMPLE_RATE * 5, sample_rate=SAMPLE_RATE)
+        windows = stream_windows(stream, window=self.window_samples, hop=self.window_samples, tail="rest")
+        return self._run((window for _, window in windows), str(path))
 
     def _run(self, windows: Iterator[torch.Tensor], name: str) -> Transcript:
         segments, start = [], 0.0

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from polysense.search.scan import Skipped
+
 __all__ = ["barrier", "gather_embedded", "init_from_env", "rank_and_world"]
 
 
@@ -63,7 +65,6 @@ def gather_embedded(done: dict[str, Any], skipped: list, embedded_cls) -> tuple[
     dist = _dist()
     if dist is None:
         return done, skipped
-    from polysense.search.scan import Skipped
 
     items = list(done.values())
     header = {

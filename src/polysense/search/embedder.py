@@ -31,8 +31,10 @@ from typing import Any
 import torch
 
 from polysense._checks import check_positive_int, check_sample_rate
+from polysense.data.collate import pad_sequences
 from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
 from polysense.errors import ParameterError
+from polysense.train.run import load_run
 
 __all__ = ["EmbedderBundle", "load_embedder", "model_fingerprint"]
 
@@ -145,8 +147,6 @@ class EmbedderBundle:
     @torch.no_grad()
     def embed_waveforms(self, waveforms: Sequence[torch.Tensor]) -> torch.Tensor:
         """``(N, D)`` unit vectors of mono waveforms ``(T_i,)`` already at ``sample_rate``."""
-        from polysense.data.collate import pad_sequences
-
         self._require("audio")
         audio, mask, lengths = pad_sequences([w.float() for w in waveforms])
         batch = {"audio": audio.to(self.device), "audio_mask": mask.to(self.device),
@@ -190,8 +190,6 @@ def load_embedder(run_dir: str | os.PathLike, *, device: str = "cpu") -> Embedde
     This is the only place search touches the trainer's run format.
     """
     from pathlib import Path
-
-    from polysense.train.run import load_run
 
     run = load_run(run_dir)
     model_config = dict(run.config.get("model") or {})

@@ -25,10 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from polysense import audio as audio_io
 from polysense._checks import check_positive_int, check_unit_interval
 from polysense.errors import AudioError, ParameterError
+from polysense.image import decode_image  # the one image decoder; public here too (the server imports it)
 from polysense.search.embedder import EmbedderBundle, load_embedder
 from polysense.search.store import SearchIndexError, current_version, open_db, read_meta, set_search_params
+from polysense.signal.resample import resample
 
 __all__ = ["Hit", "Index", "decode_audio", "decode_image"]
 
@@ -67,9 +70,6 @@ def decode_audio(data: bytes | str | os.PathLike, *, sample_rate: int) -> torch.
     """
     import soundfile as sf
 
-    from polysense import audio as audio_io
-    from polysense.signal.resample import resample
-
     if not isinstance(data, bytes | bytearray):
         return audio_io.load(data, sample_rate=sample_rate, mono=True)[0]
     try:
@@ -84,28 +84,6 @@ def decode_audio(data: bytes | str | os.PathLike, *, sample_rate: int) -> torch.
     if rate != sample_rate:
         waveform = resample(waveform, orig_sample_rate=int(rate), new_sample_rate=sample_rate)
     return waveform
-
-
-def decode_image(data: bytes | str | os.PathLike, *, size: tuple[int, int]) -> torch.Tensor:
-    """Decode an image (bytes or a path) to RGB ``(3, H, W)`` in [0, 1] at ``size``; by content."""
-    from polysense.data.dataset import ImageError, load_image
-
-    if not isinstance(data, bytes | bytearray):
-        return load_image(data, size=size)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            im = im.convert("RGB")
-            if im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(im, dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ImageError("the upload is not an image Pillow can decode") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"the uploaded image is corrupt or too large ({exc})") from None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
 class Index:

@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from polysense import audio as audio_io
 from polysense._checks import check_positive_float, check_positive_int
 from polysense.errors import PolysenseError
+from polysense.image import load_image
 from polysense.search import distributed as dist_utils
 from polysense.search.embedder import EmbedderBundle
 from polysense.search.scan import Entry, Skipped, content_hash, scan_source, windows
@@ -158,8 +160,6 @@ class _Embedding:
             return out
 
     def audio(self, entries: list[Entry]) -> None:
-        from polysense import audio as audio_io
-
         rate = self.bundle.sample_rate
         pending: list[tuple[Entry, int, torch.Tensor, float, float]] = []
         loaded: dict[str, tuple[float, int, int]] = {}  # key -> (duration, native rate, windows)
@@ -203,7 +203,6 @@ class _Embedding:
             flush()
 
     def images(self, entries: list[Entry]) -> None:
-        from polysense.data.dataset import load_image
 
         for chunk in _batched(entries, self.batch_size):
             ok, tensors = [], []

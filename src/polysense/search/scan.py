@@ -22,9 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polysense.audio import AUDIO_SUFFIXES
-from polysense.data.dataset import IMAGE_SUFFIXES
 from polysense.data.folder import walk_files
+from polysense.data.manifest import read_manifest
 from polysense.errors import ParameterError
+from polysense.image import IMAGE_SUFFIXES
+from polysense.signal.streaming import window_spans
 
 __all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "Entry", "Skipped", "content_hash", "scan_source", "windows"]
 
@@ -82,16 +84,8 @@ def windows(duration_s: float, *, window_s: float, hop_s: float) -> list[tuple[f
     A file no longer than ``window_s`` is one window. A longer one gets windows starting every
     ``hop_s`` seconds, and a last window ending exactly at the end so no tail goes unsearched.
     """
-    if duration_s <= window_s:
-        return [(0.0, duration_s)]
-    out, start = [], 0.0
-    while start + window_s < duration_s:
-        out.append((start, start + window_s))
-        start += hop_s
-    last = (duration_s - window_s, duration_s)
-    if out[-1][0] < last[0]:
-        out.append(last)
-    return out
+    spans = [(float(start), float(end)) for start, end in window_spans([duration_s], window=window_s, hop=hop_s)]
+    return spans or [(0.0, duration_s)]
 
 
 def _read_caption(path: Path) -> str | None:
@@ -138,8 +132,6 @@ def _scan_folder(root: Path, skipped: list[Skipped]) -> list[Entry]:
 
 
 def _scan_manifest(path: Path, skipped: list[Skipped]) -> tuple[Path, list[Entry]]:
-    from polysense.data.manifest import read_manifest
-
     manifest = read_manifest(path)
     entries = []
     for row in manifest.rows:

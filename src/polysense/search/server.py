@@ -35,8 +35,12 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from polysense.errors import PolysenseError
+from polysense._checks import check_positive_int
+from polysense.errors import AudioError, PolysenseError
+from polysense.image import ImageError
+from polysense.limits import current
 from polysense.search.index import Hit, Index, decode_audio, decode_image
+from polysense.search.thumbnails import spectrogram_png
 
 __all__ = ["create_app", "serve"]
 
@@ -78,9 +82,6 @@ def create_app(index: Index, *, max_upload_bytes: int | None = None) -> FastAPI:
     ``max_upload_bytes``: the largest upload accepted (default: the ``POLYSENSE_MAX_UPLOAD_BYTES``
     limit of :mod:`polysense.limits`, 100 MiB).
     """
-    from polysense._checks import check_positive_int
-    from polysense.limits import current
-
     max_upload_bytes = (current().max_upload_bytes if max_upload_bytes is None
                         else check_positive_int("max_upload_bytes", max_upload_bytes))
     root = index.root.resolve()
@@ -188,8 +189,6 @@ def create_app(index: Index, *, max_upload_bytes: int | None = None) -> FastAPI:
 
     @app.get("/api/files/{file_id}/spectrogram.png", response_class=Response)
     def spectrogram(file_id: int, start_s: float = Query(0.0, ge=0.0), end_s: float | None = Query(None, gt=0.0)):
-        from polysense.search.thumbnails import spectrogram_png
-
         path, _ = safe_file(file_id, ("audio",))
         try:
             png = spectrogram_png(path, start_s=start_s, end_s=end_s)
@@ -202,9 +201,6 @@ def create_app(index: Index, *, max_upload_bytes: int | None = None) -> FastAPI:
 
 def _decode_upload(data: bytes, index: Index) -> tuple[str, Any]:
     """``("audio"|"image", decoded tensor)`` by content, for a modality the index's model embeds."""
-    from polysense.data.dataset import ImageError
-    from polysense.errors import AudioError
-
     modalities = index.meta["settings"]["modalities"]
     settings = index.meta["settings"]
     tried = []

@@ -14,6 +14,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from polysense.signal.spectrogram import log_mel_spectrogram
+
 __all__ = ["spectrogram_png"]
 
 MAX_SECONDS = 30.0
@@ -24,8 +26,6 @@ def spectrogram_png(path: Path, *, start_s: float = 0.0, end_s: float | None = N
     """PNG bytes of the log-mel spectrogram of ``path`` between ``start_s`` and ``end_s`` seconds."""
     from matplotlib import colormaps
     from PIL import Image
-
-    from polysense.signal.spectrogram import log_mel_spectrogram
 
     with sf.SoundFile(path) as f:
         rate = f.samplerate

@@ -15,7 +15,7 @@ dimensions, differentiable where the maths is. No state, no file I/O (see :mod:`
 - :mod:`.resample`: band-limited resampling with soxr.
 - :mod:`.conventions`: the librosa / torchaudio / scipy defaults in one table.
 - :mod:`.transforms`: ``nn.Module`` wrappers holding windows and filter banks as buffers.
-- :mod:`.streaming`: log-mel over a stream of blocks, in bounded memory.
+- :mod:`.streaming`: windows and log-mel over a stream of blocks, in bounded memory.
 - :mod:`.normalization`: per-utterance and sliding-window CMVN over time.
 - :mod:`.perturb`: speaker perturbations: VTLP-warped mel banks, speed perturbation, pitch shift.
 """

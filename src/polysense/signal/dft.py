@@ -21,6 +21,7 @@ import torch
 
 from polysense._checks import check_device, check_dtype, check_sample_rate, check_signal, check_size, check_tensor
 from polysense.errors import ParameterError
+from polysense.signal.windows import get_window
 
 __all__ = ["amplitude_spectrum", "dft", "dft_matrix", "fft_frequencies", "one_sided"]
 
@@ -117,8 +118,6 @@ def _resolve_window(window: Any, n: int, x: torch.Tensor) -> torch.Tensor | None
     if window is None:
         return None
     if isinstance(window, str):
-        from polysense.signal.windows import get_window  # same layer; imported late to keep modules independent
-
         window = get_window(window, n, periodic=True, dtype=x.dtype, device=x.device)
     if not isinstance(window, torch.Tensor):
         raise ParameterError(

@@ -1,4 +1,10 @@
-"""Streaming log-mel: features of an arbitrarily long signal from blocks of samples.
+"""Streaming: windows and log-mel features of an arbitrarily long signal from blocks of samples.
+
+:func:`window_spans` is the one rule for cutting a signal into analysis windows (every ``hop``,
+and a last window that ends at the end of the signal, so no tail is left out); it works on
+lengths alone, in samples or in seconds, so the search index plans its windows from a file's
+duration with it. :func:`stream_windows` applies the same rule to a stream of blocks, holding at
+most a window and a block (what the predictor of a run and the Whisper transcriber read).
 
 :class:`StreamingLogMel` accepts blocks of any size (including 0 and 1 samples), emits every
 log-mel frame as soon as its samples have arrived, and keeps at most ``n_fft + block`` samples
@@ -36,7 +42,52 @@ from polysense.signal.conventions import FROM_CONVENTION, Convention
 from polysense.signal.spectrogram import mel_plan
 from polysense.signal.stft import apply_plan
 
-__all__ = ["StreamingLogMel"]
+__all__ = ["StreamingLogMel", "stream_windows", "window_spans"]
+
+
+def window_spans(lengths: Iterable[float], *, window: float, hop: float,
+                 tail: str = "end") -> Iterator[tuple[float, float]]:
+    """``(start, end)`` of every window over a signal that arrives in pieces of ``lengths``
+    (samples or seconds; one piece: the whole signal), each as soon as its end has arrived.
+
+    Windows start every ``hop`` and are ``window`` long; a signal no longer than ``window`` is one
+    window. The rest after the last full window becomes one more window, ending at the signal's
+    end: ``tail="end"`` gives it the full length (it overlaps the one before), ``tail="rest"``
+    starts it where the last full window ended (windows that tile the signal when ``hop ==
+    window``). Nothing for an empty signal.
+    """
+    if tail not in ("end", "rest"):
+        raise ParameterError(f"tail={tail!r} is invalid: choose 'end' or 'rest'")
+    received = next_start = last_start = last_end = 0
+    for length in lengths:
+        received += length
+        while next_start + window <= received:
+            yield next_start, next_start + window
+            last_start, last_end, next_start = next_start, next_start + window, next_start + hop
+    if received > last_end:
+        start = max(0, received - window) if tail == "end" else last_end
+        if start > last_start or last_end == 0:
+            yield start, received
+
+
+def stream_windows(blocks: Iterable[torch.Tensor], *, window: int, hop: int,
+                   tail: str = "end") -> Iterator[tuple[int, torch.Tensor]]:
+    """``(start sample, samples)`` of every window of :func:`window_spans` over a stream of 1-D
+    blocks, holding at most a window and a block."""
+    state = {"buffer": torch.zeros(0), "offset": 0, "next": 0}  # buffer[0] is stream sample `offset`
+
+    def lengths() -> Iterator[int]:
+        for block in blocks:
+            buffer, offset = state["buffer"], state["offset"]
+            # keep the next window's samples and the stream's last `window` (a tail window needs them)
+            drop = max(0, min(state["next"] - offset, buffer.shape[-1] - window))
+            state["buffer"], state["offset"] = torch.cat([buffer[drop:], block.float()]), offset + drop
+            yield block.shape[-1]
+
+    for start, end in window_spans(lengths(), window=window, hop=hop, tail=tail):
+        state["next"] = start + hop
+        offset = state["offset"]
+        yield start, state["buffer"][start - offset:end - offset]
 
 _STREAM_PAD_MODES = ("constant", "reflect", "replicate")
 

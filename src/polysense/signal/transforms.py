@@ -24,6 +24,7 @@ from polysense.errors import ParameterError
 from polysense.signal.conventions import FROM_CONVENTION, Convention
 from polysense.signal.filterbanks import dct_matrix
 from polysense.signal.plan import DecibelScale, SpectrogramPlan
+from polysense.signal.resample import QUALITIES, resample
 from polysense.signal.spectrogram import amplitude_to_db, mel_plan, power_to_db
 from polysense.signal.stft import apply_plan
 
@@ -227,15 +228,12 @@ class Resample(nn.Module):
 
     def __init__(self, orig_sample_rate: float, new_sample_rate: float, quality: str = "HQ"):
         super().__init__()
-        from polysense.signal.resample import QUALITIES
 
         self.orig_sample_rate = check_sample_rate(orig_sample_rate, "orig_sample_rate")
         self.new_sample_rate = check_sample_rate(new_sample_rate, "new_sample_rate")
         self.quality = check_choice("quality", quality, QUALITIES)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        from polysense.signal.resample import resample
-
         return resample(waveform, orig_sample_rate=self.orig_sample_rate, new_sample_rate=self.new_sample_rate,
                         quality=self.quality)
 

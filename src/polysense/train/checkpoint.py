@@ -34,6 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from polysense.errors import ParameterError
+from polysense.files import atomic_write_bytes, atomic_write_text, fsync_dir  # the first two kept public here too
 
 __all__ = [
     "CheckpointError",
@@ -54,41 +55,6 @@ POINTER = "latest.json"
 
 class CheckpointError(ParameterError):
     """A checkpoint or weights file is missing, corrupt, or belongs to another model."""
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -256,7 +222,7 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(folder)
+    fsync_dir(folder)
     atomic_write_text(folder / POINTER, json.dumps({"checkpoint": name, "step": int(state["step"])}))
     existing = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("step-"))
     for old in existing[:-keep] if keep > 0 else existing:

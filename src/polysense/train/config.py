@@ -16,7 +16,6 @@ Named configs ship with the package (``polysense config list``); a file may star
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -25,7 +24,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from polysense.data.registry import check_data_config
 from polysense.errors import ParameterError
+from polysense.registry import MODEL_PARTS
 
 __all__ = [
     "AugmentConfig",
@@ -315,40 +316,8 @@ def load_config(source: str | Path | Mapping[str, Any], overrides: Sequence[str]
 # ------------------------------------------------------------------- part signatures
 
 
-def _accepted_keys(builder: Any) -> list[str] | None:
-    """Keyword names ``builder`` accepts; None when it takes arbitrary keywords we cannot see.
-
-    A class whose ``__init__`` passes ``**kwargs`` on to its parent accepts the parent's names
-    too (CLIP/VSE++ → DualEncoder); a registered function that forwards to a fusion names it
-    in ``builder.fusion_name``.
-    """
-    names: list[str] = []
-    targets = [builder]
-    if isinstance(builder, type):
-        targets = [klass.__init__ for klass in builder.__mro__ if "__init__" in vars(klass) and klass is not object]
-    fusion = getattr(builder, "fusion_name", None)
-    for target in targets:
-        try:
-            parameters = inspect.signature(target).parameters
-        except (TypeError, ValueError):
-            return None
-        names += [n for n, p in parameters.items() if n not in ("self", "seed")
-                  and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-            return list(dict.fromkeys(names))
-        if fusion is not None:
-            from polysense.models import registry
-
-            inner = _accepted_keys(registry.builder("fusion", fusion))
-            return None if inner is None else list(dict.fromkeys(names + [n for n in inner if n not in ("dims",)]))
-    return None
-
-
-def _check_keys(where: str, builder: Any, options: Mapping[str, Any]) -> None:
-    accepted = _accepted_keys(builder)
-    if accepted is None:
-        return
-    unknown = sorted(set(options) - set(accepted) - {"name"})
+def _check_keys(where: str, kind: str, options: Mapping[str, Any]) -> None:
+    unknown, accepted = MODEL_PARTS[kind].unknown_keys(options["name"], options)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown} for {options.get('name')!r}; "
                           f"accepted keys: {', '.join(accepted)}")
@@ -360,14 +329,11 @@ _NESTED = {"audio": "encoder", "image": "encoder", "text": "encoder", "fusion": 
 
 
 def _check_model(where: str, kind: str, config: Mapping[str, Any]) -> None:
-    from polysense.models import registry
-
     name = config.get("name")
-    if name not in registry.available(kind):
+    if name not in MODEL_PARTS[kind]:
         raise ConfigError(f"{where}.name={name!r} is not a registered {kind}: choose one of "
-                          f"{', '.join(registry.available(kind))}")
-    builder = registry.builder(kind, name)
-    _check_keys(where, builder, config)
+                          f"{', '.join(MODEL_PARTS[kind].available())}")
+    _check_keys(where, kind, config)
     for key, value in config.items():
         if key == "encoders" and isinstance(value, Mapping):
             for modality, sub in value.items():
@@ -379,8 +345,6 @@ def _check_model(where: str, kind: str, config: Mapping[str, Any]) -> None:
 
 def check_parts(config: ExperimentConfig) -> None:
     """Check the data and model configs' keys against their builders' signatures (no building)."""
-    from polysense.data.registry import check_data_config
-
     try:
         check_data_config(config.data)
     except ParameterError as error:

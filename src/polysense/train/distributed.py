@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from polysense.errors import ParameterError
+
 __all__ = ["DistributedContext", "setup", "teardown"]
 
 
@@ -48,8 +50,6 @@ class DistributedContext:
 def _device(kind: str, local_rank: int) -> torch.device:
     if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            from polysense.errors import ParameterError
-
             raise ParameterError("train.device='cuda' but no CUDA device is available: use device: cpu or auto")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunLog"]
+from polysense.train.run import RunFolder
 
-METRICS = "metrics.jsonl"
+__all__ = ["RunLog"]
 
 
 
@@ -21,13 +21,14 @@ class RunLog:
     def __init__(self, run_dir: Path, *, enabled: bool, quiet: bool) -> None:
         self.enabled = enabled
         self.quiet = quiet or not enabled
-        self.path = run_dir / METRICS
+        folder = RunFolder(run_dir)
+        self.path = folder.metrics_path
         self.tb = None
         if enabled:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+                self.tb = SummaryWriter(str(folder.tensorboard_dir))
             except Exception:  # tensorboard is optional: no writer when it is not installed
                 self.tb = None
         self.interactive = enabled and not self.quiet and sys.stdout.isatty()

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from polysense import audio as audio_io
+from polysense.data.events import read_annotations
 from polysense.data.manifest import read_manifest
 from polysense.errors import AudioError, ParameterError
 
@@ -181,8 +182,6 @@ def _denoise(table, path, rate, train) -> tuple[dict, dict]:
 
 
 def _detect(path: str, name: str | None) -> str:
-    from polysense.data.events import read_annotations
-
     files = read_annotations(path)
     classes = sorted({e.label for f in files for e in f.events})
     train = [f for f in files if f.split == "train"]

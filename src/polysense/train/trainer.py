@@ -24,7 +24,6 @@ trajectory as one (up to floating-point summation order). Only rank 0 writes.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
 import time
@@ -35,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from polysense.data.batches import Collator, epoch_batches, seeded_generator, shard
@@ -47,21 +45,9 @@ from polysense.train.config import ConfigError, ExperimentConfig
 from polysense.train.validation import scalar, to_device, validate
 from polysense.train.distributed import DistributedContext, setup, teardown
 from polysense.train.progress import RunLog
-from polysense.train.run import (
-    CONFIG,
-    RUN_INFO,
-    TOKENIZER,
-    WEIGHTS,
-    read_run_info,
-    resolve_model_paths,
-    walk_parts,
-)
+from polysense.train.run import RunFolder, resolve_model_paths, walk_parts
 
 __all__ = ["TrainResult", "TrainingError", "Trainer", "train"]
-
-CHECKPOINTS = "checkpoints"
-RESULT = "result.json"
-
 
 class TrainingError(ParameterError):
     """Training cannot go on (a non-finite loss, ...); the message says where and what to change."""
@@ -78,6 +64,8 @@ class TrainResult:
     train_seconds: float
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: the data the run was built on, for the evaluation that follows (built once per command)
+    data: DataSplits | None = field(default=None, repr=False, compare=False)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -162,32 +150,25 @@ def prepare_model_config(model_config: dict[str, Any], data: DataSplits, run_dir
                 from polysense.models.encoders.text import train_tokenizer
 
                 vocab = int(part.pop("vocab_size", 1000))
-                path = run_dir / TOKENIZER
+                path = RunFolder(run_dir).tokenizer_path
                 if not path.is_file():
                     tokenizer = train_tokenizer(list(data.train_texts), vocab_size=vocab)
                     tokenizer.save(path)
-                part["tokenizer"] = TOKENIZER
+                part["tokenizer"] = RunFolder.TOKENIZER
     return resolved
 
 
-def _model_tokenizer(model: nn.Module, run_dir: Path) -> Any:
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is None and (run_dir / TOKENIZER).is_file():
-        from polysense.models.encoders.text import load_tokenizer
-
-        tokenizer = load_tokenizer(run_dir / TOKENIZER)
-    return tokenizer
-
-
 def _check_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> None:
-    saved = run_dir / CONFIG
+    folder = RunFolder(run_dir)
+    saved = folder.config_path
     if resume:
         if not saved.is_file():
-            raise ConfigError(f"--resume: {run_dir} holds no run to resume (no {CONFIG}); drop --resume to start one")
-        previous = yaml.safe_load(saved.read_text(encoding="utf-8"))
+            raise ConfigError(f"--resume: {run_dir} holds no run to resume (no {RunFolder.CONFIG}); drop --resume to "
+                              "start one")
+        previous = folder.read_config()
         # the saved model section has what the data filled in (sample rate, tokenizer): compare
         # the model config as it was given, kept in run.json
-        previous["model"] = read_run_info(run_dir).get("model_config", previous.get("model"))
+        previous["model"] = folder.read_info().get("model_config", previous.get("model"))
         current = config.to_dict()
         differing = sorted(k for k in set(previous) | set(current)
                            if k not in ("name", "description") and previous.get(k) != current.get(k))
@@ -196,7 +177,7 @@ def _check_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> Non
                               "resume with the same config, or start a new run in another folder")
         return
     if saved.is_file():
-        raise ConfigError(f"{run_dir} already holds a run ({CONFIG}); pass --resume to continue it, "
+        raise ConfigError(f"{run_dir} already holds a run ({RunFolder.CONFIG}); pass --resume to continue it, "
                           "or choose another --out folder")
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"--out {run_dir} is a file: give a folder for the run")
@@ -214,6 +195,7 @@ class Trainer:
                  quiet: bool = False) -> None:
         self.config = config
         self.run_dir = Path(out_dir)
+        self.folder = RunFolder(self.run_dir)
         self.resume = resume
         self.quiet = quiet
 
@@ -245,7 +227,7 @@ class Trainer:
         seed_everything(cfg.train.seed)
         model = build_model(resolve_model_paths(model_config, self.run_dir))
         self.model = model.to(self.ctx.device)
-        self.tokenizer = _model_tokenizer(model, self.run_dir)
+        self.tokenizer = self.folder.tokenizer_for(model)
         self.collator = Collator(self.data.collate, self.tokenizer)
         self.num_classes = len(self.data.classes) if self.data.classes else None
         if self.ctx.world_size > 1:
@@ -271,9 +253,8 @@ class Trainer:
         self.autocast = lambda: torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16)
         self.log = RunLog(self.run_dir, enabled=self.ctx.is_main, quiet=self.quiet)
         if self.ctx.is_main:
-            ckpt.atomic_write_text(self.run_dir / CONFIG, yaml.safe_dump(
-                {**cfg.to_dict(), "model": model_config}, sort_keys=False))
-            ckpt.atomic_write_text(self.run_dir / RUN_INFO, json.dumps({
+            self.folder.write_config({**cfg.to_dict(), "model": model_config})
+            self.folder.write_info({
                 "sample_rate": self.data.sample_rate,
                 "classes": list(self.data.classes) if self.data.classes else None,
                 "modalities": list(self.data.modalities),
@@ -283,7 +264,7 @@ class Trainer:
                 "model_config": cfg.to_dict()["model"],
                 "parameters": sum(p.numel() for p in self.model.parameters()),
                 "trainable_parameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-            }, indent=2))
+            })
 
     def _loader(self, batches: list[list[int]], dataset: Any, seed: int | None = None) -> Iterator[dict[str, Any]]:
         """The batches' items, collated; ``seed`` seeds the loader's own generator (its workers'
@@ -340,7 +321,7 @@ class Trainer:
         state = {"step": 0, "epoch": 0, "batch": 0, "best_value": None, "best_epoch": None, "bad_evals": 0,
                  "train_seconds": 0.0, "metrics_bytes": 0, "history": [], "stopped_early": False}
         if self.resume:
-            latest = ckpt.latest_checkpoint(self.run_dir / CHECKPOINTS)
+            latest = ckpt.latest_checkpoint(self.folder.checkpoints_dir)
             if latest is None:
                 raise ConfigError(f"--resume: {self.run_dir} has no checkpoint yet; start the run again without --resume "
                                   "(delete the folder first)")
@@ -358,7 +339,7 @@ class Trainer:
             if self.ctx.is_main:
                 state["train_seconds"] = time.perf_counter() - started
                 state["metrics_bytes"] = self.log.size()
-                ckpt.save_checkpoint(self.run_dir / CHECKPOINTS, model=self.model, optimizer=self.optimizer,
+                ckpt.save_checkpoint(self.folder.checkpoints_dir, model=self.model, optimizer=self.optimizer,
                                      scheduler=self.scheduler, state=state)
             self.ctx.barrier()
 
@@ -397,11 +378,11 @@ class Trainer:
                             f"the model returned no loss at step {state['step']} (epoch {epoch + 1}, batch {index}): "
                             "the training batches lack what its objective needs (labels, or both modalities)")
                     if not bool(torch.isfinite(loss.detach())):
-                        last = ckpt.latest_checkpoint(self.run_dir / CHECKPOINTS) if self.ctx.is_main else None
+                        last = ckpt.latest_checkpoint(self.folder.checkpoints_dir) if self.ctx.is_main else None
                         raise TrainingError(
                             f"the loss is {float(loss.detach())} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
                             f"training stopped. The last good checkpoint is {last or 'none yet'} and "
-                            f"{self.run_dir / WEIGHTS} holds the best weights so far. Lower optim.lr, set "
+                            f"{self.folder.weights_path} holds the best weights so far. Lower optim.lr, set "
                             "optim.clip_grad_norm, or check the data for extreme values")
                     (loss / accumulate).backward()
                 for key, value in [("loss", loss), *((f"loss_{k}", v) for k, v in (getattr(out, "losses", None) or {}).items()),
@@ -457,7 +438,7 @@ class Trainer:
             if better:
                 state["best_value"], state["best_epoch"], state["bad_evals"] = value, epoch + 1, 0
                 if self.ctx.is_main:
-                    ckpt.save_weights(self.run_dir / WEIGHTS, self.model)
+                    ckpt.save_weights(self.folder.weights_path, self.model)
             else:
                 state["bad_evals"] += 1
             state["epoch"], state["batch"] = epoch + 1, 0
@@ -470,13 +451,13 @@ class Trainer:
         result = TrainResult(run_dir=self.run_dir, best_metric=f"val/{metric}", best_value=state["best_value"],
                              best_epoch=state["best_epoch"], epochs_run=int(state["epoch"]), steps=int(state["step"]),
                              train_seconds=seconds, stopped_early=bool(state["stopped_early"]),
-                             history=list(state["history"]))
+                             history=list(state["history"]), data=self.data)
         if self.ctx.is_main:
-            ckpt.atomic_write_text(self.run_dir / RESULT, json.dumps({
+            self.folder.write_result({
                 "best_metric": result.best_metric, "best_value": result.best_value, "best_epoch": result.best_epoch,
                 "epochs_run": result.epochs_run, "steps": result.steps, "train_seconds": round(seconds, 3),
                 "val_seconds": round(float(state.get("val_seconds", 0.0)), 3),
-                "stopped_early": result.stopped_early}, indent=2))
+                "stopped_early": result.stopped_early})
         self.ctx.barrier()
         return result
 

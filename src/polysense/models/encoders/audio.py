@@ -40,6 +40,7 @@ from polysense.models.registry import register
 from polysense.signal.normalization import cmvn, sliding_cmvn
 from polysense.signal.perturb import vtlp_mel_filterbank
 from polysense.signal.stft import apply_plan
+from polysense.signal.transforms import LogMelSpectrogram
 
 __all__ = ["AudioCNN", "AudioSpectrogramTransformer", "LogMelFrontEnd", "normalize_features"]
 
@@ -125,7 +126,6 @@ class LogMelFrontEnd(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        from polysense.signal.transforms import LogMelSpectrogram
 
         self.sample_rate = int(check_sample_rate(sample_rate, integer=True))
         self.n_fft = check_positive_int("n_fft", n_fft, minimum=2)
