@@ -38,6 +38,7 @@ from polysense._checks import check_choice, check_positive_float, check_positive
 from polysense.data.events import Event
 from polysense.detect.postprocess import PostProcessing, frames_to_events
 from polysense.errors import ParameterError
+from polysense.models.contract import Model
 from polysense.models.output import ModelOutput
 from polysense.models.registry import register
 from polysense.signal.streaming import StreamingLogMel
@@ -79,7 +80,7 @@ def _block(c_in: int, c_out: int, pool: int) -> nn.Sequential:
 
 
 @register("model", "frame_crnn")
-class FrameCRNN(nn.Module):
+class FrameCRNN(Model):
     """Log-mel → conv blocks (frequency pooling) → BiGRU → per-frame logits (see the module docstring).
 
     Args:
@@ -227,7 +228,7 @@ class FrameCRNN(nn.Module):
                                  settings=settings or self.postprocess) for b in range(probs.shape[0])]
 
     def _event_f1(self, events: Sequence[Sequence[tuple[float, float, int]]], found: list[list[Event]]) -> float:
-        from polysense.evaluate.events import event_based_metrics
+        from polysense.metrics.events import event_based_metrics
 
         reference = {str(b): [Event(on, off, str(int(c))) for on, off, c in item] for b, item in enumerate(events)}
         estimated = {str(b): item for b, item in enumerate(found)}

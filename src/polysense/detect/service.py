@@ -37,7 +37,7 @@ def load_detector(run_dir: str | os.PathLike):
     from polysense.train.run import load_run
 
     run = load_run(run_dir)
-    if getattr(run.model, "kind", None) != "detector":
+    if run.model.kind != "detector":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
         raise ParameterError(f"{run_dir}: the run holds a {name!r} model, which cannot detect events: give the run "
                              "folder of a frame detector (e.g. `polysense train fsdd-detect --out RUN`)")
@@ -59,7 +59,7 @@ def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker
     from polysense.train.run import load_run
 
     run = load_run(speaker_run)
-    if getattr(run.model, "kind", None) != "speaker":
+    if run.model.kind != "speaker":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
         raise ParameterError(f"--speakers {speaker_run}: the run holds a {name!r} model, not speaker embeddings: give "
                              "the run folder of `polysense train fsdd-speakers --out RUN`")

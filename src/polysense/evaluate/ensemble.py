@@ -34,7 +34,7 @@ def ensemble_of_runs(
     Every run must be a single-modality classifier trained on the same data config.
     """
     from polysense.data.registry import build_data
-    from polysense.evaluate.runner import batches_of
+    from polysense.inference import batches_of
     from polysense.models.combining import EmbeddingSet, extract_embeddings, make_combiner
     from polysense.train.run import load_run
 

@@ -36,6 +36,7 @@ from torch.overrides import TorchFunctionMode
 from polysense import limits
 from polysense._checks import check_sample_rate, check_size
 from polysense.errors import ParameterError
+from polysense.models.contract import check_model, check_model_class
 
 KINDS = ("encoder", "fusion", "head", "model")
 
@@ -73,7 +74,10 @@ _building = contextvars.ContextVar("polysense_building", default=False)
 
 
 def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register a class or function building a part of ``kind`` under ``name``."""
+    """Decorator: register a class or function building a part of ``kind`` under ``name``.
+
+    A model class must keep the model contract (:class:`polysense.models.contract.Model` of a known
+    ``kind``), checked here; what a model builder function returns is checked when it is built."""
     if kind not in _REGISTRY:
         raise ParameterError(f"kind={kind!r} is not a part kind: choose one of {', '.join(KINDS)}")
 
@@ -81,6 +85,8 @@ def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..
         existing = _REGISTRY[kind].get(name)
         if existing is not None and existing is not builder:
             raise ParameterError(f"a {kind} named {name!r} is already registered ({existing!r})")
+        if kind == "model" and isinstance(builder, type):
+            check_model_class(builder, name=name)
         _REGISTRY[kind][name] = builder
         return builder
 
@@ -139,14 +145,16 @@ def build(kind: str, config: dict[str, Any]) -> Any:
             f"unknown {kind} name={name!r}: choose one of {', '.join(available(kind))}"
         )
     if _building.get():
-        return _call(builder, kind, name, config, kwargs)
-    check_config_sizes(kwargs, where=f"{kind} {name!r}")
-    token = _building.set(True)
-    try:
-        with _MemoryBudget(limits.current().max_model_bytes, f"{kind} {name!r}"):
-            return _call(builder, kind, name, config, kwargs)
-    finally:
-        _building.reset(token)
+        built = _call(builder, kind, name, config, kwargs)
+    else:
+        check_config_sizes(kwargs, where=f"{kind} {name!r}")
+        token = _building.set(True)
+        try:
+            with _MemoryBudget(limits.current().max_model_bytes, f"{kind} {name!r}"):
+                built = _call(builder, kind, name, config, kwargs)
+        finally:
+            _building.reset(token)
+    return check_model(built, name=name) if kind == "model" else built
 
 
 def check_config_sizes(config: Any, *, where: str = "config", path: str = "") -> None:

@@ -26,6 +26,7 @@ from polysense.errors import ParameterError
 from polysense.losses.margin import AAMSoftmax
 from polysense.models.batch import encode_required
 from polysense.models.encoders.base import build_encoder
+from polysense.models.contract import Model
 from polysense.models.output import ClassifierOutput
 from polysense.models.registry import register
 
@@ -33,11 +34,10 @@ __all__ = ["SpeakerEmbedding"]
 
 
 @register("model", "speaker_embedding")
-class SpeakerEmbedding(nn.Module):
+class SpeakerEmbedding(Model):
     """Encoder → pooled statistics → x-vector → AAM-softmax (see the module docstring)."""
 
     kind = "speaker"
-    shared_space = False
 
     def __init__(self, *, encoder: Mapping[str, Any] | nn.Module, num_speakers: int, embed_dim: int = 128,
                  margin: float = 0.2, scale: float = 30.0) -> None:

@@ -125,7 +125,7 @@ def load_run(run_dir: str | os.PathLike, *, map_location: str | torch.device = "
     load_weights(run_dir / WEIGHTS, model)
     model.to(map_location).eval()
     meta = read_run_info(run_dir)
-    tokenizer = getattr(model, "tokenizer", None)
+    tokenizer = model.tokenizer
     if tokenizer is None and (run_dir / TOKENIZER).is_file():
         from polysense.models.encoders.text import load_tokenizer
 
