@@ -10,7 +10,9 @@ reports. It reads only the declared contract of :mod:`polysense.models.output`:
   ``loss``, ``loss_<part>``, ``<metric>``; a batch of B items weighs B);
 - a :class:`~polysense.models.output.ClassifierOutput`'s class scores ``logits`` (B, C) where the
   batch has (B,) labels;
-- with ``embed``, every modality of ``model.modalities`` through ``model.encode`` (B, D);
+- with ``embed``, every modality of ``model.modalities`` through ``model.encode`` (B, D) (an
+  :class:`~polysense.models.output.EmbeddingOutput`'s ``embeddings`` are ``encode``'s by contract,
+  tests/models/test_contract.py: they are taken from the output instead of being computed twice);
 - with ``utterances``, an :class:`~polysense.models.output.EnhancementOutput`'s ``estimate`` per
   utterance against its reference and input (a separator's estimates matched to the sources by
   the permutation of best SI-SDR first).
@@ -33,7 +35,7 @@ from polysense.errors import ParameterError
 from polysense.losses.separation import pit_si_sdr_loss
 from polysense.metrics.classification import classification_metrics
 from polysense.metrics.retrieval import DEFAULT_KS, retrieval_report
-from polysense.models.output import ClassifierOutput, EnhancementOutput, ModelOutput
+from polysense.models.output import ClassifierOutput, EmbeddingOutput, EnhancementOutput, ModelOutput
 
 __all__ = ["Collected", "batches_of", "collect", "output_scalars", "scalar", "scored", "to_device"]
 
@@ -180,11 +182,14 @@ def collect(model: torch.nn.Module, batches: Iterable[Mapping[str, Any]], *, dev
                     and out.logits.shape[0] == label.shape[0]):
                 found.scores.append(out.logits.float().cpu())
             for modality in modalities:
-                try:
-                    with autocast():
-                        embedded = model.encode(modality, batch)
-                except ParameterError:
-                    continue  # the batch lacks this modality
+                if isinstance(out, EmbeddingOutput) and modality in out.embeddings:
+                    embedded = out.embeddings[modality]  # encode's embedding (the contract), already computed
+                else:
+                    try:
+                        with autocast():
+                            embedded = model.encode(modality, batch)
+                    except ParameterError:
+                        continue  # the batch lacks this modality
                 found.embeddings.setdefault(modality, []).append(embedded.float().cpu())
             if utterances:
                 if not isinstance(out, EnhancementOutput) or out.estimate is None:

@@ -292,9 +292,11 @@ def test_registration_refuses_a_model_that_declares_nothing_or_an_unknown_kind()
     assert "test-bare" not in available("model") and "test-unknown" not in available("model")
 
 
-def test_albef_embeds_its_pairs_in_the_space_encode_gives():
+@pytest.mark.parametrize("name", sorted(n for n, (kind, _) in KINDS.items() if kind == "embedder"))
+def test_every_embedder_outputs_the_embeddings_encode_gives(name):
+    """What lets the inference path take an EmbeddingOutput's embeddings instead of encoding again."""
     torch.manual_seed(0)
-    model = build("model", CONFIGS["albef"]).eval()
+    model = build("model", CONFIGS[name]).eval()
     batch = _batch()
     with torch.no_grad():
         out = model(batch)
