@@ -117,7 +117,7 @@ def test_every_model_declares_what_it_is(name):
     assert model.shared_space is shared
     assert isinstance(model.modalities, tuple) and (len(model.modalities) >= 2 or not shared)
     assert model.tokenizer is None or hasattr(model.tokenizer, "batch_encode")
-    assert model.sample_rate is None or model.sample_rate == 8000  # every config here is at 8 kHz
+    assert model.sample_rate == 8000  # every model here takes audio, at 8 kHz
     if not model.modalities:  # a model that embeds nothing refuses to, saying so
         with pytest.raises(ParameterError, match="embeds no modality"):
             model.encode("audio", _batch())

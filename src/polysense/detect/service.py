@@ -63,7 +63,7 @@ def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
         raise ParameterError(f"--speakers {speaker_run}: the run holds a {name!r} model, not speaker embeddings: give "
                              "the run folder of `polysense train fsdd-speakers --out RUN`")
-    rate = int(run.sample_rate or run.model.encoders["audio"].sample_rate)
+    rate = int(run.sample_rate or run.model.sample_rate)
     file_rate = sf.info(str(path)).samplerate
     pieces = []
     for e in events:

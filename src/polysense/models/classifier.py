@@ -39,7 +39,7 @@ from polysense.models.batch import encode_modality, encode_required, modality_pr
 from polysense.models.encoders.base import build_encoder, encoder_tokenizer
 from polysense.models.fusion import Fusion
 from polysense.models.layers import check_dropout
-from polysense.models.contract import Model
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import ClassifierOutput
 from polysense.models.registry import build, register
 
@@ -91,6 +91,11 @@ class _EncodingClassifier(Model):
     def tokenizer(self):
         """The text encoder's tokenizer (None without a text encoder or when it has none)."""
         return encoder_tokenizer(self.encoders["text"]) if "text" in self.encoders else None
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input (None without one)."""
+        return encoder_sample_rate(self.encoders)
 
 
 @register("model", "classifier")

@@ -25,7 +25,8 @@ index and the CLI read declarations instead of probing attributes:
   something; a classifier's per-modality features live in unrelated spaces;
 - ``encode(modality, batch) -> (B, D)`` — unit-length embeddings of one modality;
 - ``tokenizer`` — the text tokenizer the model reads ``input_ids`` from, or None;
-- ``sample_rate`` — Hz of the audio the model takes, or None (no audio, or set by its encoders).
+- ``sample_rate`` — Hz of the audio the model takes (its own, or its audio encoder's), None when it
+  takes no audio.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from torch import nn
 
 from polysense.errors import ParameterError
 
-__all__ = ["MODEL_KINDS", "Model", "check_model", "check_model_class"]
+__all__ = ["MODEL_KINDS", "Model", "check_model", "check_model_class", "encoder_sample_rate"]
 
 #: The kinds of model (see the module docstring).
 MODEL_KINDS = ("classifier", "embedder", "matcher", "enhancer", "detector", "recogniser", "speaker", "generator")
@@ -63,6 +64,12 @@ class Model(nn.Module):
         modality (``modalities == ()``) refuses."""
         raise ParameterError(f"{type(self).__name__} (a {self.kind}) embeds no modality: encode needs a model "
                              "with modalities, e.g. a classifier or an embedding model")
+
+
+def encoder_sample_rate(encoders: Mapping[str, nn.Module] | nn.ModuleDict, modality: str = "audio") -> int | None:
+    """The sample rate (Hz) of the ``modality`` encoder among ``encoders`` (what a model composed
+    of encoders declares as its ``sample_rate``); None without one."""
+    return getattr(encoders[modality], "sample_rate", None) if modality in encoders else None
 
 
 def check_model_class(cls: type, *, name: str) -> None:

@@ -38,7 +38,7 @@ from polysense.models.ctc.decoding import greedy_decode
 from polysense.models.ctc.units import BLANK, UnitTable
 from polysense.models.encoders.base import build_encoder
 from polysense.models.layers import check_dropout
-from polysense.models.contract import Model
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import ModelOutput
 from polysense.models.registry import register
 
@@ -141,7 +141,7 @@ class CTCRecognizer(Model):
     @property
     def sample_rate(self) -> int | None:
         """Hz of the audio the encoder takes (None when it takes any rate)."""
-        return getattr(self.encoder, "sample_rate", None)
+        return encoder_sample_rate(self.encoders, self.modality)
 
     def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:
         """(B, encoder dim) L2-normalised pooled features of the audio encoder (what an index embeds)."""

@@ -32,7 +32,7 @@ from polysense.errors import ParameterError
 from polysense.losses.matching import duplicate_mask
 from polysense.models.batch import encode_required, has_modality, modality_keys
 from polysense.models.encoders.base import build_encoder, encoder_tokenizer
-from polysense.models.contract import Model
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import EmbeddingOutput
 from polysense.models.registry import build
 
@@ -134,6 +134,11 @@ class DualEncoder(Model):
             self.projections[modality] = build(
                 "head", {**projection, "in_dim": encoder.dim, "out_dim": self.embed_dim, "normalize": True}
             )
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input (None without an audio side)."""
+        return encoder_sample_rate(self.encoders)
 
     @property
     def tokenizer(self):

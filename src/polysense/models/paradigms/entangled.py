@@ -36,7 +36,7 @@ from polysense.losses.matching import duplicate_mask
 from polysense.models.batch import encode_required, modality_keys
 from polysense.models.encoders.base import EncoderOutput, build_encoder, encoder_tokenizer
 from polysense.models.encoders.tokenizer import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, load_tokenizer
-from polysense.models.contract import Model
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import MatchOutput, ModelOutput
 
 __all__ = ["VISUAL_MODALITIES", "EntangledModel"]
@@ -155,6 +155,11 @@ class EntangledModel(Model):
         except (TypeError, ValueError):
             raise ParameterError(f"special_token_ids={special_token_ids!r} is invalid: expected a list of ids") from None
         return int(mask_id), specials
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input (None when the visual side is an image)."""
+        return encoder_sample_rate({self.modality: self.visual})
 
     @property
     def tokenizer(self):
