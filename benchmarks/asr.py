@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from polysense.data.fsdd import DIGIT_WORDS  # noqa: E402
-from polysense.evaluate.transcription import error_rates, normalize_text  # noqa: E402
+from polysense.metrics.transcription import error_rates, normalize_text  # noqa: E402
 
 SPEAKERS = ("jackson", "nicolas", "theo", "yweweler")
 JSONL = HERE / "asr.jsonl"
@@ -316,7 +316,7 @@ def report(args) -> str:
         mine = [r for r in systems if r["system"] == system and "beam_lm_hyps" in r]
         if not mine:
             continue
-        from polysense.evaluate.transcription import word_confusions
+        from polysense.metrics.transcription import word_confusions
 
         counts = word_confusions(sum((r["all_refs"] for r in mine), []), sum((r["beam_lm_hyps"] for r in mine), []))
         top = ", ".join(f"{a or '∅'}→{b or '∅'} {n}" for (a, b), n in counts.most_common(8))

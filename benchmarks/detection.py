@@ -60,7 +60,7 @@ from polysense.data.registry import build_data  # noqa: E402
 from polysense.detect.postprocess import runs_to_segments  # noqa: E402
 from polysense.detect.service import classify_events, load_event_classifier  # noqa: E402
 from polysense.detect.stream import DetectionStats, detect_file  # noqa: E402
-from polysense.evaluate.events import event_based_metrics, segment_based_metrics  # noqa: E402
+from polysense.metrics.events import event_based_metrics, segment_based_metrics  # noqa: E402
 from polysense.signal.activity import energy_activity  # noqa: E402
 from polysense.train.config import load_config  # noqa: E402
 from polysense.train.run import load_run  # noqa: E402

@@ -57,7 +57,7 @@ from frontend import write_section  # noqa: E402
 from polysense.enhance.classical import oracle_enhance, spectral_subtraction, wiener_filter  # noqa: E402
 from polysense.enhance.mixtures import NoisyMixtures, SpeakerPairs, load_utterances  # noqa: E402
 from polysense.enhance.noise import NOISE_TYPES  # noqa: E402
-from polysense.evaluate.enhancement import concatenated_stoi, utterance_metrics  # noqa: E402
+from polysense.metrics.enhancement import concatenated_stoi, utterance_metrics  # noqa: E402
 from polysense.losses.separation import pit_si_sdr_loss  # noqa: E402
 from polysense.train.config import load_config  # noqa: E402
 from polysense.train.run import load_run  # noqa: E402

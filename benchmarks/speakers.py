@@ -11,13 +11,13 @@ recordings, 499,500 trials, about half of them same-speaker pairs). Systems, eac
   100 espeak-ng voices), trained by the one trainer (epoch chosen on held-out utterances of the training
   speakers), ``--seeds`` seeds, mean ± std over seeds.
 
-Reported: EER and normalised minDCF (p_target 0.01 and 0.05), :mod:`polysense.evaluate.verification`.
+Reported: EER and normalised minDCF (p_target 0.01 and 0.05), :mod:`polysense.metrics.verification`.
 
 Diarization (with ``--vad-run``, a trained ``fsdd-vad`` run): ``--scenes`` two-speaker ``fsdd_scenes``
 recordings of ``--scene-minutes`` minutes (theo and jackson alternating at random, noise at 10 dB SNR);
 the VAD's events (``detect_file``) labelled by clustering the first seed's speaker embeddings into two
 speakers (``polysense detect --speakers RUN --num-speakers 2``); DER with its parts
-(:mod:`polysense.evaluate.diarization`), and the same with the reference segments (oracle VAD) to
+(:mod:`polysense.metrics.diarization`), and the same with the reference segments (oracle VAD) to
 separate the clustering's errors from the detector's.
 
 Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/speakers.py --seeds 0``.
@@ -42,7 +42,7 @@ from frontend import write_section  # noqa: E402
 
 from polysense.data.registry import build_data  # noqa: E402
 from polysense.evaluate.runner import evaluate_run  # noqa: E402
-from polysense.evaluate.verification import equal_error_rate, min_dcf, trials  # noqa: E402
+from polysense.metrics.verification import equal_error_rate, min_dcf, trials  # noqa: E402
 from polysense.signal import mfcc  # noqa: E402
 from polysense.train.config import load_config  # noqa: E402
 from polysense.train.trainer import train  # noqa: E402
@@ -138,7 +138,7 @@ def diarization(args, speaker_run: Path) -> dict:
 
     from polysense.detect.service import label_speakers_in_file
     from polysense.detect.stream import detect_file
-    from polysense.evaluate.diarization import diarization_error_rate
+    from polysense.metrics.diarization import diarization_error_rate
     from polysense.train.run import load_run
 
     data = build_data({"name": "fsdd_scenes", "fsdd_folder": args.fsdd, "labels": "speech", "num_scenes": 1,

@@ -6,7 +6,7 @@ import torch
 
 from polysense.data.events import Event
 from polysense.detect.diarize import cluster_speakers, label_speakers, segments_of
-from polysense.evaluate.diarization import diarization_error_rate
+from polysense.metrics.diarization import diarization_error_rate
 from polysense.models.registry import build_model
 from tests.detect.test_speakers import ENCODER, voice
 

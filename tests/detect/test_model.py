@@ -11,7 +11,7 @@ from polysense.data.fsdd import DIGIT_WORDS
 from polysense.detect.model import FrameCRNN, frame_targets
 from polysense.detect.scenes import Scenes
 from polysense.errors import ParameterError
-from polysense.evaluate.events import event_based_metrics
+from polysense.metrics.events import event_based_metrics
 from tests.detect.conftest import SR
 
 

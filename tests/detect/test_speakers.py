@@ -64,7 +64,7 @@ def test_fsdd_speakers_trains_and_reports_verification(fsdd_dir, tmp_path):
     # the same number from the run's own embeddings, scored independently (sklearn's ROC)
     from polysense.data.registry import build_data
     from polysense.train.run import load_run
-    from tests.evaluate.test_verification import reference_eer
+    from tests.metrics.test_verification import reference_eer
 
     run = load_run(tmp_path / "run")
     test = build_data(run.config["data"], seed=0).test

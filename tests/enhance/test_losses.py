@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.evaluate.enhancement import si_sdr as si_sdr_metric
-from polysense.evaluate.enhancement import si_sdr_improvement, snr, snr_improvement
+from polysense.metrics.enhancement import si_sdr as si_sdr_metric
+from polysense.metrics.enhancement import si_sdr_improvement, snr, snr_improvement
 from polysense.losses.separation import PITSISDRLoss, pit_si_sdr_loss, si_sdr
 
 

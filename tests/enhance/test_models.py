@@ -81,7 +81,7 @@ def test_mask_unet_separator_overfits_two_sources_and_its_masks_share_the_mixtur
     sources = torch.stack([torch.stack([a, b]), torch.stack([b, 0.7 * a])]).float()
     batch = {"mixture": sources.sum(1), "sources": sources}
     model = build_model({"name": "mask_unet_separator", "channels": [4, 8], "rnn_hidden": rnn_hidden})
-    assert model.kind == "separator" and model.num_sources == 2
+    assert model.kind == "enhancer" and model.num_sources == 2
     first, last = _train(model, batch, 40, 1e-2)
     assert last < first - 5  # dB of PIT SI-SDR gained
     model.eval()

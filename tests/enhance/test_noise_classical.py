@@ -19,7 +19,7 @@ from polysense.enhance.classical import (
 )
 from polysense.enhance.noise import NOISE_TYPES, make_noise, scale_to_snr
 from polysense.errors import ParameterError
-from polysense.evaluate.enhancement import si_sdr
+from polysense.metrics.enhancement import si_sdr
 
 from .conftest import SR, vowel
 

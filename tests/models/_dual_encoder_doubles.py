@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from polysense.evaluate.retrieval import retrieval_metrics
+from polysense.metrics.retrieval import retrieval_metrics
 from polysense.models.encoders.base import EncoderOutput
 
 PAIRS = [("audio", "text"), ("image", "text"), ("audio", "image")]

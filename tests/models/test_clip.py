@@ -42,7 +42,7 @@ def test_forward_gives_unit_embeddings_and_the_clip_loss(pair):
         torch.testing.assert_close(embedding.norm(dim=1), torch.ones(8))
     expected = clip_loss(*(out.embeddings[m] for m in pair), logit_scale=model.logit_scale)
     torch.testing.assert_close(out.loss, expected.loss)
-    torch.testing.assert_close(out.logits, expected.logits_a)
+    torch.testing.assert_close(out.similarity, expected.logits_a)
     torch.testing.assert_close(out.metrics["logit_scale"], torch.tensor(1 / 0.07))
 
 
@@ -59,7 +59,7 @@ def test_one_modality_gives_embeddings_without_loss():
     model = _clip(("image", "text"))
     batch = {k: v for k, v in paired_batch(("image", "text")).items() if k == "image"}
     out = model(batch)
-    assert out.loss is None and out.logits is None and out.losses == {} and list(out.embeddings) == ["image"]
+    assert out.loss is None and out.similarity is None and out.losses == {} and list(out.embeddings) == ["image"]
     with pytest.raises(ParameterError, match="neither of the model's modalities"):
         model({"label": torch.zeros(2)})
     with pytest.raises(ParameterError, match="no text input"):

@@ -1,7 +1,9 @@
-"""The one model contract: every registered model returns a ModelOutput (loss/losses/metrics)
-whose loss trains it; every model that embeds has ``modalities`` and ``encode(modality, batch) ->
-(B, D)`` unit-length, whatever its kind; every enhancer returns its estimate. The trainer and the
-search index are written against only this. ``CONFIGS`` must name every registered model."""
+"""The one model contract: every registered model is a declared Model (kind, modalities,
+shared_space, encode, tokenizer, sample_rate) and returns a ModelOutput (loss/losses/metrics)
+whose loss trains it and whose type its kind promises; every model that embeds has ``modalities``
+and ``encode(modality, batch) -> (B, D)`` unit-length, whatever its kind; every enhancer returns
+its estimate. The trainer and the search index are written against only this. ``CONFIGS`` must
+name every registered model."""
 
 from __future__ import annotations
 
@@ -9,7 +11,15 @@ import pytest
 import torch
 
 from polysense.losses.separation import si_sdr
-from polysense.models.output import ClassifierOutput, Embedder, EmbeddingOutput, EnhancementOutput, ModelOutput
+from polysense.errors import ParameterError
+from polysense.models.contract import MODEL_KINDS, Model
+from polysense.models.output import (
+    ClassifierOutput,
+    EmbeddingOutput,
+    EnhancementOutput,
+    MatchOutput,
+    ModelOutput,
+)
 from polysense.models.registry import available, build
 from tests.models._entangled_doubles import audio_config, audio_text_batch, image_config, text_config
 
@@ -65,6 +75,20 @@ CONFIGS = {
 ENHANCERS = {"mask_unet", "mask_unet_separator", "conv_tasnet"}
 DETECTORS = {"frame_crnn"}
 RECOGNIZERS = {"ctc_recognizer"}
+#: What each registered model declares itself to be: its kind and whether its modalities share a space.
+KINDS = {
+    **{name: ("classifier", False) for name in ("classifier", "fusion_classifier", "late_fusion", "early_fusion",
+                                                "hybrid_fusion", "cross_modal_fusion", "joint_fusion",
+                                                "coordinated_fusion")},
+    "clip": ("embedder", True), "vsepp": ("embedder", True), "albef": ("embedder", True),
+    "vilbert": ("matcher", False), "vilt": ("matcher", False),
+    **{name: ("enhancer", False) for name in ENHANCERS},
+    "speaker_embedding": ("speaker", False), "frame_crnn": ("detector", False), "ctc_recognizer": ("recogniser", False),
+}
+#: The output type each kind promises.
+OUTPUTS = {"classifier": ClassifierOutput, "embedder": EmbeddingOutput, "matcher": MatchOutput,
+           "enhancer": EnhancementOutput, "speaker": ClassifierOutput, "detector": ModelOutput,
+           "recogniser": ModelOutput}
 
 
 def _recognition_batch() -> dict:
@@ -82,6 +106,21 @@ def _detection_batch() -> dict:
 
 def test_every_registered_model_is_in_the_contract():
     assert sorted(CONFIGS) == available("model"), "add a tiny config for each new model to CONFIGS"
+    assert sorted(KINDS) == available("model"), "declare each new model's kind in KINDS"
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_model_declares_what_it_is(name):
+    model = build("model", CONFIGS[name])
+    kind, shared = KINDS[name]
+    assert isinstance(model, Model) and model.kind == kind and kind in MODEL_KINDS
+    assert model.shared_space is shared
+    assert isinstance(model.modalities, tuple) and (len(model.modalities) >= 2 or not shared)
+    assert model.tokenizer is None or hasattr(model.tokenizer, "batch_encode")
+    assert model.sample_rate == 8000  # every model here takes audio, at 8 kHz
+    if not model.modalities:  # a model that embeds nothing refuses to, saying so
+        with pytest.raises(ParameterError, match="embeds no modality"):
+            model.encode("audio", _batch())
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -91,7 +130,7 @@ def test_every_model_returns_the_base_output_and_its_loss_trains_it(name):
     batch = (_enhancement_batch() if name in ENHANCERS else _detection_batch() if name in DETECTORS
              else _recognition_batch() if name in RECOGNIZERS else _batch())
     out = model(batch)
-    assert isinstance(out, ModelOutput)
+    assert isinstance(out, OUTPUTS[model.kind]), f"a {model.kind} returns a {OUTPUTS[model.kind].__name__}"
     assert out.loss is not None and out.loss.ndim == 0 and torch.isfinite(out.loss)
     assert out.losses and all(v.ndim == 0 for v in out.losses.values())
     assert all(not v.requires_grad for v in out.metrics.values())
@@ -103,8 +142,15 @@ def test_every_model_returns_the_base_output_and_its_loss_trains_it(name):
         assert out.logits.shape == (6, 3)
         expected = (out.logits.argmax(-1) == batch["label"]).float().mean()
         torch.testing.assert_close(out.metrics["accuracy"], expected)
-    if isinstance(out, EmbeddingOutput):
-        assert out.logits.shape == (6, 6)
+    if isinstance(out, EmbeddingOutput):  # the pair's similarity, rows the first modality
+        a, b = model.modalities
+        assert set(out.embeddings) == {a, b} and out.similarity.shape == (6, 6)
+        scale = out.similarity[0, 0] / (out.embeddings[a][0] @ out.embeddings[b][0])
+        torch.testing.assert_close(out.similarity, scale * out.embeddings[a] @ out.embeddings[b].T)
+    if isinstance(out, MatchOutput):  # the ITM scores of the pairs it judged, matched and not
+        assert out.match_logits.shape == (out.match_labels.shape[0], 2) and set(out.match_labels.tolist()) <= {0, 1}
+        accuracy = (out.match_logits.argmax(-1) == out.match_labels).float().mean()
+        torch.testing.assert_close(out.metrics["itm_accuracy"], accuracy)
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
@@ -115,7 +161,7 @@ def test_every_detector_returns_frame_logits_and_events(name):
     with torch.no_grad():
         out = model(batch)
     assert out.frame_logits.shape[:2] == out.frame_mask.shape and out.frame_logits.shape[0] == 6
-    assert len(out.events) == 6 and "event_f1" in out.metrics and not isinstance(model, Embedder)
+    assert len(out.events) == 6 and "event_f1" in out.metrics and model.modalities == ()
 
 
 @pytest.mark.parametrize("name", sorted(set(CONFIGS) - ENHANCERS - DETECTORS))
@@ -123,7 +169,7 @@ def test_every_model_that_embeds_encodes_unit_vectors(name):
     torch.manual_seed(0)
     model = build("model", CONFIGS[name]).eval()
     batch = _batch()
-    assert isinstance(model, Embedder)
+    assert model.modalities
     for modality in model.modalities:
         with torch.no_grad():
             embedding = model.encode(modality, batch)
@@ -138,7 +184,7 @@ def test_every_enhancer_returns_its_estimate_and_scores_it(name):
     batch = _enhancement_batch()
     with torch.no_grad():
         out = model(batch)
-    assert isinstance(out, EnhancementOutput) and not isinstance(model, Embedder)
+    assert isinstance(out, EnhancementOutput) and model.modalities == ()
     separator = name != "mask_unet"
     reference = batch["sources"] if separator else batch["clean"]
     assert out.estimate.shape == reference.shape and bool(torch.isfinite(out.estimate).all())
@@ -228,3 +274,31 @@ def test_classifier_label_smoothing_equals_the_smoothed_formula():
     with pytest.raises(ParameterError, match="label_smoothing=1"):
         build_model({"name": "classifier", "modality": "image", "num_classes": 3, "label_smoothing": 1.0,
                      "encoder": {"name": "image_cnn"}})
+
+
+def test_registration_refuses_a_model_that_declares_nothing_or_an_unknown_kind():
+    from polysense.models.registry import register
+
+    class Bare(torch.nn.Module):
+        pass
+
+    class Unknown(Model):
+        kind = "oracle"
+
+    with pytest.raises(ParameterError, match="is not a polysense.models.contract.Model"):
+        register("model", "test-bare")(Bare)
+    with pytest.raises(ParameterError, match="kind='oracle'"):
+        register("model", "test-unknown")(Unknown)
+    assert "test-bare" not in available("model") and "test-unknown" not in available("model")
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (kind, _) in KINDS.items() if kind == "embedder"))
+def test_every_embedder_outputs_the_embeddings_encode_gives(name):
+    """What lets the inference path take an EmbeddingOutput's embeddings instead of encoding again."""
+    torch.manual_seed(0)
+    model = build("model", CONFIGS[name]).eval()
+    batch = _batch()
+    with torch.no_grad():
+        out = model(batch)
+        for modality in model.modalities:
+            torch.testing.assert_close(out.embeddings[modality], model.encode(modality, batch))

@@ -261,11 +261,11 @@ def test_cross_modal_substitutes_the_translation_for_a_missing_modality():
     out = model(batch)
     a = by_hand_features(model, batch)["a"].pooled
     translated = model.fusion.translate("a", "b", a)
-    torch.testing.assert_close(out.embeddings["b"][0], translated[0])
+    torch.testing.assert_close(out.features["b"][0], translated[0])
     torch.testing.assert_close(out.fused[0], torch.cat([a[0], translated[0]]))
     # with b absent from the whole batch the same translation stands in
     absent = {k: v for k, v in batch.items() if k not in ("b", "b_present")}
-    torch.testing.assert_close(model(absent).embeddings["b"], translated)
+    torch.testing.assert_close(model(absent).features["b"], translated)
 
 
 def test_joint_fusion_is_one_shared_space_by_hand():
@@ -284,7 +284,7 @@ def test_coordinated_cosine_constraint_by_hand():
     model = make_model("coordinated_cosine").eval()
     batch = make_batch()
     out = model(batch)
-    z_a, z_b = out.embeddings["a"], out.embeddings["b"]
+    z_a, z_b = out.features["a"], out.features["b"]
     torch.testing.assert_close(z_a.norm(dim=-1), torch.ones(8))  # a space per modality, unit vectors
     expected = (1 - F.cosine_similarity(z_a, z_b, dim=-1)).mean()
     torch.testing.assert_close(out.losses["constraint"], expected)
@@ -296,7 +296,7 @@ def test_coordinated_contrastive_constraint_is_clip_loss():
     batch = make_batch()
     batch["b_present"] = torch.tensor([True] * 6 + [False] * 2)
     out = model(batch)
-    z_a, z_b = out.embeddings["a"][:6], out.embeddings["b"][:6]
+    z_a, z_b = out.features["a"][:6], out.features["b"][:6]
     expected = clip_loss(z_a, z_b, logit_scale=1 / 0.07).loss  # only the paired samples
     torch.testing.assert_close(out.losses["constraint"], expected)
 

@@ -36,7 +36,7 @@ def test_forward_gives_unit_embeddings_and_the_vsepp_loss(pair):
         torch.testing.assert_close(embedding.norm(dim=1), torch.ones(8))
     expected = vsepp_loss(*(out.embeddings[m] for m in pair), margin=0.2)
     torch.testing.assert_close(out.loss, expected.loss)
-    torch.testing.assert_close(out.logits, expected.similarity_a)
+    torch.testing.assert_close(out.similarity, expected.similarity_a)
     assert out.loss > 0  # hinges active at initialisation, so the gradient test below means something
 
 

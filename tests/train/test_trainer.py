@@ -11,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from polysense.models.contract import Model
 from polysense.models.output import ClassifierOutput
 from polysense.models.registry import register, unregister
 from polysense.train.config import ConfigError, load_config
@@ -80,8 +81,10 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(tmp_path):
     assert steps == sorted(set(steps))
 
 
-class _NanAfterTwoSteps(torch.nn.Module):
+class _NanAfterTwoSteps(Model):
     """A linear classifier on the audio's mean whose loss turns NaN at its third training call."""
+
+    kind = "classifier"
 
     def __init__(self, num_classes: int = 2) -> None:
         super().__init__()

@@ -30,7 +30,7 @@ def _load(run_dir: Path, method: str):
                   else "a separator (model mask_unet_separator or conv_tasnet; e.g. `polysense train fsdd-separate --out RUN`)")
         raise ParameterError(f"{run_dir}: the run holds a {name!r} model, which cannot "
                              f"{'denoise' if method == 'enhance' else 'separate'}: give the run folder of {wanted}")
-    rate = run.sample_rate or getattr(model, "sample_rate", None)
+    rate = run.sample_rate or model.sample_rate
     if rate is None:
         raise ParameterError(f"{run_dir}: the run records no sample rate (run.json); retrain it with `polysense train`")
     return model, int(rate)

@@ -32,7 +32,7 @@ from polysense.audio import AUDIO_SUFFIXES
 from polysense.data.collate import collate
 from polysense.data.folder import walk_files
 from polysense.errors import AudioError, ParameterError
-from polysense.models.output import ClassifierOutput, EmbeddingOutput
+from polysense.models.output import ClassifierOutput
 from polysense.signal.streaming import stream_windows
 
 __all__ = ["FilePrediction", "Prediction", "Predictor", "audio_files"]
@@ -109,7 +109,7 @@ class Predictor:
                  window_s: float = 5.0, hop_s: float | None = None) -> None:
         self.run = run
         self.model = run.model.eval()
-        if not run.sample_rate or "audio" not in tuple(getattr(self.model, "modalities", ()) or ("audio",)):
+        if not run.sample_rate or "audio" not in (self.model.modalities or ("audio",)):
             raise ParameterError(f"{run.run_dir}: this run's model does not take audio alone, so it cannot predict "
                                  "on audio files; evaluate it on a manifest with `polysense evaluate RUN --data`")
         self.sample_rate = int(run.sample_rate)
@@ -121,8 +121,8 @@ class Predictor:
         self.kind = self._kind()
 
     def _kind(self) -> str:
-        modalities = tuple(getattr(self.model, "modalities", ()) or ())
-        if getattr(self.model, "shared_space", False) and hasattr(self.model, "encode"):
+        modalities = self.model.modalities
+        if self.model.shared_space:
             return "embedder"  # CLIP, VSE++: audio vectors in the space the other modalities share
         if len(modalities) > 1:
             raise ParameterError(f"{self.run.run_dir}: this run's model takes {' and '.join(modalities)} together, so "
@@ -211,7 +211,7 @@ class Predictor:
         if self.kind == "embedder":
             return list(self.model.encode("audio", batch).float())
         out = self.model(batch)
-        logits = out.logits if isinstance(out, ClassifierOutput) and not isinstance(out, EmbeddingOutput) else None
+        logits = out.logits if isinstance(out, ClassifierOutput) else None
         if logits is None or logits.ndim != 2 or logits.shape[1] != len(self.run.classes):
             raise ParameterError(f"{self.run.run_dir}: the model gave no class scores for {len(self.run.classes)} "
                                  "classes on audio alone; evaluate it on a manifest with `polysense evaluate RUN --data`")

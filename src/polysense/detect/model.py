@@ -38,7 +38,8 @@ from polysense._checks import check_choice, check_positive_float, check_positive
 from polysense.data.events import Event
 from polysense.detect.postprocess import PostProcessing, frames_to_events
 from polysense.errors import ParameterError
-from polysense.evaluate.events import event_based_metrics
+from polysense.metrics.events import event_based_metrics
+from polysense.models.contract import Model
 from polysense.models.output import ModelOutput
 from polysense.models.registry import register
 from polysense.signal.streaming import StreamingLogMel
@@ -80,7 +81,7 @@ def _block(c_in: int, c_out: int, pool: int) -> nn.Sequential:
 
 
 @register("model", "frame_crnn")
-class FrameCRNN(nn.Module):
+class FrameCRNN(Model):
     """Log-mel → conv blocks (frequency pooling) → BiGRU → per-frame logits (see the module docstring).
 
     Args:

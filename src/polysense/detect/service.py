@@ -44,7 +44,7 @@ class Detection:
 def load_detector(run_dir: str | os.PathLike):
     """The run's model (a frame detector) and its class names; a clear error for another kind of run."""
     run = load_run(run_dir)
-    if getattr(run.model, "kind", None) != "detector":
+    if run.model.kind != "detector":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
         raise ParameterError(f"{run_dir}: the run holds a {name!r} model, which cannot detect events: give the run "
                              "folder of a frame detector (e.g. `polysense train fsdd-detect --out RUN`)")
@@ -72,11 +72,11 @@ def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker
     """``events`` of the recording ``path`` labelled with who speaks (diarization-lite,
     :func:`polysense.detect.diarize.label_speakers`), reading only the events' samples from the file."""
     run = load_run(speaker_run)
-    if getattr(run.model, "kind", None) != "speaker":
+    if run.model.kind != "speaker":
         name = run.config.get("model", {}).get("name", type(run.model).__name__)
         raise ParameterError(f"--speakers {speaker_run}: the run holds a {name!r} model, not speaker embeddings: give "
                              "the run folder of `polysense train fsdd-speakers --out RUN`")
-    rate = int(run.sample_rate or run.model.encoders["audio"].sample_rate)
+    rate = int(run.sample_rate or run.model.sample_rate)
     pieces = event_waveforms(path, events, sample_rate=rate)
     return label_speakers(pieces, events, run.model, num_speakers=num_speakers, distance_threshold=distance_threshold)
 

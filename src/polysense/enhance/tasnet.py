@@ -27,6 +27,7 @@ from torch import nn
 from polysense._checks import check_positive_int
 from polysense.enhance.outputs import separation_output
 from polysense.errors import ParameterError
+from polysense.models.contract import Model
 from polysense.models.output import EnhancementOutput
 from polysense.models.registry import register
 
@@ -47,10 +48,10 @@ class _TCNBlock(nn.Module):
 
 
 @register("model", "conv_tasnet")
-class ConvTasNet(nn.Module):
+class ConvTasNet(Model):
     """Conv-TasNet separator (see the module docstring)."""
 
-    kind = "separator"
+    kind = "enhancer"
 
     def __init__(self, *, sample_rate: int = 8000, num_sources: int = 2, enc_channels: int = 128,
                  kernel_size: int = 16, bottleneck: int = 64, hidden: int = 128, blocks: int = 6,

@@ -47,6 +47,7 @@ from polysense.enhance.classical import STFTConfig
 from polysense.enhance.outputs import separation_output, valid_length_mask
 from polysense.errors import ParameterError
 from polysense.losses.separation import neg_si_sdr_loss, si_sdr
+from polysense.models.contract import Model
 from polysense.models.output import EnhancementOutput
 from polysense.models.registry import register
 
@@ -63,12 +64,14 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class _MaskUNetBase(nn.Module):
+class _MaskUNetBase(Model):
     """The U-Net shared by the denoiser and the separator: log-magnitude features in, ``outputs``
     mask logits per bin out. ``rnn_hidden > 0`` adds a bidirectional GRU over time at the
     bottleneck (per frame, all bottleneck channels × frequencies in): the convolutions see
     ~0.1 s around a bin, the GRU the whole utterance, which a separator needs to keep each voice
     on one output."""
+
+    kind = "enhancer"
 
     def __init__(self, *, sample_rate: int, n_fft: int, hop_length: int, channels: Sequence[int],
                  outputs: int, rnn_hidden: int = 0) -> None:
@@ -140,7 +143,6 @@ class _MaskUNetBase(nn.Module):
 class MaskUNet(_MaskUNetBase):
     """Spectrogram-mask U-Net denoiser (see the module docstring)."""
 
-    kind = "denoiser"
     name = "mask_unet"
 
     def __init__(self, *, sample_rate: int = 8000, n_fft: int = 256, hop_length: int = 64,
@@ -215,7 +217,6 @@ class MaskUNetSeparator(_MaskUNetBase):
     utterance-long context that takes). Batch keys and output as :class:`ConvTasNet`'s.
     """
 
-    kind = "separator"
     name = "mask_unet_separator"
 
     def __init__(self, *, sample_rate: int = 8000, num_sources: int = 2, n_fft: int = 256, hop_length: int = 64,

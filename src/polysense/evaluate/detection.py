@@ -1,5 +1,5 @@
 """Detection runs evaluated over a split: every recording through the detector, events against the
-reference with the event-based (collar) and segment-based metrics of :mod:`polysense.evaluate.events`."""
+reference with the event-based (collar) and segment-based metrics of :mod:`polysense.metrics.events`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from polysense.data.events import Event
-from polysense.evaluate.events import event_based_metrics, segment_based_metrics
+from polysense.metrics.events import event_based_metrics, segment_based_metrics
 
 __all__ = ["detect_items", "evaluate_detection"]
 

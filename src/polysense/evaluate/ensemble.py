@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from polysense.errors import ParameterError
-from polysense.evaluate.runner import batches_of
+from polysense.inference import batches_of
 from polysense.models.combining import EmbeddingSet, extract_embeddings, make_combiner
 from polysense.train.run import load_run, run_data
 

@@ -1,5 +1,6 @@
 """Missing-modality evaluation: a classifier's accuracy with every modality and with each one
-dropped, on the same batches (how much each fusion relies on each modality)."""
+dropped, on the same batches (how much each fusion relies on each modality), each condition one
+pass of the one inference path (:func:`polysense.inference.collect`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from torch import nn
 
 from polysense._checks import check_choice
 from polysense.errors import ParameterError
+from polysense.inference import collect
+from polysense.metrics.classification import accuracy
 from polysense.models.batch import batch_size, modality_keys, presence_key
 
 __all__ = ["evaluate_missing_modality", "missing_modality_table"]
@@ -25,13 +28,6 @@ def _drop(batch: Mapping[str, Any], modality: str, how: str) -> dict[str, Any]:
     return dropped
 
 
-def _to_device(batch: Mapping[str, Any], device: torch.device | str | None) -> dict[str, Any]:
-    if device is None:
-        return dict(batch)
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-@torch.no_grad()
 def evaluate_missing_modality(
     model: nn.Module,
     batches: Iterable[Mapping[str, Any]],
@@ -44,15 +40,15 @@ def evaluate_missing_modality(
     """Accuracy with every modality and with each one dropped, on the same batches.
 
     Args:
-        model: a classifier taking a batch dict and returning logits or an object with
-            ``.logits`` (a :class:`~polysense.models.classifier.FusionClassifier`); put in eval mode for the evaluation and
-            restored afterwards.
-        batches: an iterable of batch dicts with labels (iterated once).
+        model: a classifier (a :class:`~polysense.models.classifier.FusionClassifier`) returning a
+            :class:`~polysense.models.output.ClassifierOutput`; put in eval mode for the evaluation
+            and restored afterwards.
+        batches: batch dicts with labels (held, then run once per condition).
         modalities: which modalities to drop one at a time (default ``model.modalities``).
         how: ``"absent"`` removes the modality's keys from the batch; ``"mask"`` keeps the input
             and sets ``"<m>_present"`` to False for every sample. Both must give the same answer.
         label_key: the label key (default ``model.label_key`` or ``"label"``).
-        device: move tensors there first (default: leave them).
+        device: where the batches go (default: the model's device).
 
     Returns:
         ``{"all": acc, "without <m>": acc, ...}`` (fractions in [0, 1]); format it with
@@ -60,32 +56,22 @@ def evaluate_missing_modality(
         is dropped, or the model raises ParameterError.
     """
     check_choice("how", how, ("absent", "mask"))
-    modalities = tuple(getattr(model, "modalities", ()) if modalities is None else modalities)
+    modalities = tuple(model.modalities if modalities is None else modalities)
     if not modalities:
         raise ParameterError("modalities is empty: pass the modalities to drop (the model has no .modalities)")
     label_key = label_key or getattr(model, "label_key", "label")
-    conditions = ["all"] + [f"without {m}" for m in modalities]
-    correct = dict.fromkeys(conditions, 0)
-    total = 0
-    was_training = model.training
-    model.eval()
-    try:
-        for batch in batches:
-            batch = _to_device(batch, device)
-            if batch.get(label_key) is None:
-                raise ParameterError(f"a batch has no labels under {label_key!r}: accuracy needs them")
-            labels = batch[label_key]
-            total += int(labels.shape[0])
-            variants = [batch] + [_drop(batch, m, how) for m in modalities]
-            for condition, variant in zip(conditions, variants):
-                out = model(variant)
-                logits = getattr(out, "logits", out)
-                correct[condition] += int((logits.argmax(dim=-1) == labels).sum())
-    finally:
-        model.train(was_training)
-    if total == 0:
+    batches = list(batches)
+    if not batches:
         raise ParameterError("batches is empty: nothing to evaluate")
-    return {condition: correct[condition] / total for condition in conditions}
+    if any(batch.get(label_key) is None for batch in batches):
+        raise ParameterError(f"a batch has no labels under {label_key!r}: accuracy needs them")
+    device = next((p.device for p in model.parameters()), torch.device("cpu")) if device is None else device
+    result = {}
+    for condition, drop in [("all", None), *((f"without {m}", m) for m in modalities)]:
+        variants = ({**(batch if drop is None else _drop(batch, drop, how)), "label": batch[label_key]} for batch in batches)
+        found = collect(model, variants, device=device, embed=False)
+        result[condition] = accuracy(found.cat_logits().argmax(dim=1), torch.tensor(found.labels))
+    return result
 
 
 def missing_modality_table(accuracies: Mapping[str, float]) -> str:

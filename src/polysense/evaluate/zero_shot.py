@@ -167,9 +167,9 @@ def text_embedder(model: nn.Module, tokenizer=None, *, modality: str = "text", b
     :class:`polysense.models.encoders.tokenizer.TextTokenizer`) gives the batch; it is moved to the
     model's device, and prompts are embedded ``batch_size`` at a time.
     """
-    if not callable(getattr(model, "encode", None)):
-        raise ParameterError(f"model {type(model).__name__} has no encode(modality, batch) method")
-    tokenizer = getattr(model, "tokenizer", None) if tokenizer is None else tokenizer
+    if modality not in model.modalities:
+        raise ParameterError(f"model {type(model).__name__} embeds {list(model.modalities)}, not {modality!r}")
+    tokenizer = model.tokenizer if tokenizer is None else tokenizer
     if tokenizer is None:
         raise ParameterError(
             f"model {type(model).__name__} has no tokenizer (its text encoder was built from vocab_size alone): "
@@ -203,7 +203,7 @@ def zero_shot_classifier(
     with the model's tokenizer and embedded with ``model.encode("text", ...)``; the model's
     ``logit_scale`` (when it has one) scales the logits. Classify ``model.encode(modality, batch)``.
     """
-    modalities = tuple(getattr(model, "modalities", ()))
+    modalities = model.modalities
     for needed in ("text", modality):
         if needed not in modalities:
             raise ParameterError(

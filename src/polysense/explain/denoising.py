@@ -21,7 +21,7 @@ from polysense.data.builtin import default_fsdd_folder
 from polysense.data.examples import vowel
 from polysense.enhance.classical import DEFAULT_STFT, ideal_ratio_mask, wiener_filter
 from polysense.enhance.noise import make_noise, scale_to_snr
-from polysense.evaluate.enhancement import si_sdr
+from polysense.metrics.enhancement import si_sdr
 from polysense.explain.drawing import draw_spectrogram, power_to_display_db
 from polysense.train.run import load_run
 

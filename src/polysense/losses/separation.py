@@ -15,7 +15,7 @@ assignments of outputs to references::
     L = −max_π (1/S) Σ_s SI-SDR(ŝ_π(s), s_s)
 
 :func:`si_sdr` is the differentiable tensor path (``eps`` keeps it finite at a perfect or a
-silent estimate); :func:`polysense.evaluate.enhancement.si_sdr` is the checked float64 metric
+silent estimate); :func:`polysense.metrics.enhancement.si_sdr` is the checked float64 metric
 built on it.
 """
 

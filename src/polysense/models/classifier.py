@@ -39,6 +39,7 @@ from polysense.models.batch import encode_modality, encode_required, modality_pr
 from polysense.models.encoders.base import build_encoder, encoder_tokenizer
 from polysense.models.fusion import Fusion
 from polysense.models.layers import check_dropout
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import ClassifierOutput
 from polysense.models.registry import build, register
 
@@ -70,8 +71,10 @@ def _build_head(head: Mapping[str, Any] | None, in_dim: int, num_classes: int) -
     return build("head", {**head, "in_dim": in_dim, "num_classes": num_classes})
 
 
-class _EncodingClassifier(nn.Module):
+class _EncodingClassifier(Model):
     """What both classifiers share: ``encoders`` (a ModuleDict), ``encode`` and ``tokenizer``."""
+
+    kind = "classifier"
 
     encoders: nn.ModuleDict
     modalities: tuple[str, ...]
@@ -86,6 +89,11 @@ class _EncodingClassifier(nn.Module):
     def tokenizer(self):
         """The text encoder's tokenizer (None without a text encoder or when it has none)."""
         return encoder_tokenizer(self.encoders["text"]) if "text" in self.encoders else None
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input (None without one)."""
+        return encoder_sample_rate(self.encoders)
 
 
 @register("model", "classifier")
@@ -142,13 +150,13 @@ class FusionClassifierOutput(ClassifierOutput):
     Attributes:
         fused: (B, dim) the fused representation (late fusion: the same as ``logits``).
         present: modality → (B,) bool, the presence the fusion used (after modality dropout).
-        embeddings: per-modality representations the fusion used (see :class:`~polysense.models.fusion.FusionOutput`).
+        features: per-modality representations the fusion used (see :class:`~polysense.models.fusion.FusionOutput`).
         modality_logits: per-modality class logits (decision-level fusion).
     """
 
     fused: torch.Tensor | None = None
     present: dict[str, torch.Tensor] = field(default_factory=dict)
-    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
     modality_logits: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -263,7 +271,7 @@ class FusionClassifier(_EncodingClassifier):
             logits=logits,
             fused=out.fused,
             present=present,
-            embeddings=out.embeddings,
+            features=out.features,
             modality_logits=out.modality_logits,
         )
 

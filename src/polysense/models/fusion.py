@@ -103,14 +103,15 @@ class FusionOutput:
             (B, num_classes) log-probabilities of the combined decision.
         aux_loss: scalar loss the fusion adds to the objective (0 when it has none). For a
             decision-level fusion it is the whole objective (see :class:`LateFusion`).
-        embeddings: per-modality representations the fusion used (after projection or
-            substitution of missing modalities), when it has them.
+        features: per-modality representations the fusion used (after projection or
+            substitution of missing modalities), when it has them; they share no space unless the
+            fusion aligns them (coordinated fusion), so they are features, not embeddings.
         modality_logits: per-modality class logits (decision-level fusion).
     """
 
     fused: torch.Tensor
     aux_loss: torch.Tensor
-    embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
     modality_logits: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -187,7 +188,7 @@ class EarlyFusion(Fusion):
             pooled = features[m].pooled if features[m] is not None else fill
             embeddings[m] = torch.where(present[m][:, None], pooled, fill)
         fused = torch.cat(list(embeddings.values()), dim=-1)
-        return FusionOutput(fused=fused, aux_loss=self._zero(fused), embeddings=embeddings)
+        return FusionOutput(fused=fused, aux_loss=self._zero(fused), features=embeddings)
 
 
 @register("fusion", "late")
@@ -472,7 +473,7 @@ class CrossModalFusion(Fusion):
                 substitute = reference.new_zeros(reference.shape[0], self.dims[m])
             embeddings[m] = substitute if m not in pooled else torch.where(present[m][:, None], pooled[m], substitute)
         fused = torch.cat([embeddings[m] for m in self.modalities], dim=-1)
-        return FusionOutput(fused=fused, aux_loss=aux, embeddings=embeddings)
+        return FusionOutput(fused=fused, aux_loss=aux, features=embeddings)
 
 
 @register("fusion", "joint")
@@ -506,7 +507,7 @@ class JointFusion(Fusion):
         available = self._available(features)
         embeddings = {m: self.projections[m](features[m].pooled) for m in available}
         fused = self.shared(self.norm(_mean_over_present(embeddings, present)))
-        return FusionOutput(fused=fused, aux_loss=self._zero(fused), embeddings=embeddings)
+        return FusionOutput(fused=fused, aux_loss=self._zero(fused), features=embeddings)
 
 
 @register("fusion", "coordinated")
@@ -572,4 +573,4 @@ class CoordinatedFusion(Fusion):
                 losses.append(masked_mean(1.0 - cosine, both, dim=0))
         fused = _mean_over_present(embeddings, present)
         aux = self.constraint_weight * torch.stack(losses).mean() if losses else self._zero(fused)
-        return FusionOutput(fused=fused, aux_loss=aux, embeddings=embeddings)
+        return FusionOutput(fused=fused, aux_loss=aux, features=embeddings)

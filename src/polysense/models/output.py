@@ -8,26 +8,22 @@ the evaluator and the reports read only the base fields:
 - ``losses``: each objective's (unweighted) loss by name, e.g. ``{"itm": ..., "mlm": ...}``;
 - ``metrics``: detached diagnostics by name, e.g. ``{"accuracy": ...}``.
 
-A kind adds what it produces: :class:`ClassifierOutput` the ``logits``, :class:`EmbeddingOutput`
-the unit-length ``embeddings`` per modality, :class:`EnhancementOutput` the estimated waveforms.
+A kind (:data:`polysense.models.contract.MODEL_KINDS`) adds what it produces:
+:class:`ClassifierOutput` the class scores ``logits``, :class:`EmbeddingOutput` the unit-length
+``embeddings`` per modality and their (B, B) ``similarity``, :class:`MatchOutput` the
+matched-or-not scores of pairs, :class:`EnhancementOutput` the estimated waveforms.
 
-Every model that can embed a modality also has ``encode(modality, batch) -> (B, D)``
-unit-length embeddings and a ``modalities`` tuple (see :class:`Embedder`): the search index and
-zero-shot evaluation call only that. A model whose modalities share **one** space (trained to
-make a pair's embeddings similar: CLIP, VSE++, ALBEF's contrastive projections) sets
-``shared_space = True``; only then is cross-modal retrieval between them meaningful. A
-classifier's per-modality features live in unrelated spaces (``shared_space`` False).
+What a model *is* (its ``kind``, ``modalities``, ``shared_space``, ``encode``, ``tokenizer``,
+``sample_rate``) is declared by :class:`polysense.models.contract.Model`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["ClassifierOutput", "Embedder", "EmbeddingOutput", "EnhancementOutput", "ModelOutput"]
+__all__ = ["ClassifierOutput", "EmbeddingOutput", "EnhancementOutput", "MatchOutput", "ModelOutput"]
 
 
 @dataclass
@@ -54,11 +50,21 @@ class ClassifierOutput(ModelOutput):
 
 @dataclass
 class EmbeddingOutput(ModelOutput):
-    """An embedding model's output: ``embeddings`` {modality: (B, D) unit-length}."""
+    """An embedding model's output: ``embeddings`` {modality: (B, D) unit-length} and, when both
+    modalities of the pair are present, their ``similarity`` (B, B): ``s·⟨a_i, b_j⟩`` with rows the
+    first modality and ``s`` the model's logit scale (1 for a cosine)."""
 
     embeddings: dict[str, torch.Tensor] = field(default_factory=dict)
-    #: (B, B) similarity logits of the pair (rows: first modality), when both are present.
-    logits: torch.Tensor | None = None
+    similarity: torch.Tensor | None = None
+
+
+@dataclass
+class MatchOutput(ModelOutput):
+    """A matcher's output: ``match_logits`` (N, 2) matched-or-not scores of the N (visual, text)
+    pairs it judged (index 1 = matched) and their ``match_labels`` (N,) in {0, 1}."""
+
+    match_logits: torch.Tensor | None = None
+    match_labels: torch.Tensor | None = None
 
 
 @dataclass
@@ -66,13 +72,3 @@ class EnhancementOutput(ModelOutput):
     """A denoiser's or separator's output: ``estimate`` (B, T) or (B, S, T) waveforms."""
 
     estimate: torch.Tensor | None = None
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """A model that embeds modalities into one space (what the search index needs)."""
-
-    modalities: tuple[str, ...]
-
-    def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:  # (B, D), unit length
-        ...

@@ -32,6 +32,7 @@ from torch.overrides import TorchFunctionMode
 from polysense import limits
 from polysense._checks import check_sample_rate, check_size
 from polysense.errors import ParameterError
+from polysense.models.contract import check_model, check_model_class
 from polysense.registry import MODEL_KINDS, MODEL_PARTS, Registry, check_config_types
 
 __all__ = ["KINDS", "available", "build", "build_model", "builder", "check_config_sizes", "check_config_types",
@@ -54,8 +55,18 @@ def _kind(kind: str) -> Registry:
 
 
 def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register a class or function building a part of ``kind`` under ``name``."""
-    return _kind(kind).register(name)
+    """Decorator: register a class or function building a part of ``kind`` under ``name``.
+
+    A model class must keep the model contract (:class:`polysense.models.contract.Model` of a known
+    ``kind``), checked here; what a model builder function returns is checked when it is built."""
+    parts = _kind(kind)
+
+    def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
+        if kind == "model" and isinstance(builder, type):
+            check_model_class(builder, name=name)
+        return parts.register(name)(builder)
+
+    return decorator
 
 
 def unregister(kind: str, name: str) -> None:
@@ -90,14 +101,16 @@ def build(kind: str, config: dict[str, Any]) -> Any:
         raise ParameterError(f"{kind} name={name!r} is invalid: expected a string, one of {', '.join(parts.available())}")
     builder = parts.get(name)
     if _building.get():
-        return _call(builder, kind, name, config, kwargs)
-    check_config_sizes(kwargs, where=f"{kind} {name!r}")
-    token = _building.set(True)
-    try:
-        with _MemoryBudget(limits.current().max_model_bytes, f"{kind} {name!r}"):
-            return _call(builder, kind, name, config, kwargs)
-    finally:
-        _building.reset(token)
+        built = _call(builder, kind, name, config, kwargs)
+    else:
+        check_config_sizes(kwargs, where=f"{kind} {name!r}")
+        token = _building.set(True)
+        try:
+            with _MemoryBudget(limits.current().max_model_bytes, f"{kind} {name!r}"):
+                built = _call(builder, kind, name, config, kwargs)
+        finally:
+            _building.reset(token)
+    return check_model(built, name=name) if kind == "model" else built
 
 
 def check_config_sizes(config: Any, *, where: str = "config", path: str = "") -> None:

@@ -26,6 +26,7 @@ from polysense.errors import ParameterError
 from polysense.losses.margin import AAMSoftmax
 from polysense.models.batch import encode_required
 from polysense.models.encoders.base import build_encoder
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import ClassifierOutput
 from polysense.models.registry import register
 
@@ -33,11 +34,10 @@ __all__ = ["SpeakerEmbedding"]
 
 
 @register("model", "speaker_embedding")
-class SpeakerEmbedding(nn.Module):
+class SpeakerEmbedding(Model):
     """Encoder → pooled statistics → x-vector → AAM-softmax (see the module docstring)."""
 
     kind = "speaker"
-    shared_space = False
 
     def __init__(self, *, encoder: Mapping[str, Any] | nn.Module, num_speakers: int, embed_dim: int = 128,
                  margin: float = 0.2, scale: float = 30.0) -> None:
@@ -56,6 +56,11 @@ class SpeakerEmbedding(nn.Module):
     def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:
         """Unit-length speaker embeddings (B, embed_dim) of the batch's audio."""
         return F.normalize(self.embed(batch), dim=-1)
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input."""
+        return encoder_sample_rate(self.encoders)
 
     def forward(self, batch: Mapping[str, Any]) -> ClassifierOutput:
         x = self.embed(batch)

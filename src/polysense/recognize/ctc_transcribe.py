@@ -79,7 +79,7 @@ class CTCTranscriber:
         self.run_dir = Path(run_dir)
         self.model = loaded.model
         self.table = self.model.table
-        self.sample_rate = int(loaded.sample_rate or getattr(self.model.encoder, "sample_rate", 16000))
+        self.sample_rate = int(loaded.sample_rate or self.model.sample_rate or 16000)
         settings = self.model.decoder
         changes = {k: v for k, v in (("beam", beam), ("alpha", alpha), ("beta", beta)) if v is not None}
         self.settings: DecoderConfig = DecoderConfig.from_config({**settings.__dict__, **changes})

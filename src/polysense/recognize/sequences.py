@@ -29,7 +29,7 @@ Item keys (the data layer's sample dict, so :func:`~polysense.data.collate.colla
 The transcript is words, not digits, because that is what a recogniser writes and what WER counts:
 ``"4 1 5 5"`` is ``digits_to_words("4155")``. A manifest of your own serves a sequence recogniser
 the same way: its ``text`` column is read as the transcript (words separated by spaces, compared
-after :func:`~polysense.evaluate.transcription.normalize_text`), and the recogniser's unit table
+after :func:`~polysense.metrics.transcription.normalize_text`), and the recogniser's unit table
 (:mod:`polysense.models.ctc`) refuses a transcript with a word or character it cannot spell.
 
 Speaker-independent splits as ``fsdd``: ``test_speakers`` form ``test``, ``val_speakers``

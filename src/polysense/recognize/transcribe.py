@@ -26,7 +26,7 @@ import torch
 from polysense.audio import blocks
 from polysense.data.manifest import check_split_name, read_manifest
 from polysense.errors import AudioError, ParameterError, PolysenseError
-from polysense.evaluate.transcription import error_rates_by_group
+from polysense.metrics.transcription import error_rates_by_group
 from polysense.models.whisper.decoding import DecodingOptions, WordConstraint, decode
 from polysense.models.whisper.features import SAMPLE_RATE, pad_features, trim_to_content, whisper_log_mel
 from polysense.models.whisper.model import Whisper
@@ -187,7 +187,7 @@ class Transcriber:
 @dataclass
 class ManifestTranscripts:
     """Transcripts of a manifest's rows against their ``text`` column: per row, the rates per
-    group (:func:`~polysense.evaluate.transcription.error_rates_by_group`), and the rows skipped
+    group (:func:`~polysense.metrics.transcription.error_rates_by_group`), and the rows skipped
     with the reason (a file that cannot be read, a row without text)."""
 
     rows: list[dict]

@@ -1,6 +1,6 @@
 """The model side of search: a trained model with what it needs to read files (an "embedder bundle").
 
-The index is written once against the embedding contract (:class:`polysense.models.output.Embedder`):
+The index is written once against the model contract (:class:`polysense.models.contract.Model`):
 ``model.encode(modality, batch) -> (B, D)`` unit vectors and ``model.modalities``. An
 :class:`EmbedderBundle` adds what turns a file or a string into such a batch:
 
@@ -34,6 +34,7 @@ from polysense._checks import check_positive_int, check_sample_rate
 from polysense.data.collate import pad_sequences
 from polysense.data.dataset import IMAGENET_MEAN, IMAGENET_STD, image_normalization, normalize_image
 from polysense.errors import ParameterError
+from polysense.models.contract import Model
 from polysense.train.run import load_run
 
 __all__ = ["EmbedderBundle", "load_embedder", "model_fingerprint"]
@@ -60,7 +61,7 @@ class EmbedderBundle:
     """A model that embeds, plus what turns files and strings into its batches.
 
     Args:
-        model: an :class:`~polysense.models.output.Embedder` (``modalities``, ``encode``).
+        model: a :class:`~polysense.models.contract.Model` that embeds (``modalities``, ``encode``).
         sample_rate: Hz, the rate audio is resampled to before ``encode("audio", ...)``.
         tokenizer: the text tokenizer (``batch_encode(texts) -> TextBatch``); needed for text.
         image_size: ``(height, width)`` images are resized to.
@@ -87,7 +88,7 @@ class EmbedderBundle:
     identity: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not callable(getattr(self.model, "encode", None)) or not hasattr(self.model, "modalities"):
+        if not isinstance(self.model, Model) or not self.model.modalities:
             raise ParameterError(
                 f"model {type(self.model).__name__} cannot embed: a search index needs a model with "
                 "`modalities` and `encode(modality, batch)` (CLIP, VSE++ or another embedding model)"
@@ -193,7 +194,7 @@ def load_embedder(run_dir: str | os.PathLike, *, device: str = "cpu") -> Embedde
 
     run = load_run(run_dir)
     model_config = dict(run.config.get("model") or {})
-    if run.sample_rate is None and "audio" in getattr(run.model, "modalities", ()):
+    if run.sample_rate is None and "audio" in run.model.modalities:
         raise ParameterError(f"{run_dir}: the run does not record its sample rate (run.json): cannot read audio for it")
     return EmbedderBundle(
         model=run.model,

@@ -160,7 +160,7 @@ class RunFolder:
 
     def tokenizer_for(self, model: torch.nn.Module) -> Any:
         """The model's own tokenizer, else the run's ``tokenizer.json`` (None when neither)."""
-        tokenizer = getattr(model, "tokenizer", None)
+        tokenizer = model.tokenizer
         if tokenizer is None and self.tokenizer_path.is_file():
             tokenizer = load_tokenizer(self.tokenizer_path)
         return tokenizer

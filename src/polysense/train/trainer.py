@@ -5,8 +5,8 @@ encoder needs one, builds the model (by name), and runs AdamW with a warm-up + c
 gradient clipping and accumulation, optional bf16 autocast, waveform augmentation, validation
 after every epoch, best-epoch selection and early stopping on a validation metric (never on the
 test split), atomic resumable checkpoints and ``metrics.jsonl``. It reads only the base output
-of :mod:`polysense.models.output` (``loss``, ``losses``, ``metrics``; ``logits`` and
-``embeddings`` for the validation metrics), so it never knows a model class.
+of :mod:`polysense.models.output` (``loss``, ``losses``, ``metrics``; the validation metrics come from
+the one inference path, :mod:`polysense.inference`), so it never knows a model class.
 
 Reproducibility: the order of the training items in epoch ``e`` is a permutation drawn from a
 generator seeded with ``(seed, e)``, augmentation draws from a generator seeded with
@@ -39,10 +39,11 @@ from torch import nn
 from polysense.data.batches import Collator, epoch_batches, seeded_generator, shard
 from polysense.data.registry import DataSplits, build_data
 from polysense.errors import ParameterError
+from polysense.inference import output_scalars, to_device
 from polysense.train import checkpoint as ckpt
 from polysense.train.augment import augment_batch
 from polysense.train.config import ConfigError, ExperimentConfig
-from polysense.train.validation import scalar, to_device, validate
+from polysense.train.validation import validate
 from polysense.train.distributed import DistributedContext, setup, teardown
 from polysense.train.progress import RunLog
 from polysense.train.run import RunFolder, resolve_model_paths, walk_parts
@@ -372,7 +373,7 @@ class Trainer:
                 with sync:
                     with self.autocast():
                         out = self.ddp(batch)
-                    loss = getattr(out, "loss", None)
+                    loss = out.loss
                     if loss is None:
                         raise TrainingError(
                             f"the model returned no loss at step {state['step']} (epoch {epoch + 1}, batch {index}): "
@@ -385,9 +386,8 @@ class Trainer:
                             f"{self.folder.weights_path} holds the best weights so far. Lower optim.lr, set "
                             "optim.clip_grad_norm, or check the data for extreme values")
                     (loss / accumulate).backward()
-                for key, value in [("loss", loss), *((f"loss_{k}", v) for k, v in (getattr(out, "losses", None) or {}).items()),
-                                   *((getattr(out, "metrics", None) or {}).items())]:
-                    running[key] = running.get(key, 0.0) + scalar(value)
+                for key, value in output_scalars(out).items():
+                    running[key] = running.get(key, 0.0) + value
                 running_n += 1
                 state["batch"] = index + 1
                 if not last_micro:

@@ -38,6 +38,7 @@ from polysense.models.ctc.decoding import greedy_decode
 from polysense.models.ctc.units import BLANK, UnitTable
 from polysense.models.encoders.base import build_encoder
 from polysense.models.layers import check_dropout
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import ModelOutput
 from polysense.models.registry import register
 
@@ -103,7 +104,7 @@ def word_edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> i
 
 
 @register("model", "ctc_recognizer")
-class CTCRecognizer(nn.Module):
+class CTCRecognizer(Model):
     """Encoder → optional BiGRU → linear CTC head over word or character units (module docstring).
 
     Args:
@@ -115,6 +116,8 @@ class CTCRecognizer(nn.Module):
         dropout: on the tokens before the head.
         modality: the batch's audio modality. text_key: the batch key of the transcripts.
     """
+
+    kind = "recogniser"
 
     def __init__(self, *, encoder: Mapping[str, Any] | nn.Module, vocabulary: Sequence[str] = DIGIT_WORDS,
                  units: str = "word", hidden: int = 0, dropout: float = 0.1, modality: str = "audio",
@@ -134,6 +137,11 @@ class CTCRecognizer(nn.Module):
     @property
     def encoder(self) -> nn.Module:
         return self.encoders[self.modality]
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio the encoder takes (None when it takes any rate)."""
+        return encoder_sample_rate(self.encoders, self.modality)
 
     def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:
         """(B, encoder dim) L2-normalised pooled features of the audio encoder (what an index embeds)."""

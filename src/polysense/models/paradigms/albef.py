@@ -49,7 +49,7 @@ from polysense.losses.matching import ImageTextMatchingLoss, sample_hard_negativ
 from polysense.models.attention import CrossAttentionBlock
 from polysense.models.heads import ProjectionHead
 from polysense.models.momentum import FeatureQueue, alpha_ramp, ema_update, momentum_copy
-from polysense.models.output import ModelOutput
+from polysense.models.output import EmbeddingOutput
 from polysense.models.paradigms.entangled import EntangledModel
 from polysense.models.registry import register
 
@@ -73,12 +73,13 @@ class ALBEF(EntangledModel):
         temperature: initial ITC temperature (0.07), learned when ``learn_temperature``;
             the logit scale 1/temperature never exceeds ``max_logit_scale``.
 
-    ``forward(batch) -> ModelOutput`` (in training mode it also updates the momentum
+    ``forward(batch) -> EmbeddingOutput`` (in training mode it also updates the momentum
     encoders, the queues and the step count); ``match_logits(batch)`` scores given pairs;
     ``encode(modality, batch)`` / ``embed(batch)`` give the unit-length unimodal (ITC)
     embeddings for retrieval.
     """
 
+    kind = "embedder"
     #: the modalities' embeddings are trained to be comparable (cross-modal retrieval)
     shared_space = True
 
@@ -183,7 +184,7 @@ class ALBEF(EntangledModel):
         return like.new_zeros(0, like.shape[1]) if queue is None else queue.features().to(like.dtype)
 
     # ------------------------------------------------------------------ objectives
-    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
+    def forward(self, batch: Mapping[str, Any]) -> EmbeddingOutput:
         batch_size = self.batch_size(batch)
         input_ids, text_mask = self.text_inputs(batch)
         visual = self.encode_visual(batch)
@@ -248,4 +249,7 @@ class ALBEF(EntangledModel):
                 "alpha": torch.tensor(alpha),
                 "logit_scale": scale,
             },
+            output=EmbeddingOutput,
+            embeddings={self.modality: visual_feat, "text": text_feat},
+            similarity=self.logit_scale() * visual_feat @ text_feat.T,
         )

@@ -4,7 +4,7 @@ Two encoders of comparable capacity (hence "even"), each projected into a shared
 unit-length embeddings; the objective is :func:`polysense.losses.clip_loss` over similarities
 scaled by a learned inverse temperature, stored as its logarithm, initialised to 1/0.07 and
 never above 100 (Radford et al. 2021). Any pair of audio, image and text works. Zero-shot
-classification: :mod:`polysense.evaluate.zero_shot`; retrieval: :mod:`polysense.evaluate.retrieval`.
+classification: :mod:`polysense.evaluate.zero_shot`; retrieval: :mod:`polysense.metrics.retrieval`.
 
 Config (built by :func:`polysense.models.registry.build`)::
 

@@ -32,6 +32,7 @@ from polysense.errors import ParameterError
 from polysense.losses.matching import duplicate_mask
 from polysense.models.batch import encode_required, has_modality, modality_keys
 from polysense.models.encoders.base import build_encoder, encoder_tokenizer
+from polysense.models.contract import Model, encoder_sample_rate
 from polysense.models.output import EmbeddingOutput
 from polysense.models.registry import build
 
@@ -62,7 +63,7 @@ def text_positive_mask(batch: Mapping[str, Any]) -> torch.Tensor | None:
     return duplicate_mask(input_ids if mask is None else input_ids.masked_fill(~mask.bool(), -1))
 
 
-class DualEncoder(nn.Module):
+class DualEncoder(Model):
     """Two encoders and two projections into one space of width ``embed_dim``.
 
     Args:
@@ -83,10 +84,11 @@ class DualEncoder(nn.Module):
             returning a typed output with ``.loss``; set by each paradigm.
 
     ``forward(batch) -> EmbeddingOutput``: the embeddings of the modalities present and, when
-    both are, the loss (``losses[loss_name]``) and the (B, B) similarity ``logits`` (rows: a).
+    both are, the loss (``losses[loss_name]``) and the (B, B) ``similarity`` (rows: a).
     ``encode(modality, batch) -> (B, embed_dim)`` unit-length embeddings (what the index calls).
     """
 
+    kind = "embedder"
     #: the modalities' embeddings are trained to be comparable (cross-modal retrieval)
     shared_space = True
 
@@ -134,6 +136,11 @@ class DualEncoder(nn.Module):
             )
 
     @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input (None without an audio side)."""
+        return encoder_sample_rate(self.encoders)
+
+    @property
     def tokenizer(self):
         """The text encoder's tokenizer (None without a text side, or when it has none)."""
         return encoder_tokenizer(self.encoders["text"]) if "text" in self.encoders else None
@@ -171,7 +178,7 @@ class DualEncoder(nn.Module):
             positives = positives.to(embeddings[a].device)
         out, logits, metrics = self.objective_output(embeddings[a], embeddings[b], positives)
         return EmbeddingOutput(
-            loss=out.loss, losses={self.loss_name: out.loss}, metrics=metrics, embeddings=embeddings, logits=logits
+            loss=out.loss, losses={self.loss_name: out.loss}, metrics=metrics, embeddings=embeddings, similarity=logits
         )
 
     def encode(self, modality: str, batch: Mapping[str, Any]) -> torch.Tensor:

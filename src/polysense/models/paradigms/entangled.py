@@ -10,8 +10,10 @@ the three share, so each paradigm file contains only its architecture and object
   tokenizer's special ids, finds duplicate items (which no sampler may use as negatives), and
   embeds each modality with its unimodal tower (``encode``, what retrieval and search call).
 
-``forward(batch)`` returns a :class:`~polysense.models.output.ModelOutput`: the weighted total
-``loss``, each objective's unweighted loss in ``losses`` and diagnostics in ``metrics``.
+``forward(batch)`` returns what the paradigm's ``kind`` promises: the weighted total ``loss``, each
+objective's unweighted loss in ``losses`` and diagnostics in ``metrics``, and for a matcher (ViLT,
+ViLBERT) the :class:`~polysense.models.output.MatchOutput` of the pairs it judged, for ALBEF (an
+embedder) the :class:`~polysense.models.output.EmbeddingOutput` of its contrastive space.
 
 A batch is the collated dict of :mod:`polysense.data`: ``"input_ids"`` + ``"text_mask"``
 (+ ``"word_ids"`` from :class:`~polysense.models.encoders.tokenizer.TextTokenizer` for whole-word
@@ -34,7 +36,8 @@ from polysense.losses.matching import duplicate_mask
 from polysense.models.batch import encode_required, modality_keys
 from polysense.models.encoders.base import EncoderOutput, build_encoder, encoder_tokenizer
 from polysense.models.encoders.tokenizer import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, load_tokenizer
-from polysense.models.output import ModelOutput
+from polysense.models.contract import Model, encoder_sample_rate
+from polysense.models.output import MatchOutput, ModelOutput
 
 __all__ = ["VISUAL_MODALITIES", "EntangledModel"]
 
@@ -62,7 +65,7 @@ def _weights(given: Mapping[str, float] | None, defaults: Mapping[str, float]) -
     return weights
 
 
-class EntangledModel(nn.Module):
+class EntangledModel(Model):
     """Text encoder + one visual encoder, and the batch handling the entangled paradigms share.
 
     Args:
@@ -85,6 +88,9 @@ class EntangledModel(nn.Module):
         visual, text: the two encoders.
         visual_cls: 1 when the visual encoder puts a [CLS] token first (ViT, AST), else 0.
     """
+
+    #: ViLT and ViLBERT judge whether a pair matches (ITM); their towers share no space.
+    kind = "matcher"
 
     #: The objectives of the paradigm and their default weights (set by each subclass).
     DEFAULT_WEIGHTS: dict[str, float] = {}
@@ -149,6 +155,11 @@ class EntangledModel(nn.Module):
         except (TypeError, ValueError):
             raise ParameterError(f"special_token_ids={special_token_ids!r} is invalid: expected a list of ids") from None
         return int(mask_id), specials
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Hz of the audio encoder's input (None when the visual side is an image)."""
+        return encoder_sample_rate({self.modality: self.visual})
 
     @property
     def tokenizer(self):
@@ -240,9 +251,13 @@ class EntangledModel(nn.Module):
             generator=generator,
         )
 
-    def total(self, losses: Mapping[str, Tensor], metrics: Mapping[str, Tensor]) -> ModelOutput:
-        """The weighted sum of ``losses`` (weights from ``loss_weights``) as a :class:`ModelOutput`."""
+    def total(self, losses: Mapping[str, Tensor], metrics: Mapping[str, Tensor], *,
+              output: type[ModelOutput] = MatchOutput, **fields: Any) -> ModelOutput:
+        """The weighted sum of ``losses`` (weights from ``loss_weights``) with ``metrics`` detached,
+        as an ``output`` (a matcher's :class:`~polysense.models.output.MatchOutput` by default)
+        holding ``fields``."""
         loss = sum(self.loss_weights[name] * value for name, value in losses.items())
-        return ModelOutput(
-            loss=loss, losses=dict(losses), metrics={k: torch.as_tensor(v).detach() for k, v in metrics.items()}
+        return output(
+            loss=loss, losses=dict(losses), metrics={k: torch.as_tensor(v).detach() for k, v in metrics.items()},
+            **fields,
         )

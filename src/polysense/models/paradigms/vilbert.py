@@ -47,7 +47,7 @@ from polysense.losses.masked import (
 from polysense.losses.matching import ITMHead, itm_loss, random_matching_pairs
 from polysense.models.attention import CoAttentionEncoder
 from polysense.models.layers import masked_mean
-from polysense.models.output import ModelOutput
+from polysense.models.output import MatchOutput
 from polysense.models.paradigms.entangled import EntangledModel
 from polysense.models.registry import register
 
@@ -71,7 +71,7 @@ class ViLBERT(EntangledModel):
         region_mask_prob: probability to pick a visual token for masked region modelling.
         itm_negative_prob: probability that a pair's image is swapped for a negative.
 
-    ``forward(batch) -> ModelOutput``; ``match_logits(batch)`` scores given pairs.
+    ``forward(batch) -> MatchOutput`` (the ITM scores of the pairs it judged); ``match_logits(batch)`` scores given pairs.
     """
 
     DEFAULT_WEIGHTS = {"itm": 1.0, "mlm": 1.0, "mrm": 1.0}
@@ -135,7 +135,7 @@ class ViLBERT(EntangledModel):
         visual_stream, text_stream = self.streams(visual.tokens, visual.mask, text_tokens, text_mask)
         return self._match(visual_stream, visual.mask, text_stream)
 
-    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
+    def forward(self, batch: Mapping[str, Any]) -> MatchOutput:
         batch_size = self.batch_size(batch)
         input_ids, text_mask = self.text_inputs(batch)
         visual = self.encode_visual(batch)
@@ -157,4 +157,5 @@ class ViLBERT(EntangledModel):
         return self.total(
             {"itm": itm.loss, "mlm": mlm.loss, "mrm": mrm.loss},
             {"itm_accuracy": itm.accuracy, "mlm_accuracy": mlm.accuracy},
+            match_logits=itm.logits.detach(), match_labels=itm.labels,
         )

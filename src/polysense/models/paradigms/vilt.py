@@ -42,7 +42,7 @@ from polysense.losses.masked import MaskedLanguageModelingLoss
 from polysense.losses.matching import ImageTextMatchingLoss, random_matching_pairs
 from polysense.losses.ot import WordPatchAlignmentLoss
 from polysense.models.layers import TransformerEncoder
-from polysense.models.output import ModelOutput
+from polysense.models.output import MatchOutput
 from polysense.models.paradigms.entangled import EntangledModel
 from polysense.models.registry import register
 
@@ -69,7 +69,7 @@ class ViLT(EntangledModel):
         itm_negative_prob: probability that a pair's image is swapped for a negative.
         ot_beta, ot_iterations: IPOT settings of the word-patch alignment.
 
-    ``forward(batch) -> ModelOutput``; ``match_logits(batch)`` scores given pairs.
+    ``forward(batch) -> MatchOutput`` (the ITM scores of the pairs it judged); ``match_logits(batch)`` scores given pairs.
     """
 
     DEFAULT_WEIGHTS = {"itm": 1.0, "mlm": 1.0, "wpa": 0.1}
@@ -137,7 +137,7 @@ class ViLT(EntangledModel):
         text_part, _ = self.fuse(self.encode_text(input_ids, text_mask).tokens, text_mask, visual.tokens, visual.mask)
         return self.itm.head(self.pooler(text_part[:, 0]))
 
-    def forward(self, batch: Mapping[str, Any]) -> ModelOutput:
+    def forward(self, batch: Mapping[str, Any]) -> MatchOutput:
         batch_size = self.batch_size(batch)
         input_ids, text_mask = self.text_inputs(batch)
         visual = self.encode_visual(batch)
@@ -171,4 +171,5 @@ class ViLT(EntangledModel):
         return self.total(
             {"itm": itm.loss, "mlm": mlm.loss, "wpa": wpa},
             {"itm_accuracy": itm.accuracy, "mlm_accuracy": mlm.accuracy},
+            match_logits=itm.logits.detach(), match_labels=itm.labels,
         )

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from polysense.errors import ParameterError
-from polysense.evaluate.verification import equal_error_rate, min_dcf, trials
+from polysense.metrics.verification import equal_error_rate, min_dcf, trials
 
 
 def reference_eer(scores, labels):

@@ -10,7 +10,7 @@ import pytest
 
 from polysense.data.events import Event
 from polysense.errors import ParameterError
-from polysense.evaluate.events import event_based_metrics, segment_based_metrics
+from polysense.metrics.events import event_based_metrics, segment_based_metrics
 
 LABELS = ["a", "b", "c"]
 

@@ -10,17 +10,35 @@ The **rank** of a query is the position of its best-scoring positive in the rank
 ranks ahead of it), so a constant similarity matrix gets the worst ranks, not perfect ones.
 ``Recall@K`` is the fraction of queries whose rank is at most ``K`` (in [0, 1]). The median
 rank is the usual statistical median (mean of the two middle ranks for an even count).
+
+Where a query has several positives (a caption shared by many clips), the mean average precision
+``mAP = mean_i (1/|P_i|) Σ_{k ∈ P_i} precision@rank_i(k)`` (in [0, 1]) is reported too
+(:func:`mean_average_precision`). :func:`retrieval_report` gives all of them for every pair of
+embedded modalities: what validation and ``polysense evaluate`` both report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import torch
 
 from polysense._checks import check_positive_int
 from polysense.errors import ParameterError
+
+__all__ = [
+    "DEFAULT_KS",
+    "DirectionMetrics",
+    "RetrievalMetrics",
+    "mean_average_precision",
+    "pair_similarity",
+    "retrieval_metrics",
+    "retrieval_ranks",
+    "retrieval_report",
+    "text_gallery",
+]
 
 DEFAULT_KS = (1, 5, 10)
 
@@ -195,3 +213,47 @@ def pair_similarity(
         codes = torch.tensor([index.setdefault(k, len(index)) for k in keys])
         return ea @ eb.T, codes[:, None] == codes[None, :]
     return ea @ eb.T, torch.eye(ea.shape[0], dtype=torch.bool)
+
+
+def mean_average_precision(similarity: torch.Tensor, positives: torch.Tensor) -> float:
+    """mAP of the rows: AP_i = (1/|P_i|) Σ_{k: item k is a positive} precision@rank(k), the
+    candidates ranked by descending similarity (ties in index order); a fraction in [0, 1]."""
+    order = similarity.argsort(dim=1, descending=True, stable=True)
+    hits = positives.gather(1, order).double()
+    cumulative = hits.cumsum(dim=1)
+    ranks = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64)
+    precision_at_hits = (cumulative / ranks) * hits
+    counts = hits.sum(dim=1)
+    if bool((counts == 0).any()):
+        raise ParameterError("every query needs at least one positive for mAP")
+    return float((precision_at_hits.sum(dim=1) / counts).mean())
+
+
+def retrieval_report(embeddings: Mapping[str, torch.Tensor], *, texts: Sequence[str] | None = None,
+                     labels: Sequence[int] | None = None, ks: Sequence[int] = DEFAULT_KS) -> dict[str, dict[str, Any]]:
+    """Retrieval both ways between every pair of modalities of ``embeddings`` {modality: (N, D)},
+    the modalities in sorted order: ``{"{a}_to_{b}": {"r@K": fraction, "median_rank": rank from 1,
+    "map": fraction (only where a query has several positives)}, ...}``.
+
+    Positives (:func:`pair_similarity`): an item's caption against text when ``texts`` holds the
+    N captions, else items with the same caption (``texts``) or, without captions, the same label
+    (``labels``), else only the pair itself. Pairs of different sizes or widths are skipped.
+    """
+    result: dict[str, dict[str, Any]] = {}
+    texts = list(texts) if texts else None
+    names = sorted(embeddings)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ea, eb = embeddings[a], embeddings[b]
+            if ea.shape[0] != eb.shape[0] or ea.shape[1] != eb.shape[1]:
+                continue
+            keys = texts if texts is not None and len(texts) == ea.shape[0] else (list(labels) if labels else None)
+            similarity, positives = pair_similarity(ea, eb, a=a, b=b, texts=texts, keys=keys)
+            metrics = retrieval_metrics(similarity, ks=ks, positives=positives)
+            for direction, side in ((f"{a}_to_{b}", metrics.a_to_b), (f"{b}_to_{a}", metrics.b_to_a)):
+                result[direction] = {**{f"r@{k}": v for k, v in side.recall.items()}, "median_rank": side.median_rank}
+            if bool((positives.sum(dim=1) > 1).any()):
+                result[f"{a}_to_{b}"]["map"] = mean_average_precision(similarity, positives)
+            if bool((positives.sum(dim=0) > 1).any()):
+                result[f"{b}_to_{a}"]["map"] = mean_average_precision(similarity.T, positives.T)
+    return result

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from polysense.errors import ParameterError
-from polysense.evaluate.retrieval import RetrievalMetrics, retrieval_metrics, retrieval_ranks
+from polysense.metrics.retrieval import RetrievalMetrics, retrieval_metrics, retrieval_ranks
 
 # Rows: items of a, columns: items of b, positives on the diagonal.
 S = torch.tensor([[0.9, 0.1, 0.3],
@@ -95,7 +95,7 @@ def test_repeated_captions_are_ranked_once():
     Recall@1 = @5; against the distinct captions a clip ranks its caption 1st or 2nd."""
     import torch
 
-    from polysense.evaluate.retrieval import pair_similarity, retrieval_metrics, text_gallery
+    from polysense.metrics.retrieval import pair_similarity, retrieval_metrics, text_gallery
 
     texts = ["one", "two", "one", "two", "one", "two"]
     first, codes = text_gallery(texts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polysense.errors import ParameterError
-from polysense.evaluate.transcription import error_rates, error_rates_by_group, normalize_text
+from polysense.metrics.transcription import error_rates, error_rates_by_group, normalize_text
 
 
 def test_normalisation():
@@ -54,12 +54,12 @@ def test_errors_name_the_problem():
 
 
 def test_word_confusions_count_each_edit():
-    from polysense.evaluate.transcription import word_confusions
+    from polysense.metrics.transcription import word_confusions
 
     got = word_confusions(["one two three", "four five", "six", ""], ["one too three six", "five", "", "seven"])
     assert got == {("two", "too"): 1, (None, "six"): 1, ("four", None): 1, ("six", None): 1, (None, "seven"): 1}
     # as many edits as the WER counts
-    from polysense.evaluate.transcription import error_rates
+    from polysense.metrics.transcription import error_rates
 
     rates = error_rates(["one two three", "four five", "six"], ["one too three six", "five", "nine"])
     assert sum(word_confusions(["one two three", "four five", "six"], ["one too three six", "five", "nine"]).values()) \

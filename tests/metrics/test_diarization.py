@@ -7,7 +7,7 @@ import pytest
 
 from polysense.data.events import Event
 from polysense.errors import ParameterError
-from polysense.evaluate.diarization import diarization_error_rate
+from polysense.metrics.diarization import diarization_error_rate
 
 
 def random_turns(rng, speakers, n, length=60.0):
