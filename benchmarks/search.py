@@ -309,11 +309,9 @@ def bench_http(run_dir: Path, vectors: np.ndarray, faiss_index, params: dict, tm
     import httpx
     import torch
 
-    sys.path.insert(0, str(REPO))
     from polysense.search import Index, load_embedder
-    from polysense.search.server import create_app
-    from tests.search.conftest import LiveServer
-    from tests.search.load import run_load
+    from polysense.search.loadtest import run_load
+    from polysense.search.server import BackgroundServer, create_app
 
     torch.set_num_threads(1)
     bundle = load_embedder(run_dir)
@@ -325,7 +323,7 @@ def bench_http(run_dir: Path, vectors: np.ndarray, faiss_index, params: dict, tm
     speakers = ["jackson", "nicolas", "theo", "yweweler"]
     queries = [f"the digit {words[i % 10]} spoken by {speakers[(i // 10) % 4]}" for i in range(requests)]
     out: dict = {"n": len(vectors), "index": params}
-    with Index.open(idx, embedder=bundle, threads=1) as index, LiveServer(create_app(index)) as server:
+    with Index.open(idx, embedder=bundle, threads=1) as index, BackgroundServer(create_app(index)) as server:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             for q in queries[:20]:
                 http.get("/api/search", params={"q": q, "k": 10})

@@ -108,38 +108,6 @@ def run_dir(tmp_path: Path) -> Path:
     return write_run(tmp_path / "run")
 
 
-class LiveServer:
-    """uvicorn serving ``app`` on 127.0.0.1 (a free port) in a background thread."""
-
-    def __init__(self, app) -> None:
-        import socket
-        import threading
-
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start within 20 s")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture
 def indexed(audio_bundle, collection, tmp_path):
     """(index folder, collection root, bundle): the collection indexed with 5 s windows, 4 s hop."""

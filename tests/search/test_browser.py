@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from polysense.search import Index
-from polysense.search.server import create_app
-from tests.search.conftest import LiveServer
+from polysense.search.server import BackgroundServer, create_app
 
 CHROMEDRIVER = os.environ.get("POLYSENSE_CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROMIUM = os.environ.get("POLYSENSE_CHROMIUM", "/usr/bin/chromium")
@@ -48,7 +47,7 @@ def test_text_query_and_upload_in_chromium(indexed):
     driver = _browser_or_skip()
     idx, root, bundle = indexed
     try:
-        with Index.open(idx, embedder=bundle) as index, LiveServer(create_app(index)) as server:
+        with Index.open(idx, embedder=bundle) as index, BackgroundServer(create_app(index)) as server:
             wait = WebDriverWait(driver, 30)
             driver.get(server.url + "/")
             assert driver.title == "polysense search"
@@ -97,7 +96,7 @@ def test_the_query_lives_in_the_address_and_back_returns_to_it(indexed):
     driver = _browser_or_skip()
     idx, _, bundle = indexed
     try:
-        with Index.open(idx, embedder=bundle) as index, LiveServer(create_app(index)) as server:
+        with Index.open(idx, embedder=bundle) as index, BackgroundServer(create_app(index)) as server:
             wait = WebDriverWait(driver, 30)
             shown = lambda: [li.get_attribute("data-item") for li in driver.find_elements(By.CSS_SELECTOR, "li.result")]  # noqa: E731
             driver.get(server.url + "/?q=a%20dog%20barking&k=3")  # a bookmarked search runs on opening

@@ -14,8 +14,8 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from polysense.search import Index  # noqa: E402
-from polysense.search.server import create_app  # noqa: E402
-from tests.search.conftest import LiveServer, write_png  # noqa: E402
+from polysense.search.server import BackgroundServer, create_app  # noqa: E402
+from tests.search.conftest import write_png  # noqa: E402
 
 
 @pytest.fixture
@@ -167,10 +167,10 @@ def test_index_is_read_only_while_serving(indexed, monkeypatch):
 
 
 def test_bounded_load_on_loopback(indexed):
-    from tests.search.load import run_load
+    from polysense.search.loadtest import run_load
 
     idx, _, bundle = indexed
-    with Index.open(idx, embedder=bundle) as index, LiveServer(create_app(index)) as server:
+    with Index.open(idx, embedder=bundle) as index, BackgroundServer(create_app(index)) as server:
         queries = ["a dog barking", "rain on a roof", "a bell", "a low hum", "whistle"]
         paths = [f"/api/search?q={q.replace(' ', '+')}&k=5" for q in queries] * 24  # 120 requests
         result = run_load(server.url, paths, clients=8)

@@ -85,7 +85,7 @@ def load_event_classifier(run_dir: str | os.PathLike, *, batch_size: int = 64) -
     """The clip classifier of ``run_dir`` served as ``polysense predict`` serves it, to name the class
     of detected events (:func:`classify_events`); a clear error for a run that does not classify."""
     predictor = Predictor(load_run(run_dir), batch_size=batch_size)
-    kind = getattr(predictor.model, "kind", "classifier")
+    kind = predictor.model.kind
     if predictor.kind != "classifier" or kind != "classifier":
         what = f"a {kind}" if kind != "classifier" else "vectors, not classes"
         raise ParameterError(f"--classify {run_dir}: the run's model gives {what}: give the run folder of a clip "

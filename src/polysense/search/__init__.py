@@ -5,7 +5,9 @@
 - :func:`build_index` (:mod:`.indexer`): embed a folder or manifest into an index folder,
   incrementally, with FAISS vectors and SQLite metadata (:mod:`.store`).
 - :class:`Index` (:mod:`.index`): ``Index.open(INDEX_DIR).search(text=..., k=10)``.
-- :func:`polysense.search.server.create_app`: the web page and JSON API (FastAPI).
+- :func:`polysense.search.server.create_app`: the web page and JSON API (FastAPI); ``serve`` runs it,
+  ``BackgroundServer`` runs it on this machine beside a notebook; :mod:`.loadtest` measures its latency
+  under concurrent clients.
 """
 
 from polysense.search.embedder import EmbedderBundle, load_embedder, model_fingerprint

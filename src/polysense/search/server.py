@@ -42,7 +42,7 @@ from polysense.limits import current
 from polysense.search.index import Hit, Index, decode_audio, decode_image
 from polysense.search.thumbnails import spectrogram_png
 
-__all__ = ["create_app", "serve"]
+__all__ = ["BackgroundServer", "create_app", "serve"]
 
 MAX_K = 100
 _MULTIPART_OVERHEAD = 64 * 1024
@@ -225,3 +225,47 @@ def serve(index: Index, *, host: str = "127.0.0.1", port: int = 8000,
     import uvicorn
 
     uvicorn.run(create_app(index, max_upload_bytes=max_upload_bytes), host=host, port=port, log_level="info")
+
+
+class BackgroundServer:
+    """Serve an app on this machine in a background thread, for as long as a ``with`` block runs
+    (a notebook that keeps working while its index's page is open; the load benchmark)::
+
+        with BackgroundServer(create_app(index)) as server:
+            print(server.url)  # http://127.0.0.1:PORT
+
+    Binds 127.0.0.1 (reachable from this machine only) on ``port``, by default a free one chosen
+    by the system; raises :class:`RuntimeError` when uvicorn has not started within ``start_timeout_s``.
+    """
+
+    def __init__(self, app: FastAPI, *, port: int = 0, start_timeout_s: float = 20.0) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        if not port:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        self.port = check_positive_int("port", port, maximum=65535)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start_timeout_s = start_timeout_s
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> BackgroundServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                self.server.should_exit = True
+                raise RuntimeError(f"the server on {self.url} did not start within {self.start_timeout_s:g} s")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -1,4 +1,6 @@
-"""A bounded load test: a fixed number of requests from concurrent clients, latency percentiles."""
+"""A bounded load test of a running search server: a fixed number of GET requests from
+concurrent clients, with the latency percentiles (what a user checks before sharing the page on a
+lab's network; ``benchmarks/search.py`` reports it at a million vectors)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+
+__all__ = ["run_load"]
 
 
 def run_load(base_url: str, paths: Sequence[str], *, clients: int = 8, timeout_s: float = 30.0) -> dict:
