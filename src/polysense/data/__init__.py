@@ -43,6 +43,7 @@ _LAZY = {
     **dict.fromkeys(("AVDigits", "PCADegradation", "digits_manifest", "load_digit_images", "pca_degrade"), "av_digits"),
     **dict.fromkeys(("captions_csv_manifest", "coco_manifest", "esc50_manifest"), "adapters"),
     **dict.fromkeys(("FolderManifest", "folder_manifest", "walk_files"), "folder"),
+    **dict.fromkeys(("TakeClips", "fixed_length", "fsdd_take_splits"), "takes"),
     **dict.fromkeys(
         ("AddNoise", "MixupOutput", "RandomGain", "SpecAugment", "SpeedPerturb", "TimeShift", "add_noise", "gain",
          "mixup", "pitch_shift_batch", "random_gain", "spec_augment", "speed_perturb_batch", "time_shift"),

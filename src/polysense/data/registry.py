@@ -71,7 +71,8 @@ class DataSplits:
 _BUILDERS: dict[str, Callable[..., DataSplits]] = {}
 # modules whose import registers the built-in datasets (imported on first lookup)
 _BUILTIN_MODULES: list[str] = ["polysense.data.builtin", "polysense.data.espeak", "polysense.enhance.mixtures",
-                               "polysense.detect.scenes", "polysense.detect.speakers", "polysense.recognize.sequences"]
+                               "polysense.detect.scenes", "polysense.detect.speakers", "polysense.recognize.sequences",
+                               "polysense.data.takes"]
 _loaded = False
 
 

@@ -62,6 +62,7 @@ _BUILTIN_MODULES = (
     "polysense.enhance.tasnet",
     "polysense.detect.model",
     "polysense.models.speaker",
+    "polysense.models.generators.specgan",
 )
 
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}

@@ -363,6 +363,8 @@ class Trainer:
             ckpt.atomic_write_text(self.run_dir / RUN_INFO, json.dumps({
                 "sample_rate": self.data.sample_rate,
                 "classes": list(self.data.classes) if self.data.classes else None,
+                # the voices a speaker-conditioned model knows (datasets that list them: fsdd_takes)
+                **({"speakers": list(self.data.extra["speakers"])} if "speakers" in self.data.extra else {}),
                 "modalities": list(self.data.modalities),
                 "data": self.data.description,
                 "world_size": self.ctx.world_size,
@@ -419,7 +421,7 @@ class Trainer:
             metric = cfg.select_metric.removeprefix("val/")
         else:
             metric = next((m for m in ("accuracy", "r1") if m in values), "loss")
-        mode = cfg.select_mode or ("min" if metric == "loss" or metric.startswith("loss_") else "max")
+        mode = cfg.select_mode or ("min" if metric in ("loss", "fd") or metric.startswith("loss_") else "max")
         return metric, mode
 
     def _loop(self) -> TrainResult:
@@ -559,7 +561,7 @@ class Trainer:
                      "seconds": time.perf_counter() - started}
             state["history"].append(entry)
             self.log.record(entry)
-            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k in ("loss", "accuracy", "macro_f1", "r1"))
+            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k in ("loss", "accuracy", "macro_f1", "r1", "fd"))
             self.log.say(f"epoch {epoch + 1}/{cfg.train.epochs} val {shown}{'  (best)' if better else ''}")
             if better:
                 state["best_value"], state["best_epoch"], state["bad_evals"] = value, epoch + 1, 0

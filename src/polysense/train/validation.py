@@ -1,8 +1,9 @@
 """Validation during training: the numbers that choose the best epoch.
 
 Reads only the output contract: ``loss``/``losses``/``metrics`` (averaged over items),
-``logits`` with labels (accuracy, macro-F1) and two modalities' ``embeddings`` (Recall@1 both
-ways, items with the same text being positives of each other).
+``logits`` with labels (accuracy, macro-F1), two modalities' ``embeddings`` (Recall@1 both
+ways, items with the same text being positives of each other) and a generator's ``features`` of
+generated and real items (``fd``: their Fréchet distance over the whole split, lower is better).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from polysense.models.output import EmbeddingOutput
+from polysense.models.output import EmbeddingOutput, GenerationOutput
 
 __all__ = ["output_scalars", "scalar", "to_device", "validate"]
 
@@ -63,6 +64,7 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
     logits, labels = [], []
     embeddings: dict[str, list[torch.Tensor]] = {}
     texts: list[str] = []
+    generated: dict[str, list[torch.Tensor]] = {}
     try:
         for batch in batches:
             batch = to_device(batch, device)
@@ -79,6 +81,9 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
                     and out_logits.ndim == 2 and out_logits.shape[0] == label.shape[0]):
                 logits.append(out_logits.float().cpu())
                 labels.append(label.cpu())
+            if isinstance(out, GenerationOutput) and out.features:
+                for key, value in out.features.items():
+                    generated.setdefault(key, []).append(value.double().cpu())
             out_embeddings = getattr(out, "embeddings", None) or {}
             if len(out_embeddings) == 2 and not logits:
                 for key, value in out_embeddings.items():
@@ -92,6 +97,10 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
         predictions = all_logits.argmax(dim=1)
         metrics["accuracy"] = accuracy(predictions, all_labels)
         metrics["macro_f1"] = macro_f1(predictions, all_labels, num_classes or all_logits.shape[1])
+    if {"generated", "real"} <= set(generated):
+        from polysense.evaluate.generation import frechet_distance
+
+        metrics["fd"] = frechet_distance(torch.cat(generated["generated"]), torch.cat(generated["real"]))
     if len(embeddings) == 2 and texts:
         (a, ea), (b, eb) = embeddings.items()
         similarity, positives = pair_similarity(torch.cat(ea), torch.cat(eb), a=a, b=b, texts=texts, keys=texts)
