@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from polysense.losses.separation import si_sdr
-from polysense.models.output import ClassifierOutput, Embedder, EmbeddingOutput, EnhancementOutput, ModelOutput
+from polysense.models.output import (ClassifierOutput, Embedder, EmbeddingOutput, EnhancementOutput, GenerationOutput,
+                                     ModelOutput)
 from polysense.models.registry import available, build
 from tests.models._entangled_doubles import audio_config, audio_text_batch, image_config, text_config
 
@@ -61,10 +62,13 @@ CONFIGS = {
     "frame_crnn": {"name": "frame_crnn", "sample_rate": 8000, "num_classes": 3, "n_mels": 16, "channels": [4],
                    "rnn_hidden": 4},
     "ctc_recognizer": {"name": "ctc_recognizer", "encoder": AUDIO, "hidden": 8},
+    "specgan": {"name": "specgan", "sample_rate": 8000, "num_classes": 3, "n_fft": 64, "hop_length": 16, "frames": 16,
+                "latent_dim": 8, "embed_dim": 4, "channels": [8, 4], "discriminator_channels": [4, 8], "feature_mels": 8},
 }
 ENHANCERS = {"mask_unet", "mask_unet_separator", "conv_tasnet"}
 DETECTORS = {"frame_crnn"}
 RECOGNIZERS = {"ctc_recognizer"}
+GENERATORS = {"specgan"}
 
 
 def _recognition_batch() -> dict:
@@ -105,6 +109,9 @@ def test_every_model_returns_the_base_output_and_its_loss_trains_it(name):
         torch.testing.assert_close(out.metrics["accuracy"], expected)
     if isinstance(out, EmbeddingOutput):
         assert out.logits.shape == (6, 6)
+    if isinstance(out, GenerationOutput):
+        assert out.generated.shape[0] == 6 and set(out.features) == {"generated", "real"}
+        assert out.features["generated"].shape == out.features["real"].shape
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
@@ -118,7 +125,7 @@ def test_every_detector_returns_frame_logits_and_events(name):
     assert len(out.events) == 6 and "event_f1" in out.metrics and not isinstance(model, Embedder)
 
 
-@pytest.mark.parametrize("name", sorted(set(CONFIGS) - ENHANCERS - DETECTORS))
+@pytest.mark.parametrize("name", sorted(set(CONFIGS) - ENHANCERS - DETECTORS - GENERATORS))
 def test_every_model_that_embeds_encodes_unit_vectors(name):
     torch.manual_seed(0)
     model = build("model", CONFIGS[name]).eval()
