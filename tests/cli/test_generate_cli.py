@@ -22,10 +22,10 @@ TINY_GAN = {"name": "specgan", "n_fft": 64, "hop_length": 32, "frames": 16, "lat
 
 def _train(folder, data: dict, model: dict):
     config = folder / "gan.yaml"
+    select = {"select_metric": "fd", "select_mode": "min"} if model["name"] == "specgan" else {}
     config.write_text(yaml.safe_dump({
         "name": "tiny-gan", "data": data, "model": model,
-        "train": {"epochs": 1, "batch_size": 8, "max_batches_per_epoch": 2, "eval_batch_size": 16,
-                  "select_metric": "fd", "select_mode": "min"}}))
+        "train": {"epochs": 1, "batch_size": 8, "max_batches_per_epoch": 2, "eval_batch_size": 16, **select}}))
     run = folder / "run"
     result = runner.invoke(app, ["train", str(config), "--out", str(run), "--quiet", "--no-report"])
     assert result.exit_code == 0, result.output
@@ -131,3 +131,25 @@ def test_a_speaker_conditioned_run_knows_its_speakers(speaker_run, tmp_path):
                                str(tmp_path / "y")])
     assert good.exit_code == 0, good.output
     assert [(r["label"], r["speaker"]) for r in _rows(tmp_path / "y")] == [("seven", "theo")] * 2
+
+
+def test_evaluate_generated_measures_a_folder_with_an_independent_classifier(label_run, tmp_path):
+    from tests.train.helpers import TINY_AUDIO
+
+    classifier = _train(tmp_path, {"name": "synthetic", "num_samples": 48, "sample_rate": 8000, "task": "both"},
+                        {"name": "classifier", "modality": "audio", "encoder": dict(TINY_AUDIO), "num_classes": 2})
+    for label, folder in (("0", "a"), ("1", "b")):
+        made = runner.invoke(app, ["generate", str(label_run), "--label", label, "-n", "3", "-o", str(tmp_path / folder)])
+        assert made.exit_code == 0, made.output
+    result = runner.invoke(app, ["evaluate-generated", str(tmp_path / "a"), "--classifier", str(classifier),
+                                 "--reference", str(tmp_path / "a"), "--json"])
+    assert result.exit_code == 0, result.output
+    measures = json.loads(result.output)
+    # the same clips as reference: the same accuracy, no distance
+    assert measures["generated"]["clips"] == 3 and measures["generated"]["accuracy"] == measures["reference"]["accuracy"]
+    assert measures["generated"]["fd"] == pytest.approx(0.0, abs=1e-9)
+    other = json.loads(runner.invoke(app, ["evaluate-generated", str(tmp_path / "b"), "--classifier", str(classifier),
+                                           "--reference", str(tmp_path / "a"), "--json"]).output)
+    assert other["generated"]["fd"] > 0
+    missing = runner.invoke(app, ["evaluate-generated", str(tmp_path), "--classifier", str(classifier)])
+    assert missing.exit_code == 1 and "no manifest.csv" in missing.output

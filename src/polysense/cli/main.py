@@ -41,7 +41,7 @@ enhance_cmds.register(app)  # denoise, separate
 recognize_cmds.register(app)  # transcribe
 predict_cmds.register(app)  # predict, export
 detect_cmds.register(app)  # detect
-synthesis_cmds.register(app)  # generate
+synthesis_cmds.register(app)  # generate, evaluate-generated
 
 
 def main() -> None:

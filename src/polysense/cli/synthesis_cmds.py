@@ -36,6 +36,41 @@ def generate(
                    f"(manifest.csv lists them)")
 
 
+def evaluate_generated(
+    folder: Path = typer.Argument(..., help="A folder written by `polysense generate` (WAVs + manifest.csv)."),
+    classifier: Path = typer.Option(..., "--classifier", help="Run folder of an independent classifier trained on "
+                                    "real data only (e.g. the fsdd-digits recipe)."),
+    reference: Path = typer.Option(None, "--reference", help="Real held-out clips as a folder with manifest.csv "
+                                   "(columns file,label): the ceiling and the Fréchet distance's reference."),
+    as_json: bool = typer.Option(False, "--json", help="Print the measures as one JSON object."),
+) -> None:
+    """Measure generated clips with an independent classifier: accuracy by the label asked for, inception score,
+    and (with --reference) the same on real clips and the Fréchet distance between the two sets."""
+    from polysense.evaluate.generated import evaluate_generated as evaluate, read_generated_folder
+    from polysense.train.run import load_run
+
+    run = load_run(classifier)
+    if not run.classes or not run.sample_rate:
+        from polysense.errors import ParameterError
+
+        raise ParameterError(f"--classifier {classifier}: not a classifier run (no classes or sample rate in run.json)")
+    generated = read_generated_folder(folder, classes=run.classes, sample_rate=int(run.sample_rate))
+    real = read_generated_folder(reference, classes=run.classes, sample_rate=int(run.sample_rate)) if reference else generated
+    result = evaluate(run, generated=generated, reference=real)
+    if reference is None:
+        result = {"generated": {k: v for k, v in result["generated"].items() if k != "fd"}, "encoder": result["encoder"]}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for name in ("generated", "reference"):
+        if name in result:
+            m = result[name]
+            fd = f", Fréchet distance {m['fd']:.4f}" if name == "generated" and "fd" in m else ""
+            typer.echo(f"{name}: {m['clips']} clips, accuracy {m['accuracy']:.3f}, inception score "
+                       f"{m['inception_score']:.2f}{fd}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add generate to ``app``."""
+    """Add generate and evaluate-generated to ``app``."""
     app.command("generate")(with_threads(generate))
+    app.command("evaluate-generated")(with_threads(evaluate_generated))

@@ -1,0 +1,192 @@
+"""Class-conditional generation of spoken digits, measured (issue 18).
+
+The generator: a run of the ``fsdd-generate`` config (``--generator RUN``, trained beforehand with
+``polysense train fsdd-generate --out RUN``; its wall time is read from its ``metrics.jsonl``).
+The judge: an independent digit classifier trained on real FSDD only (``--classifier RUN``, trained
+here when the folder is absent): the ``fsdd-digits`` recipe (speech_cnn, CMVN log-mel, speed
+perturbation, VTLP, SpecAugment) on the same by-take split as the generator (takes 10-49 train,
+5-9 val), without espeak-ng voices, ``--classifier-epochs`` epochs.
+
+Sets, each of 200 clips of 6016 samples at 8 kHz (20 per digit; equal sizes keep the Fréchet
+distances comparable):
+
+- reference: the real held-out clips (takes 0-4 of every speaker), the ceiling of accuracy and IS;
+- floor: other real clips of the same speakers (takes 5-9): the real-vs-real Fréchet distance;
+- generated: 5 clips per (digit, speaker), one set per ``--seeds`` seed (mean ± std over seeds);
+- real through Griffin-Lim: the reference's spectrograms (the generator's representation) inverted
+  by the same Griffin-Lim: what the inversion alone costs;
+- espeak-ng: the ten digits in 20 voices (:mod:`polysense.data.espeak`).
+
+Measures (:mod:`polysense.evaluate.generated`): the classifier's accuracy by the label asked for,
+its inception score, the Fréchet distance between the classifier's embeddings (``encode``: the
+frozen encoder) of each set and the reference, and memorisation (median distance to the nearest
+training clip, generated vs held-out).
+
+Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/synthesis.py --generator RUN``;
+``--report`` rewrites the RESULTS.md section from ``synthesis.json`` without measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frontend import write_section  # noqa: E402
+
+from polysense.data.registry import build_data  # noqa: E402
+from polysense.data.takes import fixed_length  # noqa: E402
+from polysense.evaluate.generated import ClipSet, evaluate_generated  # noqa: E402
+from polysense.train.config import load_config  # noqa: E402
+from polysense.train.run import load_run, read_run_info  # noqa: E402
+from polysense.train.trainer import train  # noqa: E402
+
+RUNS = Path(os.environ.get("POLYSENSE_BENCH_RUNS", Path(tempfile.gettempdir()) / "polysense-synthesis-runs"))
+STATE = Path(__file__).with_name("synthesis.json")
+START, END = "<!-- synthesis:start -->", "<!-- synthesis:end -->"
+
+
+def clip_set(dataset, samples: int) -> ClipSet:
+    items = [dataset[i] for i in range(len(dataset))]
+    return ClipSet([fixed_length(item["audio"], samples) for item in items], torch.tensor([item["label"] for item in items]))
+
+
+def train_classifier(folder: Path, fsdd: str, epochs: int) -> float:
+    config = load_config("fsdd-digits", ["data.name=fsdd_takes", f"data.fsdd_folder={fsdd}", "data.clip_samples=6016",
+                                         f"train.epochs={epochs}"])
+    started = time.perf_counter()
+    train(config, folder, quiet=True)
+    return time.perf_counter() - started
+
+
+def generator_wall_s(run: Path) -> tuple[float, int, int | None]:
+    """(seconds of training to the last validation, epochs validated, best epoch) from metrics.jsonl."""
+    vals = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"val"' in x]
+    best = min(vals, key=lambda v: v["fd"]) if vals else None
+    return (vals[-1]["seconds"] if vals else float("nan")), len(vals), (best["epoch"] if best else None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--generator", type=Path, help="a trained fsdd-generate run folder")
+    parser.add_argument("--classifier", type=Path, default=RUNS / "classifier")
+    parser.add_argument("--classifier-epochs", type=int, default=8)
+    parser.add_argument("--fsdd", default=os.environ.get("POLYSENSE_FSDD", "../shared/data/fsdd/recordings"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--per-cell", type=int, default=5, help="generated clips per (digit, speaker)")
+    parser.add_argument("--espeak-voices", type=int, default=20)
+    parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md from synthesis.json")
+    args = parser.parse_args()
+    if args.report:
+        write_section(report(json.loads(STATE.read_text())), START, END)
+        return
+    torch.set_num_threads(1)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = os.getloadavg()[0]
+    wall = time.perf_counter()
+    classifier_s = None
+    if not (args.classifier / "model.safetensors").is_file():
+        classifier_s = train_classifier(args.classifier, args.fsdd, args.classifier_epochs)
+    classifier = load_run(args.classifier)
+    generator = load_run(args.generator)
+    model = generator.model
+    samples = model.clip_samples
+    data = build_data({"name": "fsdd_takes", "fsdd_folder": args.fsdd, "clip_samples": samples}, seed=0)
+    reference, floor, training = (clip_set(d, samples) for d in (data.test, data.val, data.train))
+    speakers = read_run_info(args.generator).get("speakers") or []
+    comparisons = {}
+    with torch.no_grad():
+        spectrograms = model.spectrogram(torch.stack(reference.waveforms))
+        comparisons["real_through_griffin_lim"] = ClipSet(list(model.to_audio(spectrograms, seed=0)), reference.labels)
+    from polysense.data.espeak import default_tts_cache, espeak_available, generate_espeak_digits
+    from polysense.data.fsdd import parse_fsdd_name
+
+    if espeak_available():
+        from polysense.audio import load
+
+        paths = generate_espeak_digits(default_tts_cache(), num_voices=args.espeak_voices, seed=0, sample_rate=8000)
+        comparisons["espeak"] = ClipSet([fixed_length(load(p, sample_rate=8000)[0], samples) for p in paths],
+                                        torch.tensor([parse_fsdd_name(p).digit for p in paths]))
+    per_seed = []
+    for seed in args.seeds:
+        labels = torch.arange(10).repeat_interleave(len(speakers) * args.per_cell)
+        who = torch.arange(len(speakers)).repeat_interleave(args.per_cell).repeat(10) if speakers else None
+        tick = time.perf_counter()
+        waves = model.generate(labels, who, seed=seed)
+        generate_s = time.perf_counter() - tick
+        result = evaluate_generated(classifier, generated=ClipSet(list(waves), labels), reference=reference,
+                                    floor=floor, training=training, comparisons=comparisons)
+        result["generate_seconds"] = generate_s
+        per_seed.append(result)
+        print(seed, json.dumps({k: v for k, v in result["generated"].items()}), flush=True)
+    wall_s, epochs, best = generator_wall_s(args.generator)
+    results = {"meta": {"started": started, "load_1min": load, "machine": platform.machine(), "torch": torch.__version__,
+                        "seeds": args.seeds, "generator": str(args.generator), "generator_train_s": wall_s,
+                        "generator_epochs": epochs, "generator_best_epoch": best,
+                        "generator_config": generator.config["model"], "classifier_train_s": classifier_s,
+                        "classifier": str(args.classifier), "wall_s": time.perf_counter() - wall,
+                        "clips_per_set": len(reference.waveforms)},
+               "per_seed": per_seed}
+    STATE.write_text(json.dumps(results, indent=1))
+    write_section(report(results), START, END)
+
+
+def _mean_std(values: list[float], digits: int = 3) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def report(r: dict) -> str:
+    meta, runs = r["meta"], r["per_seed"]
+    first = runs[0]
+    rows = [("real held-out (reference, ceiling)", "reference"), ("real, other takes (floor)", "floor"),
+            ("real through Griffin-Lim (inversion only)", "real_through_griffin_lim"), ("espeak-ng, 20 voices", "espeak")]
+    gen = {k: [run["generated"][k] for run in runs] for k in ("accuracy", "inception_score", "fd")}
+    ratio = {k: [run["ratios"][k] for run in runs] for k in ("accuracy", "inception_score")}
+    espeak_fd = first.get("espeak", {}).get("fd")
+    met_acc = statistics.mean(ratio["accuracy"]) >= 0.90
+    met_is = statistics.mean(ratio["inception_score"]) >= 0.75
+    met_fd = espeak_fd is not None and statistics.mean(gen["fd"]) < espeak_fd
+    met_time = meta["generator_train_s"] <= 1800
+    yes = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
+    lines = [START, "## Class-conditional digit generation (`benchmarks/synthesis.py`)", "",
+             f"Generator `{meta['generator']}` (config `fsdd-generate`: {meta['generator_config']['name']}, "
+             f"{meta['generator_epochs']} epochs validated in {meta['generator_train_s'] / 60:.1f} min of wall time, best "
+             f"epoch {meta['generator_best_epoch']} by val fd). Judge: an independent classifier (fsdd-digits recipe on the "
+             f"by-take split, real data only{', trained here in %.1f min' % (meta['classifier_train_s'] / 60) if meta['classifier_train_s'] else ''}). "
+             f"{meta['clips_per_set']} clips per set; generated sets over seeds {meta['seeds']} (mean ± std). "
+             f"Fréchet distance between the classifier's `encode('audio')` embeddings (unit length) and the reference set's. "
+             f"{meta['machine']}, torch {meta['torch']}, 2 cores shared with other jobs; started {meta['started']}, "
+             f"1-minute load {meta['load_1min']:.1f}; {meta['wall_s'] / 60:.1f} min for this evaluation.", "",
+             "| set | classifier accuracy | inception score | Fréchet distance to reference |", "|---|---|---|---|"]
+    for title, key in rows:
+        if key in first:
+            m = first[key]
+            lines.append(f"| {title} | {m['accuracy']:.3f} | {m['inception_score']:.2f} | {m['fd']:.4f} |")
+    lines.append(f"| **generated** (`fsdd-generate`) | {_mean_std(gen['accuracy'])} | {_mean_std(gen['inception_score'], 2)} "
+                 f"| {_mean_std(gen['fd'], 4)} |")
+    mem = [run["memorisation"] for run in runs]
+    lines += ["", f"Memorisation: median distance to the nearest training clip, generated "
+              f"{_mean_std([m['generated_median_nearest_train'] for m in mem])} vs real held-out "
+              f"{mem[0]['reference_median_nearest_train']:.3f} (a copying generator would sit far below the held-out clips).",
+              "", "Goals (issue 18):",
+              f"- accuracy on generated ≥ 0.90 × real: {_mean_std(ratio['accuracy'])} × real, {yes(met_acc)};",
+              f"- inception score ≥ 0.75 × real: {_mean_std(ratio['inception_score'])} × real, {yes(met_is)};",
+              f"- Fréchet distance below espeak-ng's ({espeak_fd:.4f}): {yes(met_fd)};" if espeak_fd is not None else
+              "- Fréchet distance below espeak-ng's: espeak-ng not installed, not measured;",
+              f"- trains within 30 min on this CPU: {meta['generator_train_s'] / 60:.1f} min, {yes(met_time)}.", END]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
