@@ -174,3 +174,18 @@ def test_explain_synthesis_draws_griffin_lim_and_a_generator_grid(label_run, tmp
     assert spectral_convergence(exact, tone, n_fft=256, hop_length=64) == pytest.approx(0.0, abs=1e-6)
     wrong = runner.invoke(app, ["explain", "aliasing", "--run", str(label_run), "-o", str(tmp_path / "a.png")])
     assert wrong.exit_code == 1 and "draws no trained model" in wrong.output
+
+
+def test_train_report_of_a_generator_shows_generated_beside_real(tmp_path):
+    config = tmp_path / "gan.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "tiny-gan", "data": {"name": "synthetic", "num_samples": 48, "sample_rate": 8000, "task": "both"},
+        "model": {**TINY_GAN, "num_classes": 2},
+        "train": {"epochs": 1, "batch_size": 8, "max_batches_per_epoch": 2, "select_metric": "fd", "select_mode": "min"}}))
+    result = runner.invoke(app, ["train", str(config), "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "![Generated vs real, per class](figures/generation.png)" in report
+    samples = sorted((tmp_path / "run" / "samples").iterdir())
+    assert len(samples) == 2 and all(sf.info(p).samplerate == 8000 for p in samples)
+    assert all(f"(samples/{p.name})" in report for p in samples)
