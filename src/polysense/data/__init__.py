@@ -3,7 +3,7 @@
 The core (manifests, :class:`ManifestDataset`, :func:`collate`, splits, the cache) is imported with
 the package. The built-in datasets and augmentations (:mod:`~polysense.data.synthetic`,
 :mod:`~polysense.data.fsdd`, :mod:`~polysense.data.av_digits`, :mod:`~polysense.data.adapters`,
-:mod:`~polysense.data.augment`, :mod:`~polysense.data.folder`) are exported here too but imported on first use of one of their
+:mod:`~polysense.data.augment`, :mod:`~polysense.data.folder`, :mod:`~polysense.data.takes`) are exported here too but imported on first use of one of their
 names, so ``import polysense.data`` does not pay for SciPy's signal module and Pillow's drawing.
 """
 
