@@ -116,3 +116,24 @@ def test_bad_sizes_are_clear_errors():
     model = build("model", {**TINY, "num_speakers": 2})
     with pytest.raises(ParameterError, match="'speaker' indices"):
         model(_tones(), step="generator")
+
+
+def test_conditional_norm_takes_scale_and_shift_from_the_condition():
+    from polysense.train.trainer import declared_steps
+
+    torch.manual_seed(0)
+    model = build("model", {**TINY, "conditional_norm": True})
+    declared_steps(model)  # every parameter (the norms' condition maps too) belongs to exactly one step
+    norm = model.generator.norm0
+    with torch.no_grad():
+        norm.affine.weight.normal_()
+    x = torch.randn(2, norm.norm.num_features, 2, 2)
+    condition = torch.randn(2, norm.affine.in_features)
+    norm.eval()
+    # y = (1 + γ(c))·BN(x) + β(c), BN in eval mode with fresh statistics: x / sqrt(1 + eps)
+    gamma, beta = norm.affine(condition).chunk(2, dim=1)
+    expected = (1 + gamma[:, :, None, None]) * x / math.sqrt(1 + norm.norm.eps) + beta[:, :, None, None]
+    torch.testing.assert_close(norm(x, condition), expected)
+    model.train()
+    model(_tones(), step="generator").loss.backward()
+    assert float(model.generator.blocks[2].affine.weight.grad.abs().sum()) > 0

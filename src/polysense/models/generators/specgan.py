@@ -15,7 +15,8 @@ Audio from s: |X| = exp((s + 1)/2 · (ln m − ln ε) + ln ε) − ε, the Nyqui
 
 Generator G(z, y, v): z ~ N(0, I) of ``latent_dim``, the label's embedding (and the speaker's,
 when ``num_speakers`` > 0) concatenated, a linear layer to (c₀, F/2^L, T/2^L), then L blocks of
-nearest ×2 upsampling, 3×3 convolution, BatchNorm and ReLU (SpecGAN's transposed 5×5 convolutions
+nearest ×2 upsampling, 3×3 convolution, BatchNorm (with ``conditional_norm``: its scale and shift
+computed from the condition) and ReLU (SpecGAN's transposed 5×5 convolutions
 are replaced by upsample + convolution, which leaves no checkerboard), a last 3×3 convolution and tanh.
 
 Discriminator D: L stride-2 4×4 convolutions with spectral normalisation and LeakyReLU(0.2), a
@@ -52,24 +53,50 @@ from polysense.models.registry import register
 __all__ = ["SpecGAN"]
 
 
+class _ConditionalNorm(nn.Module):
+    """BatchNorm without its own affine map, then a per-item one from the condition c:
+    ``y = (1 + γ(c)) · BN(x) + β(c)`` with γ, β linear in c (conditional batch norm, de Vries et al. 2017)."""
+
+    def __init__(self, channels: int, conditions: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.affine = nn.Linear(conditions, 2 * channels)
+        nn.init.zeros_(self.affine.weight)
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.affine(condition)[:, :, None, None].chunk(2, dim=1)
+        return (1 + gamma) * self.norm(x) + beta
+
+
 class _Generator(nn.Module):
-    def __init__(self, *, latent_dim: int, conditions: int, channels: Sequence[int], bins: int, frames: int) -> None:
+    def __init__(self, *, latent_dim: int, conditions: int, channels: Sequence[int], bins: int, frames: int,
+                 conditional_norm: bool = False) -> None:
         super().__init__()
         levels = len(channels)
         self.shape0 = (channels[0], bins >> levels, frames >> levels)
         self.project = nn.Linear(latent_dim + conditions, math.prod(self.shape0))
-        self.norm0 = nn.BatchNorm2d(channels[0])
+
+        def norm(width: int) -> nn.Module:
+            return _ConditionalNorm(width, conditions) if conditional_norm else nn.BatchNorm2d(width)
+
+        self.norm0 = norm(channels[0])
         blocks = []
         for i in range(levels):
             out = channels[min(i + 1, levels - 1)]
             blocks += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(channels[i], out, 3, padding=1),
-                       nn.BatchNorm2d(out), nn.ReLU()]
-        self.blocks = nn.Sequential(*blocks)
+                       norm(out), nn.ReLU()]
+        self.blocks = nn.ModuleList(blocks)
         self.out = nn.Conv2d(channels[-1], 1, 3, padding=1)
 
-    def forward(self, code: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.norm0(self.project(code).view(-1, *self.shape0)))
-        return torch.tanh(self.out(self.blocks(h)))  # (B, 1, F, T)
+    def forward(self, code: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        def apply(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+            return layer(x, condition) if isinstance(layer, _ConditionalNorm) else layer(x)
+
+        h = F.relu(apply(self.norm0, self.project(code).view(-1, *self.shape0)))
+        for layer in self.blocks:
+            h = apply(layer, h)
+        return torch.tanh(self.out(h))  # (B, 1, F, T)
 
 
 class _Discriminator(nn.Module):
@@ -117,6 +144,8 @@ class SpecGAN(nn.Module):
         feature_mels: mel bands of the validation features (per-band mean and standard deviation
             over time of ln(mel + 1e-5), 2·feature_mels numbers per clip).
         griffin_lim_iters: Griffin-Lim iterations of :meth:`generate`.
+        conditional_norm: the generator's BatchNorms take their scale and shift from the
+            condition (label and speaker embeddings) instead of learning one for all.
     """
 
     def __init__(self, *, sample_rate: int = 8000, num_classes: int = 10, num_speakers: int = 0, n_fft: int = 256,
@@ -124,7 +153,7 @@ class SpecGAN(nn.Module):
                  channels: Sequence[int] = (128, 64, 32, 16), discriminator_channels: Sequence[int] = (16, 32, 64, 128),
                  class_weight: float = 1.0, lr_generator: float = 2e-4, lr_discriminator: float = 2e-4,
                  betas: Sequence[float] = (0.5, 0.9), magnitude_floor: float = 1e-3, peak: float = 0.5,
-                 feature_mels: int = 32, griffin_lim_iters: int = 32) -> None:
+                 feature_mels: int = 32, griffin_lim_iters: int = 32, conditional_norm: bool = False) -> None:
         super().__init__()
         from polysense.signal.filterbanks import mel_filterbank
         from polysense.signal.transforms import Spectrogram
@@ -159,7 +188,8 @@ class SpecGAN(nn.Module):
         self.label_embedding = nn.Embedding(self.num_classes, embed_dim)
         self.speaker_embedding = nn.Embedding(self.num_speakers, embed_dim) if self.num_speakers else None
         self.generator = _Generator(latent_dim=self.latent_dim, conditions=embed_dim * (1 + bool(self.num_speakers)),
-                                    channels=channels, bins=n_fft // 2, frames=self.frames)
+                                    channels=channels, bins=n_fft // 2, frames=self.frames,
+                                    conditional_norm=bool(conditional_norm))
         self.discriminator = _Discriminator(channels=discriminator_channels, num_classes=self.num_classes,
                                             num_speakers=self.num_speakers)
 
@@ -206,12 +236,13 @@ class SpecGAN(nn.Module):
         draws one uniformly for each item (from the same generator)."""
         self._check_conditions(label, speaker)
         z = torch.randn(label.shape[0], self.latent_dim, generator=generator, device=label.device)
-        code = [z, self.label_embedding(label)]
+        condition = [self.label_embedding(label)]
         if self.speaker_embedding is not None:
             if speaker is None:
                 speaker = torch.randint(self.num_speakers, label.shape, generator=generator, device=label.device)
-            code.append(self.speaker_embedding(speaker))
-        return self.generator(torch.cat(code, dim=-1))
+            condition.append(self.speaker_embedding(speaker))
+        condition = torch.cat(condition, dim=-1)
+        return self.generator(torch.cat([z, condition], dim=-1), condition)
 
     @torch.no_grad()
     def generate(self, label: torch.Tensor, speaker: torch.Tensor | None = None, *, seed: int = 0) -> torch.Tensor:
