@@ -101,11 +101,11 @@ def test_each_step_learns_its_objective():
     _train(model, "discriminator", 40)
     after = model(batch, step="discriminator")
     # the discriminator separates the tones from the (unchanged) generator's output and tells the tones apart
-    assert float(after.loss) < 0.5 * float(before.loss)
+    assert float(after.loss.detach()) < 0.5 * float(before.loss.detach())
     assert float(after.metrics["d_class_accuracy"]) == 1.0
-    fooled_before = float(model(batch, step="generator").losses["g_adversarial"])
+    fooled_before = float(model(batch, step="generator").losses["g_adversarial"].detach())
     _train(model, "generator", 40)
-    fooled_after = float(model(batch, step="generator").losses["g_adversarial"])
+    fooled_after = float(model(batch, step="generator").losses["g_adversarial"].detach())
     # L_G = −E[d(G(z))]: against a fixed discriminator the generator raises its fakes' scores
     assert fooled_after < fooled_before - 0.5
 
