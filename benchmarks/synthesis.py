@@ -1,7 +1,8 @@
 """Class-conditional generation of spoken digits, measured (issue 18).
 
-The generator: a run of the ``fsdd-generate`` config (``--generator RUN``, trained beforehand with
-``polysense train fsdd-generate --out RUN``; its wall time is read from its ``metrics.jsonl``).
+The generators: runs of the ``fsdd-generate`` config or its variants (``--generator RUN [RUN ...]``,
+trained beforehand with ``polysense train fsdd-generate --out RUN [--set ...]``; each one's wall
+time is read from its ``metrics.jsonl``), measured side by side.
 The judge: an independent digit classifier trained on real FSDD only (``--classifier RUN``, trained
 here when the folder is absent): the ``fsdd-digits`` recipe (speech_cnn, CMVN log-mel, speed
 perturbation, VTLP, SpecAugment) on the same by-take split as the generator (takes 10-49 train,
@@ -22,7 +23,7 @@ its inception score, the Fréchet distance between the classifier's embeddings (
 frozen encoder) of each set and the reference, and memorisation (median distance to the nearest
 training clip, generated vs held-out).
 
-Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/synthesis.py --generator RUN``;
+Run: ``PYTHONPATH=src nice -n 10 .venv/bin/python benchmarks/synthesis.py --generator RUN [RUN ...]``;
 ``--report`` rewrites the RESULTS.md section from ``synthesis.json`` without measuring.
 """
 
@@ -75,34 +76,14 @@ def generator_wall_s(run: Path) -> tuple[float, int, int | None]:
     return (vals[-1]["seconds"] if vals else float("nan")), len(vals), (best["epoch"] if best else None)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--generator", type=Path, help="a trained fsdd-generate run folder")
-    parser.add_argument("--classifier", type=Path, default=RUNS / "classifier")
-    parser.add_argument("--classifier-epochs", type=int, default=15)
-    parser.add_argument("--fsdd", default=os.environ.get("POLYSENSE_FSDD", "../shared/data/fsdd/recordings"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--per-cell", type=int, default=5, help="generated clips per (digit, speaker)")
-    parser.add_argument("--espeak-voices", type=int, default=20)
-    parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md from synthesis.json")
-    args = parser.parse_args()
-    if args.report:
-        write_section(report(json.loads(STATE.read_text())), START, END)
-        return
-    torch.set_num_threads(1)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    load_1min = os.getloadavg()[0]
-    wall = time.perf_counter()
-    classifier_s = None
-    if not (args.classifier / "model.safetensors").is_file():
-        classifier_s = train_classifier(args.classifier, args.fsdd, args.classifier_epochs)
-    classifier = load_run(args.classifier)
-    generator = load_run(args.generator)
+def evaluate_generator(run_dir: Path, classifier, args) -> dict:
+    """The measures of one generator run over ``args.seeds`` (with the shared real and espeak-ng sets)."""
+    generator = load_run(run_dir)
     model = generator.model
     samples = model.clip_samples
     data = build_data({"name": "fsdd_takes", "fsdd_folder": args.fsdd, "clip_samples": samples}, seed=0)
     reference, floor, training = (clip_set(d, samples) for d in (data.test, data.val, data.train))
-    speakers = read_run_info(args.generator).get("speakers") or []
+    speakers = read_run_info(run_dir).get("speakers") or []
     comparisons = {}
     with torch.no_grad():
         spectrograms = model.spectrogram(torch.stack(reference.waveforms))
@@ -127,15 +108,43 @@ def main() -> None:
                                     floor=floor, training=training, comparisons=comparisons)
         result["generate_seconds"] = generate_s
         per_seed.append(result)
-        print(seed, json.dumps({k: v for k, v in result["generated"].items()}), flush=True)
-    wall_s, epochs, best = generator_wall_s(args.generator)
+        print(run_dir, seed, json.dumps(result["generated"]), flush=True)
+    wall_s, epochs, best = generator_wall_s(run_dir)
+    return {"meta": {"generator_train_s": wall_s, "generator_epochs": epochs, "generator_best_epoch": best,
+                     "generator_config": generator.config["model"], "clips_per_set": len(reference.waveforms)},
+            "per_seed": per_seed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--generator", type=Path, nargs="+", required=True,
+                        help="trained fsdd-generate run folders (variants side by side)")
+    parser.add_argument("--classifier", type=Path, default=RUNS / "classifier")
+    parser.add_argument("--classifier-epochs", type=int, default=15)
+    parser.add_argument("--fsdd", default=os.environ.get("POLYSENSE_FSDD", "../shared/data/fsdd/recordings"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--per-cell", type=int, default=5, help="generated clips per (digit, speaker)")
+    parser.add_argument("--espeak-voices", type=int, default=20)
+    parser.add_argument("--report", action="store_true", help="only rewrite RESULTS.md from synthesis.json")
+    args = parser.parse_args()
+    if args.report:
+        write_section(report(json.loads(STATE.read_text())), START, END)
+        return
+    torch.set_num_threads(1)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_1min = os.getloadavg()[0]
+    wall = time.perf_counter()
+    classifier_s = None
+    if not (args.classifier / "model.safetensors").is_file():
+        classifier_s = train_classifier(args.classifier, args.fsdd, args.classifier_epochs)
+    classifier = load_run(args.classifier)
+    generators = {}
+    for run_dir in args.generator:
+        generators[str(run_dir)] = evaluate_generator(run_dir, classifier, args)
     results = {"meta": {"started": started, "load_1min": load_1min, "machine": platform.machine(), "torch": torch.__version__,
-                        "seeds": args.seeds, "generator": str(args.generator), "generator_train_s": wall_s,
-                        "generator_epochs": epochs, "generator_best_epoch": best,
-                        "generator_config": generator.config["model"], "classifier_train_s": classifier_s,
-                        "classifier": str(args.classifier), "wall_s": time.perf_counter() - wall,
-                        "clips_per_set": len(reference.waveforms)},
-               "per_seed": per_seed}
+                        "seeds": args.seeds, "classifier_train_s": classifier_s, "classifier": str(args.classifier),
+                        "wall_s": time.perf_counter() - wall},
+               "generators": generators}
     STATE.write_text(json.dumps(results, indent=1, default=_unserialisable))
     write_section(report(results), START, END)
 
@@ -150,26 +159,32 @@ def _mean_std(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def _variant(config: dict) -> str:
+    """What distinguishes a generator run's model config from fsdd-generate's (its row's name)."""
+    from polysense.train.config import load_config as load
+
+    base = load("fsdd-generate").model
+    changed = {k: v for k, v in config.items() if base.get(k) != v and k not in ("sample_rate",)}
+    return "fsdd-generate" + (" with " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
+
+
 def report(r: dict) -> str:
-    meta, runs = r["meta"], r["per_seed"]
-    first = runs[0]
+    meta = r["meta"]
+    generators = r["generators"]
+    first_run = next(iter(generators.values()))
+    first = first_run["per_seed"][0]
     rows = [("real held-out (reference, ceiling)", "reference"), ("real, other takes (floor)", "floor"),
             ("real through Griffin-Lim (inversion only)", "real_through_griffin_lim"), ("espeak-ng, 20 voices", "espeak")]
-    gen = {k: [run["generated"][k] for run in runs] for k in ("accuracy", "inception_score", "fd")}
-    ratio = {k: [run["ratios"][k] for run in runs] for k in ("accuracy", "inception_score")}
     espeak_fd = first.get("espeak", {}).get("fd")
-    met_acc = statistics.mean(ratio["accuracy"]) >= 0.90
-    met_is = statistics.mean(ratio["inception_score"]) >= 0.75
-    met_fd = espeak_fd is not None and statistics.mean(gen["fd"]) < espeak_fd
-    met_time = meta["generator_train_s"] <= 1800
     yes = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
     lines = [START, "## Class-conditional digit generation (`benchmarks/synthesis.py`)", "",
-             f"Generator `{meta['generator']}` (config `fsdd-generate`: {meta['generator_config']['name']}, "
-             f"{meta['generator_epochs']} epochs validated in {meta['generator_train_s'] / 60:.1f} min of wall time, best "
-             f"epoch {meta['generator_best_epoch']} by val fd). Judge: an independent classifier (fsdd-digits recipe on the "
-             f"by-take split, real data only{', trained here in %.1f min' % (meta['classifier_train_s'] / 60) if meta['classifier_train_s'] else ''}). "
-             f"{meta['clips_per_set']} clips per set; generated sets over seeds {meta['seeds']} (mean ± std). "
-             f"Fréchet distance between the classifier's `encode('audio')` embeddings (unit length) and the reference set's. "
+             "Generators: runs of `fsdd-generate` (specgan) and variants, each trained by `polysense train` for 30 minutes "
+             "of wall time on this shared CPU (stopped there; the best epoch by val fd kept). Judge: an independent "
+             "classifier (fsdd-digits recipe on the by-take split, real data only, 15 epochs"
+             f"{', trained here in %.1f min' % (meta['classifier_train_s'] / 60) if meta['classifier_train_s'] else ''}). "
+             f"{first_run['meta']['clips_per_set']} clips per set; generated sets over seeds {meta['seeds']} (mean ± std "
+             "over the generation seeds; one training run each). Fréchet distance between the classifier's "
+             "`encode('audio')` embeddings (unit length) and the reference set's. "
              f"{meta['machine']}, torch {meta['torch']}, 2 cores shared with other jobs; started {meta['started']}, "
              f"1-minute load {meta['load_1min']:.1f}; {meta['wall_s'] / 60:.1f} min for this evaluation.", "",
              "| set | classifier accuracy | inception score | Fréchet distance to reference |", "|---|---|---|---|"]
@@ -177,25 +192,39 @@ def report(r: dict) -> str:
         if key in first:
             m = first[key]
             lines.append(f"| {title} | {m['accuracy']:.3f} | {m['inception_score']:.2f} | {m['fd']:.4f} |")
-    lines.append(f"| **generated** (`fsdd-generate`) | {_mean_std(gen['accuracy'])} | {_mean_std(gen['inception_score'], 2)} "
-                 f"| {_mean_std(gen['fd'], 4)} |")
-    mem = [run["memorisation"] for run in runs]
-    lines += ["", f"Memorisation: median distance to the nearest training clip, generated "
-              f"{_mean_std([m['generated_median_nearest_train'] for m in mem])} vs real held-out "
-              f"{mem[0]['reference_median_nearest_train']:.3f} (a copying generator would sit far below the held-out clips; "
-              "above them, the generated clips copy nothing and lie off the real clips' manifold).", "",
-              "Reading the table: the judge is trained with label smoothing 0.1 and heavy augmentation, so even real clips "
-              "get soft probabilities and an inception score well below 10 (SC09's 9.18 came from a sharper classifier); "
-              "the ratios to the real row are what the goals compare. Griffin-Lim alone gives "
-              f"{first['real_through_griffin_lim']['accuracy'] / first['reference']['accuracy']:.2f} × the real clips' "
-              f"accuracy and {first['real_through_griffin_lim']['inception_score'] / first['reference']['inception_score']:.2f}"
-              " × their inception score: most of the gap is the generator's, not the inversion's.",
-              "", "Goals (issue 18):",
-              f"- accuracy on generated ≥ 0.90 × real: {_mean_std(ratio['accuracy'])} × real, {yes(met_acc)};",
-              f"- inception score ≥ 0.75 × real: {_mean_std(ratio['inception_score'])} × real, {yes(met_is)};",
-              f"- Fréchet distance below espeak-ng's ({espeak_fd:.4f}): {yes(met_fd)};" if espeak_fd is not None else
-              "- Fréchet distance below espeak-ng's: espeak-ng not installed, not measured;",
-              f"- trains within 30 min on this CPU: {meta['generator_train_s'] / 60:.1f} min, {yes(met_time)}.", END]
+    goals = []
+    for run in generators.values():
+        runs, gm = run["per_seed"], run["meta"]
+        gen = {k: [x["generated"][k] for x in runs] for k in ("accuracy", "inception_score", "fd")}
+        ratio = {k: [x["ratios"][k] for x in runs] for k in ("accuracy", "inception_score")}
+        name = _variant(gm["generator_config"])
+        lines.append(f"| **generated**: {name} ({gm['generator_epochs']} epochs in {gm['generator_train_s'] / 60:.1f} min, "
+                     f"best {gm['generator_best_epoch']}) | {_mean_std(gen['accuracy'])} | "
+                     f"{_mean_std(gen['inception_score'], 2)} | {_mean_std(gen['fd'], 4)} |")
+        mem = [x["memorisation"] for x in runs]
+        goals += ["", f"{name}: memorisation, median distance to the nearest training clip, generated "
+                  f"{_mean_std([m['generated_median_nearest_train'] for m in mem])} vs real held-out "
+                  f"{mem[0]['reference_median_nearest_train']:.3f}. Goals (issue 18):",
+                  f"- accuracy on generated ≥ 0.90 × real: {_mean_std(ratio['accuracy'])} × real, "
+                  f"{yes(statistics.mean(ratio['accuracy']) >= 0.90)};",
+                  f"- inception score ≥ 0.75 × real: {_mean_std(ratio['inception_score'])} × real, "
+                  f"{yes(statistics.mean(ratio['inception_score']) >= 0.75)};",
+                  f"- Fréchet distance below espeak-ng's ({espeak_fd:.4f}): "
+                  f"{yes(statistics.mean(gen['fd']) < espeak_fd)};" if espeak_fd is not None else
+                  "- Fréchet distance below espeak-ng's: espeak-ng not installed, not measured;",
+                  f"- trains within 30 min on this CPU: {gm['generator_train_s'] / 60:.1f} min, "
+                  f"{yes(gm['generator_train_s'] <= 1800)}."]
+    lines += goals
+    gl = first["real_through_griffin_lim"]
+    lines += ["", "Reading the table: a generated clip that copied a training clip would sit far below the held-out "
+              "clips' memorisation distance; above it, the clips copy nothing and lie off the real clips' manifold. "
+              "The judge is trained with label smoothing 0.1 and heavy augmentation, so even real clips get soft "
+              "probabilities and an inception score well below 10 (SC09's 9.18 came from a sharper classifier); the "
+              "ratios to the real row are what the goals compare. Griffin-Lim alone gives "
+              f"{gl['accuracy'] / first['reference']['accuracy']:.2f} × the real clips' accuracy and "
+              f"{gl['inception_score'] / first['reference']['inception_score']:.2f} × their inception score: most of "
+              "the gap is the generator's, not the inversion's. Not built: a WaveGAN-style waveform generator, a "
+              "diffusion model; not measured: augmentation of fsdd-digits with generated clips.", END]
     return "\n".join(lines)
 
 
