@@ -110,14 +110,16 @@ def evaluate_generator(run_dir: Path, classifier, args) -> dict:
         per_seed.append(result)
         print(run_dir, seed, json.dumps(result["generated"]), flush=True)
     wall_s, epochs, best = generator_wall_s(run_dir)
+    curve = [json.loads(x)["fd"] for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"val"' in x]
     return {"meta": {"generator_train_s": wall_s, "generator_epochs": epochs, "generator_best_epoch": best,
+                     "val_fd_by_epoch": curve,
                      "generator_config": generator.config["model"], "clips_per_set": len(reference.waveforms)},
             "per_seed": per_seed}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--generator", type=Path, nargs="+", required=True,
+    parser.add_argument("--generator", type=Path, nargs="+",
                         help="trained fsdd-generate run folders (variants side by side)")
     parser.add_argument("--classifier", type=Path, default=RUNS / "classifier")
     parser.add_argument("--classifier-epochs", type=int, default=15)
@@ -130,6 +132,8 @@ def main() -> None:
     if args.report:
         write_section(report(json.loads(STATE.read_text())), START, END)
         return
+    if not args.generator:
+        parser.error("give --generator RUN [RUN ...] (trained fsdd-generate runs), or --report")
     torch.set_num_threads(1)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_1min = os.getloadavg()[0]
@@ -163,8 +167,14 @@ def _variant(config: dict) -> str:
     """What distinguishes a generator run's model config from fsdd-generate's (its row's name)."""
     from polysense.train.config import load_config as load
 
+    import inspect
+
+    from polysense.models.registry import builder
+
     base = load("fsdd-generate").model
-    changed = {k: v for k, v in config.items() if base.get(k) != v and k not in ("sample_rate",)}
+    defaults = {k: p.default for k, p in inspect.signature(builder("model", base["name"])).parameters.items()}
+    full = {**{k: defaults.get(k) for k in base}, **config}  # a key the run's config lacks had its default
+    changed = {k: v for k, v in full.items() if base.get(k) != v and k not in ("sample_rate",)}
     return "fsdd-generate" + (" with " + ", ".join(f"{k}={v}" for k, v in changed.items()) if changed else "")
 
 
@@ -178,8 +188,9 @@ def report(r: dict) -> str:
     espeak_fd = first.get("espeak", {}).get("fd")
     yes = lambda ok: "**met**" if ok else "**not met**"  # noqa: E731
     lines = [START, "## Class-conditional digit generation (`benchmarks/synthesis.py`)", "",
-             "Generators: runs of `fsdd-generate` (specgan) and variants, each trained by `polysense train` for 30 minutes "
-             "of wall time on this shared CPU (stopped there; the best epoch by val fd kept). Judge: an independent "
+             "Generators: runs of `fsdd-generate` (specgan) and variants, each trained by `polysense train` for at most 30 "
+             "minutes of wall time on this shared CPU (a run still going at 30 minutes was stopped there; the best epoch "
+             "by val fd is the one measured). Judge: an independent "
              "classifier (fsdd-digits recipe on the by-take split, real data only, 15 epochs"
              f"{', trained here in %.1f min' % (meta['classifier_train_s'] / 60) if meta['classifier_train_s'] else ''}). "
              f"{first_run['meta']['clips_per_set']} clips per set; generated sets over seeds {meta['seeds']} (mean ± std "
@@ -215,6 +226,12 @@ def report(r: dict) -> str:
                   f"- trains within 30 min on this CPU: {gm['generator_train_s'] / 60:.1f} min, "
                   f"{yes(gm['generator_train_s'] <= 1800)}."]
     lines += goals
+    curves = {_variant(run["meta"]["generator_config"]): run["meta"].get("val_fd_by_epoch") for run in generators.values()}
+    if len(curves) > 1 and all(curves.values()):
+        common = min(len(c) for c in curves.values())
+        lines += ["", f"The machine's load differed between the runs (the epochs each reached in its 30 minutes differ); "
+                  f"at equal epochs, the best val fd (log-mel statistics, the selection metric) in the first {common}: "
+                  + ", ".join(f"{name} {min(c[:common]):.2f}" for name, c in curves.items()) + "."]
     gl = first["real_through_griffin_lim"]
     lines += ["", "Reading the table: a generated clip that copied a training clip would sit far below the held-out "
               "clips' memorisation distance; above it, the clips copy nothing and lie off the real clips' manifold. "
