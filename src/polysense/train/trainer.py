@@ -24,8 +24,8 @@ accumulation) an update of that step's parameters only: the gradients a step's l
 other steps' parameters are discarded, and each step accumulates only its own. Checkpoints hold
 every optimiser and scheduler; the rest of the loop (logging, validation, selection, early
 stopping, resume) is the one described above. ``metrics.jsonl`` logs each step's loss as
-``loss_<step>``, their sum as ``loss``, and each step's ``lr_<step>`` and ``grad_norm_<step>``. A model without ``training_steps`` is trained
-exactly as before: ``model(batch)`` and one optimiser.
+``loss_<step>``, their sum as ``loss``, and each step's ``lr_<step>`` and ``grad_norm_<step>``.
+A model without ``training_steps`` is trained exactly as before: ``model(batch)`` and one optimiser.
 
 Several processes (``torchrun``): ``train.batch_size`` is the global batch; each process takes
 its contiguous share of every batch, gradients are averaged by ``DistributedDataParallel`` and
