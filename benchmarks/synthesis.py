@@ -14,6 +14,9 @@ distances comparable):
 - reference: the real held-out clips (takes 0-4 of every speaker), the ceiling of accuracy and IS;
 - floor: other real clips of the same speakers (takes 5-9): the real-vs-real Fréchet distance;
 - generated: 5 clips per (digit, speaker), one set per ``--seeds`` seed (mean ± std over seeds);
+- voice (speaker-conditioned generators): a second judge, the same recipe with the speaker as the
+  label, names the asked speaker of each generated clip (its accuracy on the real held-out clips
+  beside it);
 - real through Griffin-Lim: the reference's spectrograms (the generator's representation) inverted
   by the same Griffin-Lim: what the inversion alone costs;
 - espeak-ng: the ten digits in 20 voices (:mod:`polysense.data.espeak`).
@@ -56,14 +59,16 @@ STATE = Path(__file__).with_name("synthesis.json")
 START, END = "<!-- synthesis:start -->", "<!-- synthesis:end -->"
 
 
-def clip_set(dataset, samples: int) -> ClipSet:
+def clip_set(dataset, samples: int, key: str = "label") -> ClipSet:
     items = [dataset[i] for i in range(len(dataset))]
-    return ClipSet([fixed_length(item["audio"], samples) for item in items], torch.tensor([item["label"] for item in items]))
+    return ClipSet([fixed_length(item["audio"], samples) for item in items], torch.tensor([int(item[key]) for item in items]))
 
 
-def train_classifier(folder: Path, fsdd: str, epochs: int) -> float:
+def train_classifier(folder: Path, fsdd: str, epochs: int, *, speakers: int = 0) -> float:
+    """The judge: the fsdd-digits recipe on the by-take split; of the speaker (``speakers`` classes) when > 0."""
+    target = ["data.target=speaker", f"model.num_classes={speakers}"] if speakers else []
     config = load_config("fsdd-digits", ["data.name=fsdd_takes", f"data.fsdd_folder={fsdd}", "data.clip_samples=6016",
-                                         f"train.epochs={epochs}"])
+                                         f"train.epochs={epochs}", *target])
     started = time.perf_counter()
     train(config, folder, quiet=True)
     return time.perf_counter() - started
@@ -76,7 +81,7 @@ def generator_wall_s(run: Path) -> tuple[float, int, int | None]:
     return (vals[-1]["seconds"] if vals else float("nan")), len(vals), (best["epoch"] if best else None)
 
 
-def evaluate_generator(run_dir: Path, classifier, args) -> dict:
+def evaluate_generator(run_dir: Path, classifier, args, speaker_judge=None) -> dict:
     """The measures of one generator run over ``args.seeds`` (with the shared real and espeak-ng sets)."""
     generator = load_run(run_dir)
     model = generator.model
@@ -107,6 +112,11 @@ def evaluate_generator(run_dir: Path, classifier, args) -> dict:
         result = evaluate_generated(classifier, generated=ClipSet(list(waves), labels), reference=reference,
                                     floor=floor, training=training, comparisons=comparisons)
         result["generate_seconds"] = generate_s
+        if speaker_judge is not None and who is not None:
+            voices = evaluate_generated(speaker_judge, generated=ClipSet(list(waves), who),
+                                        reference=clip_set(data.test, samples, key="speaker"))
+            result["speaker"] = {"generated_accuracy": voices["generated"]["accuracy"],
+                                 "reference_accuracy": voices["reference"]["accuracy"]}
         per_seed.append(result)
         print(run_dir, seed, json.dumps(result["generated"]), flush=True)
     wall_s, epochs, best = generator_wall_s(run_dir)
@@ -123,6 +133,8 @@ def main() -> None:
                         help="trained fsdd-generate run folders (variants side by side)")
     parser.add_argument("--classifier", type=Path, default=RUNS / "classifier")
     parser.add_argument("--classifier-epochs", type=int, default=15)
+    parser.add_argument("--speaker-classifier", type=Path, default=RUNS / "speaker-classifier",
+                        help="the voice judge (the same recipe with the speaker as the label), trained when absent")
     parser.add_argument("--fsdd", default=os.environ.get("POLYSENSE_FSDD", "../shared/data/fsdd/recordings"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--per-cell", type=int, default=5, help="generated clips per (digit, speaker)")
@@ -142,11 +154,16 @@ def main() -> None:
     if not (args.classifier / "model.safetensors").is_file():
         classifier_s = train_classifier(args.classifier, args.fsdd, args.classifier_epochs)
     classifier = load_run(args.classifier)
+    speaker_s = None
+    if not (args.speaker_classifier / "model.safetensors").is_file():
+        speaker_s = train_classifier(args.speaker_classifier, args.fsdd, args.classifier_epochs, speakers=4)
+    speaker_judge = load_run(args.speaker_classifier)
     generators = {}
     for run_dir in args.generator:
-        generators[str(run_dir)] = evaluate_generator(run_dir, classifier, args)
+        generators[str(run_dir)] = evaluate_generator(run_dir, classifier, args, speaker_judge)
     results = {"meta": {"started": started, "load_1min": load_1min, "machine": platform.machine(), "torch": torch.__version__,
                         "seeds": args.seeds, "classifier_train_s": classifier_s, "classifier": str(args.classifier),
+                        "speaker_classifier": str(args.speaker_classifier), "speaker_classifier_train_s": speaker_s,
                         "wall_s": time.perf_counter() - wall},
                "generators": generators}
     STATE.write_text(json.dumps(results, indent=1, default=_unserialisable))
@@ -213,6 +230,11 @@ def report(r: dict) -> str:
                      f"best {gm['generator_best_epoch']}) | {_mean_std(gen['accuracy'])} | "
                      f"{_mean_std(gen['inception_score'], 2)} | {_mean_std(gen['fd'], 4)} |")
         mem = [x["memorisation"] for x in runs]
+        voice = [x["speaker"] for x in runs if "speaker" in x]
+        if voice:
+            goals += ["", f"{name}: voice, the speaker judge (the same recipe trained on the four real speakers) names "
+                      f"the asked speaker for {_mean_std([v['generated_accuracy'] for v in voice])} of the generated "
+                      f"clips vs {voice[0]['reference_accuracy']:.3f} of the real held-out clips."]
         goals += ["", f"{name}: memorisation, median distance to the nearest training clip, generated "
                   f"{_mean_std([m['generated_median_nearest_train'] for m in mem])} vs real held-out "
                   f"{mem[0]['reference_median_nearest_train']:.3f}. Goals (issue 18):",

@@ -8,8 +8,10 @@ plain (B, T) tensor:
 
 - ``audio``: the first ``clip_samples`` samples of the recording (zero-padded when shorter;
   1.4 % of FSDD's recordings are longer than 6080 samples at 8 kHz and lose their tail);
-- ``label``: the digit; ``speaker``: the speaker's index among ``speakers`` (sorted names);
-  ``group``: the speaker's name.
+- ``label``: the digit (``target="digit"``, classes ``zero`` … ``nine``) or the speaker's index
+  (``target="speaker"``, classes the sorted speaker names: a speaker classifier that judges
+  voice-conditioned generators); ``speaker``: the speaker's index among ``speakers`` (sorted
+  names); ``group``: the speaker's name.
 
 The speakers are listed in ``DataSplits.extra["speakers"]`` (the trainer writes them to
 ``run.json``, where ``polysense generate`` reads which voices a run knows).
@@ -55,13 +57,16 @@ def fixed_length(audio: torch.Tensor, samples: int) -> torch.Tensor:
 @register_dataset("fsdd_takes")
 def fsdd_take_splits(*, seed: int, fsdd_folder: str | None = None, sample_rate: int = 8000,
                      clip_samples: int = 6080, test_takes: Sequence[int] = (0, 1, 2, 3, 4),
-                     val_takes: Sequence[int] = (5, 6, 7, 8, 9)) -> DataSplits:
+                     val_takes: Sequence[int] = (5, 6, 7, 8, 9), target: str = "digit") -> DataSplits:
     """FSDD by take with fixed-length clips (see the module docstring); ``seed`` is unused (the
     split is the take numbers)."""
     from polysense.audio import load
     from polysense.data.builtin import _folder
     from polysense.data.fsdd import DIGIT_WORDS, parse_fsdd_name
 
+    from polysense._checks import check_choice
+
+    check_choice("target", target, ("digit", "speaker"))
     clip_samples = check_positive_int("clip_samples", clip_samples, maximum=10 * int(sample_rate), what="samples")
     test, val = {int(t) for t in test_takes}, {int(t) for t in val_takes}
     if test & val:
@@ -73,13 +78,15 @@ def fsdd_take_splits(*, seed: int, fsdd_folder: str | None = None, sample_rate: 
     for f in files:
         split = "test" if f.index in test else "val" if f.index in val else "train"
         audio, _ = load(f.path, sample_rate=sample_rate)
-        parts[split].append((f.id, fixed_length(audio.float(), clip_samples), f.digit, speakers.index(f.speaker),
+        label = f.digit if target == "digit" else speakers.index(f.speaker)
+        parts[split].append((f.id, fixed_length(audio.float(), clip_samples), label, speakers.index(f.speaker),
                              f.speaker))
     if not parts["train"]:
         raise ParameterError(f"{folder}: test_takes={sorted(test)} and val_takes={sorted(val)} leave no training "
                              "take: hold out fewer takes")
     made = {k: TakeClips(v, sample_rate=sample_rate) if v else None for k, v in parts.items()}
     return DataSplits(train=made["train"], val=made["val"], test=made["test"], sample_rate=int(sample_rate),
-                      classes=tuple(DIGIT_WORDS), modalities=("audio",), extra={"speakers": list(speakers)},
+                      classes=tuple(DIGIT_WORDS) if target == "digit" else speakers, modalities=("audio",),
+                      extra={"speakers": list(speakers)},
                       description=f"FSDD by take ({len(speakers)} speakers in every split; test takes {sorted(test)}, "
                                   f"val takes {sorted(val)}), {clip_samples} samples at {sample_rate} Hz")
