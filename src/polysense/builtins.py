@@ -42,6 +42,7 @@ BUILTIN_MODEL_PARTS: dict[str, dict[str, tuple[str, ...]]] = {
         "polysense.enhance.unet": ("mask_unet", "mask_unet_separator"),
         "polysense.enhance.tasnet": ("conv_tasnet",),
         "polysense.detect.model": ("frame_crnn",),
+        "polysense.models.generators.specgan": ("specgan",),
     },
 }
 
@@ -53,6 +54,7 @@ BUILTIN_DATASETS: dict[str, tuple[str, ...]] = {
     "polysense.detect.scenes": ("fsdd_scenes",),
     "polysense.detect.speakers": ("fsdd_speakers",),
     "polysense.recognize.sequences": ("fsdd_sequences",),
+    "polysense.data.takes": ("fsdd_takes",),
 }
 
 for _kind, _modules in BUILTIN_MODEL_PARTS.items():

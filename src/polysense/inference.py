@@ -13,6 +13,8 @@ reports. It reads only the declared contract of :mod:`polysense.models.output`:
 - with ``embed``, every modality of ``model.modalities`` through ``model.encode`` (B, D) (an
   :class:`~polysense.models.output.EmbeddingOutput`'s ``embeddings`` are ``encode``'s by contract,
   tests/models/test_contract.py: they are taken from the output instead of being computed twice);
+- a :class:`~polysense.models.output.GenerationOutput`'s ``features`` of the generated and of the
+  real items (B, D) each;
 - with ``utterances``, an :class:`~polysense.models.output.EnhancementOutput`'s ``estimate`` per
   utterance against its reference and input (a separator's estimates matched to the sources by
   the permutation of best SI-SDR first).
@@ -34,8 +36,15 @@ from polysense.data.batches import Collator, epoch_batches
 from polysense.errors import ParameterError
 from polysense.losses.separation import pit_si_sdr_loss
 from polysense.metrics.classification import classification_metrics
+from polysense.metrics.generation import frechet_distance
 from polysense.metrics.retrieval import DEFAULT_KS, retrieval_report
-from polysense.models.output import ClassifierOutput, EmbeddingOutput, EnhancementOutput, ModelOutput
+from polysense.models.output import (
+    ClassifierOutput,
+    EmbeddingOutput,
+    EnhancementOutput,
+    GenerationOutput,
+    ModelOutput,
+)
 
 __all__ = ["Collected", "batches_of", "collect", "output_scalars", "scalar", "scored", "to_device"]
 
@@ -93,6 +102,7 @@ class Collected:
         embeddings: modality → one (B, D) tensor per batch, from ``model.encode``.
         utterances: (estimate, reference, input) 1-D float64 waveforms of each enhanced utterance
             (a separator: one per source), trimmed to the utterance's ``length``.
+        generation: ``"generated"``/``"real"`` → one (B, D) float64 feature tensor per batch of a generator.
     """
 
     count: int = 0
@@ -104,6 +114,7 @@ class Collected:
     scores: list[torch.Tensor] = field(default_factory=list)
     embeddings: dict[str, list[torch.Tensor]] = field(default_factory=dict)
     utterances: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=list)
+    generation: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
     @property
     def enhancement(self) -> bool:
@@ -191,6 +202,9 @@ def collect(model: torch.nn.Module, batches: Iterable[Mapping[str, Any]], *, dev
                     except ParameterError:
                         continue  # the batch lacks this modality
                 found.embeddings.setdefault(modality, []).append(embedded.float().cpu())
+            if isinstance(out, GenerationOutput):
+                for key, value in out.features.items():
+                    found.generation.setdefault(key, []).append(value.double().cpu())
             if utterances:
                 if not isinstance(out, EnhancementOutput) or out.estimate is None:
                     raise ParameterError(f"{type(model).__name__} returned no 'estimate': enhancement needs a "
@@ -210,7 +224,9 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
     - with class scores and labels: ``accuracy``, ``macro_f1``, ``confusion`` (and ``per_group``
       when every item has a group) of :func:`polysense.metrics.classification.classification_metrics`;
     - with ``retrieval`` and two or more embedded modalities: ``retrieval`` of
-      :func:`polysense.metrics.retrieval.retrieval_report` (Recall@K for ``ks``, median rank, mAP).
+      :func:`polysense.metrics.retrieval.retrieval_report` (Recall@K for ``ks``, median rank, mAP);
+    - with a generator's features of generated and real items: ``fd``, their Fréchet distance
+      (:func:`polysense.metrics.generation.frechet_distance`, over every item of the pass).
     """
     result: dict[str, Any] = dict(found.scalars)
     logits = found.cat_logits()
@@ -218,6 +234,8 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
         groups = found.groups if len(found.groups) == len(found.labels) else None
         result.update(classification_metrics(logits, torch.tensor(found.labels),
                                              num_classes=num_classes or logits.shape[1], groups=groups))
+    if {"generated", "real"} <= set(found.generation):
+        result["fd"] = frechet_distance(torch.cat(found.generation["generated"]), torch.cat(found.generation["real"]))
     if retrieval:
         report = retrieval_report(found.cat_embeddings(), texts=found.texts, labels=found.labels, ks=ks)
         if report:

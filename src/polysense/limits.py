@@ -25,6 +25,8 @@ Limits (environment variable: default, what it bounds):
 - ``POLYSENSE_MAX_MODEL_DIM``: 2**20; any size in a model config (a width, a vocabulary).
 - ``POLYSENSE_MAX_MODEL_DEPTH``: 1,024; layers, blocks or heads in a model config.
 - ``POLYSENSE_MAX_MODEL_BYTES``: 16 GiB; the parameter memory of a built model.
+- ``POLYSENSE_MAX_GENERATED_CLIPS``: 10,000; clips one ``polysense generate`` call makes (about
+  two hours of 0.75 s digits, 120 MB of 16-bit WAV at 8 kHz).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Limits:
     max_model_dim: int = 1 << 20
     max_model_depth: int = 1024
     max_model_bytes: int = 16 << 30
+    max_generated_clips: int = 10_000
 
 
 def env_name(field: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 import polysense.data as data
 
 MODULES = ("adapters", "augment", "av_digits", "cache", "check", "collate", "dataset", "folder", "fsdd", "manifest", "splits",
-           "synthetic")
-BUILT_IN = ("synthetic", "fsdd", "av_digits", "adapters", "augment", "folder")
+           "synthetic", "takes")
+BUILT_IN = ("synthetic", "fsdd", "av_digits", "adapters", "augment", "folder", "takes")
 
 
 def test_every_exported_name_resolves_to_its_module_object():

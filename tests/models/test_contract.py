@@ -17,6 +17,7 @@ from polysense.models.output import (
     ClassifierOutput,
     EmbeddingOutput,
     EnhancementOutput,
+    GenerationOutput,
     MatchOutput,
     ModelOutput,
 )
@@ -71,8 +72,11 @@ CONFIGS = {
     "frame_crnn": {"name": "frame_crnn", "sample_rate": 8000, "num_classes": 3, "n_mels": 16, "channels": [4],
                    "rnn_hidden": 4},
     "ctc_recognizer": {"name": "ctc_recognizer", "encoder": AUDIO, "hidden": 8},
+    "specgan": {"name": "specgan", "sample_rate": 8000, "num_classes": 3, "n_fft": 64, "hop_length": 16, "frames": 16,
+                "latent_dim": 8, "embed_dim": 4, "channels": [8, 4], "discriminator_channels": [4, 8], "feature_mels": 8},
 }
 ENHANCERS = {"mask_unet", "mask_unet_separator", "conv_tasnet"}
+GENERATORS = {"specgan"}
 DETECTORS = {"frame_crnn"}
 RECOGNIZERS = {"ctc_recognizer"}
 #: What each registered model declares itself to be: its kind and whether its modalities share a space.
@@ -84,11 +88,12 @@ KINDS = {
     "vilbert": ("matcher", False), "vilt": ("matcher", False),
     **{name: ("enhancer", False) for name in ENHANCERS},
     "speaker_embedding": ("speaker", False), "frame_crnn": ("detector", False), "ctc_recognizer": ("recogniser", False),
+    "specgan": ("generator", False),
 }
 #: The output type each kind promises.
 OUTPUTS = {"classifier": ClassifierOutput, "embedder": EmbeddingOutput, "matcher": MatchOutput,
            "enhancer": EnhancementOutput, "speaker": ClassifierOutput, "detector": ModelOutput,
-           "recogniser": ModelOutput}
+           "recogniser": ModelOutput, "generator": GenerationOutput}
 
 
 def _recognition_batch() -> dict:
@@ -151,6 +156,9 @@ def test_every_model_returns_the_base_output_and_its_loss_trains_it(name):
         assert out.match_logits.shape == (out.match_labels.shape[0], 2) and set(out.match_labels.tolist()) <= {0, 1}
         accuracy = (out.match_logits.argmax(-1) == out.match_labels).float().mean()
         torch.testing.assert_close(out.metrics["itm_accuracy"], accuracy)
+    if isinstance(out, GenerationOutput):
+        assert out.generated.shape[0] == 6 and set(out.features) == {"generated", "real"}
+        assert out.features["generated"].shape == out.features["real"].shape
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
@@ -164,7 +172,7 @@ def test_every_detector_returns_frame_logits_and_events(name):
     assert len(out.events) == 6 and "event_f1" in out.metrics and model.modalities == ()
 
 
-@pytest.mark.parametrize("name", sorted(set(CONFIGS) - ENHANCERS - DETECTORS))
+@pytest.mark.parametrize("name", sorted(set(CONFIGS) - ENHANCERS - DETECTORS - GENERATORS))
 def test_every_model_that_embeds_encodes_unit_vectors(name):
     torch.manual_seed(0)
     model = build("model", CONFIGS[name]).eval()

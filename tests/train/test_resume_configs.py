@@ -47,6 +47,10 @@ def _data_overrides(data: str, request, tts_cache: Path) -> list[str]:
         "fsdd_speakers": [*real, "data.synthetic_voices=0"],
         "fsdd_sequences": [*real, "data.num_train=8", "data.num_val=2", "data.num_test=2", "data.max_digits=3",
                            "data.synthetic_voices=0"],
+        # split by take: the tiny folder has take 0 only, so take 0 trains and no take is held out
+        # for test; validation needs one take, so the tiny folder of takes 0-1 serves it
+        "fsdd_takes": [f"data.fsdd_folder={request.getfixturevalue('tiny_fsdd_takes')}", "data.test_takes=[]",
+                       "data.val_takes=[1]", "train.eval_batch_size=8"],
     }
     if data not in tiny:
         pytest.fail(f"dataset {data!r} has no tiny version in this test: add one to _data_overrides")
@@ -60,6 +64,17 @@ def tiny_fsdd(tmp_path_factory, fsdd_dir) -> Path:
     for speaker in SPEAKERS:
         for digit in range(10):
             shutil.copyfile(fsdd_dir / f"{digit}_{speaker}_0.wav", folder / f"{digit}_{speaker}_0.wav")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_fsdd_takes(tmp_path_factory, fsdd_dir) -> Path:
+    """Takes 0 and 1 of each digit by two speakers (40 files): take 0 trains, take 1 validates."""
+    folder = tmp_path_factory.mktemp("fsdd_takes")
+    for speaker in SPEAKERS[:2]:
+        for digit in range(10):
+            for take in (0, 1):
+                shutil.copyfile(fsdd_dir / f"{digit}_{speaker}_{take}.wav", folder / f"{digit}_{speaker}_{take}.wav")
     return folder
 
 

@@ -18,6 +18,7 @@ from polysense.cli import (
     recognize_cmds,
     search_cmds,
     signal_cmds,
+    synthesis_cmds,
     train_cmds,
 )
 from polysense.cli.errors import UserErrorGroup
@@ -40,6 +41,7 @@ enhance_cmds.register(app)  # denoise, separate
 recognize_cmds.register(app)  # transcribe
 predict_cmds.register(app)  # predict, export
 detect_cmds.register(app)  # detect
+synthesis_cmds.register(app)  # generate, evaluate-generated
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from rich.table import Table
 from polysense.errors import ParameterError
 
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft | denoising"
+TOPIC_HELP = "aliasing | quantization | dft | windows | resolution | stft | denoising | synthesis"
 
 
 @contextmanager
@@ -108,12 +108,18 @@ def spectrogram(
 def explain(
     topic: str = typer.Argument(..., help=f"One of: {TOPIC_HELP}."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the figure (.png, .pdf or .svg)."),
+    run: Path = typer.Option(None, "--run", help="A trained run drawn into the topics that take one: denoising "
+                             "(a mask_unet run), synthesis (a specgan run: generated vs real spectrograms)."),
 ) -> None:
     """Draw one of the lecture's figures from computed data."""
+    from polysense.errors import ParameterError
     from polysense.explain import write_explain  # here, as above: ~4 s of every `polysense` start-up otherwise
 
     with user_errors():
-        written = write_explain(topic, _figure_path(output))
+        if run is not None and topic not in ("denoising", "synthesis"):
+            raise ParameterError(f"--run: the topic {topic!r} draws no trained model; leave --run out "
+                                 "(it serves denoising and synthesis)")
+        written = write_explain(topic, _figure_path(output), **({"run_dir": run} if run is not None else {}))
     typer.echo(f"wrote {written}")
 
 

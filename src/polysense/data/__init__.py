@@ -3,7 +3,7 @@
 The core (manifests, :class:`ManifestDataset`, :func:`collate`, splits, the cache) is imported with
 the package. The built-in datasets and augmentations (:mod:`~polysense.data.synthetic`,
 :mod:`~polysense.data.fsdd`, :mod:`~polysense.data.av_digits`, :mod:`~polysense.data.adapters`,
-:mod:`~polysense.data.augment`, :mod:`~polysense.data.folder`) are exported here too but imported on first use of one of their
+:mod:`~polysense.data.augment`, :mod:`~polysense.data.folder`, :mod:`~polysense.data.takes`) are exported here too but imported on first use of one of their
 names, so ``import polysense.data`` does not pay for SciPy's signal module and Pillow's drawing.
 """
 
@@ -43,6 +43,7 @@ _LAZY = {
     **dict.fromkeys(("AVDigits", "PCADegradation", "digits_manifest", "load_digit_images", "pca_degrade"), "av_digits"),
     **dict.fromkeys(("captions_csv_manifest", "coco_manifest", "esc50_manifest"), "adapters"),
     **dict.fromkeys(("FolderManifest", "folder_manifest", "walk_files"), "folder"),
+    **dict.fromkeys(("TakeClips", "fixed_length", "fsdd_take_splits"), "takes"),
     **dict.fromkeys(
         ("AddNoise", "MixupOutput", "RandomGain", "SpecAugment", "SpeedPerturb", "TimeShift", "add_noise", "gain",
          "mixup", "pitch_shift_batch", "random_gain", "spec_augment", "speed_perturb_batch", "time_shift"),

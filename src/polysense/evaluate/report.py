@@ -8,7 +8,10 @@ Figures (``figures/`` in the run folder), each drawn from computed data:
 - ``similarity.png``: cosine similarities between the first items' embeddings of two
   modalities (embedding models);
 - ``retrieval.png``: a few queries with their top results, each shown as its spectrogram or
-  image, the correct ones marked.
+  image, the correct ones marked;
+- ``generation.png``: for a generator (``kind`` "generator", e.g. ``specgan``), one real clip
+  of each class of the evaluated split over a generated one of the same class, in the generator's
+  own spectrogram representation; one generated clip per class is written to ``samples/`` to listen to.
 """
 
 from __future__ import annotations
@@ -71,6 +74,57 @@ def plot_curves(metrics: list[dict[str, Any]], path: Path, *, best_epoch: int | 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_generation(run_dir: Path, split_data: Any, path: Path, samples: Path) -> tuple[Path, list[Path]] | None:
+    """Real (top) and generated (bottom) normalised log-magnitude spectrograms per class, and one
+    generated WAV per class in ``samples``; None when the run's model does not generate.
+    ``split_data()`` gives the evaluated split's dataset (called only for a generator)."""
+    import re
+
+    from polysense.audio import save
+    from polysense.data.takes import fixed_length
+    from polysense.train.run import load_run
+
+    from polysense.models.registry import builder
+    from polysense.train.run import read_run_config
+
+    if getattr(builder("model", read_run_config(run_dir)["model"]["name"]), "kind", None) != "generator":
+        return None  # decided from the registered class: no second load of a model that does not generate
+    run = load_run(run_dir)
+    model = run.model
+    if not run.classes:
+        return None
+    dataset = split_data()
+    if dataset is None:
+        return None
+    real: dict[int, torch.Tensor] = {}
+    for i in range(len(dataset)):
+        item = dataset[i]
+        real.setdefault(int(item["label"]), item["audio"])
+        if len(real) == len(run.classes):
+            break
+    labels = sorted(real)
+    with torch.no_grad():
+        fake = model.sample(torch.tensor(labels), generator=torch.Generator().manual_seed(0))
+        true = model.spectrogram(torch.stack([fixed_length(real[k].float(), model.clip_samples) for k in labels]))
+        clips = model.generate(torch.tensor(labels), seed=0)
+    plt = _plt()
+    fig, axes = plt.subplots(2, len(labels), figsize=(1.6 * len(labels) + 1, 3.6), squeeze=False)
+    for j, k in enumerate(labels):
+        for row, values, what in ((0, true, "real"), (1, fake, "generated")):
+            axes[row][j].imshow(values[j, 0].numpy(), origin="lower", aspect="auto", vmin=-1, vmax=1, cmap="magma")
+            axes[row][j].set_title(f"{what} {str(run.classes[k])[:10]}", fontsize=8)
+            axes[row][j].set_axis_off()
+    fig.suptitle("normalised log-magnitude spectrograms (frequency up, time right)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    samples.mkdir(exist_ok=True)
+    written = [save(samples / f"generated-{re.sub(r'[^A-Za-z0-9]+', '-', str(run.classes[k]))}.wav", clips[j].clamp(-1, 1),
+                    int(model.sample_rate))
+               for j, k in enumerate(labels)]
+    return path, written
 
 
 def plot_confusion(confusion: list[list[int]], classes: list[str] | None, path: Path, *, title: str) -> Path:
@@ -236,6 +290,10 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
                                           sample_rate=info.get("sample_rate"))
                     if path:
                         drawn.append(("Retrieval examples", path))
+    generation = plot_generation(run_dir, lambda: data.split(split) if own else None, figures / "generation.png",
+                                 run_dir / "samples")
+    if generation:
+        drawn.append(("Generated vs real, per class", generation[0]))
     lines = [f"# Run report: {config.get('name', run_dir.name)}", ""]
     if config.get("description"):
         lines += [config["description"].strip(), ""]
@@ -287,6 +345,8 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
                   + " | ".join(f"{det['event_based'][k]:.3f}" for k in keys) + " |",
                   f"| segment-based ({det['segment_based']['segment_s']:g} s) | "
                   + " | ".join(f"{det['segment_based'][k]:.3f}" for k in keys) + " |", ""]
+    if generation:
+        lines += ["### Generated clips to listen to", "", " ".join(f"[{p.stem}](samples/{p.name})" for p in generation[1]), ""]
     if drawn:
         lines += ["## Figures", ""]
         for title, path in drawn:

@@ -134,6 +134,8 @@ def evaluate_run(
         result["classes"] = list(classes) if classes else None
     if report.get("retrieval"):
         result["retrieval"] = report["retrieval"]
+    if "fd" in report:
+        result["fd"] = report["fd"]
     if evaluate_cfg.get("zero_shot", True):
         zero = _zero_shot(run, found, classes, evaluate_cfg.get("templates"))
         if zero:

@@ -23,10 +23,11 @@ from polysense.explain.lecture import (
     windows_figure,
 )
 from polysense.explain.spectrogram import spectrogram_figure
+from polysense.explain.synthesis import synthesis_figure
 
 __all__ = ["TOPICS", "explain_figure", "frontend_demo", "write_explain"]
 
-TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft", "denoising")
+TOPICS = ("aliasing", "quantization", "dft", "windows", "resolution", "stft", "denoising", "synthesis")
 
 _EXPLAIN: dict[str, Callable[..., Figure]] = {
     "aliasing": aliasing_figure,
@@ -36,6 +37,7 @@ _EXPLAIN: dict[str, Callable[..., Figure]] = {
     "resolution": resolution_figure,
     "stft": stft_figure,
     "denoising": denoising_figure,
+    "synthesis": synthesis_figure,
 }
 
 _DESCRIPTIONS = {
@@ -46,6 +48,7 @@ _DESCRIPTIONS = {
     "resolution": "the same sound as wideband and narrowband spectrograms",
     "stft": "whole-signal DFT vs spectrogram for a sound that changes over time",
     "denoising": "noisy / Wiener gain / denoised / clean spectrograms and the ideal ratio mask",
+    "synthesis": "a magnitude spectrogram and Griffin-Lim's sounds from it after 1, 8, 32 iterations",
 }
 
 

@@ -7,7 +7,9 @@
 - :mod:`.transcription`: word and character error rates (jiwer);
 - :mod:`.events`: event- and segment-based detection metrics (sed_eval's definitions);
 - :mod:`.diarization`: the diarization error rate (pyannote.metrics' definition);
-- :mod:`.verification`: speaker verification EER and minDCF.
+- :mod:`.verification`: speaker verification EER and minDCF;
+- :mod:`.generation`: Fréchet distance, inception score and nearest-neighbour distances of
+  generated sounds.
 
 The one loop that runs a model to feed them is :mod:`polysense.inference`; what a run's evaluation
 adds on top (zero-shot, robustness, reports) lives in :mod:`polysense.evaluate`.

@@ -16,7 +16,7 @@ index and the CLI read declarations instead of probing attributes:
   ``"detector"``        frame logits and events (:class:`polysense.detect.model.DetectionOutput`)
   ``"recogniser"``      per-frame log-probabilities of units (:class:`polysense.models.ctc.model.CTCOutput`)
   ``"speaker"``         speaker logits in training; voices embedded by ``encode`` for verification
-  ``"generator"``       generated waveforms
+  ``"generator"``       :class:`~polysense.models.output.GenerationOutput`, generated items and features
   ====================  ======================================================================
 
 - ``modalities`` — the modalities :meth:`Model.encode` embeds, ``()`` for a model that embeds none;

@@ -15,6 +15,14 @@ matched-or-not scores of pairs, :class:`EnhancementOutput` the estimated wavefor
 
 What a model *is* (its ``kind``, ``modalities``, ``shared_space``, ``encode``, ``tokenizer``,
 ``sample_rate``) is declared by :class:`polysense.models.contract.Model`.
+
+Alternating optimisation (a GAN's generator and discriminator): a model that has more than one
+optimisation step declares them with ``training_steps() -> list[TrainingStep]``; the trainer then
+runs, for every batch and in the listed order, ``forward(batch, step=name)`` and updates only that
+step's parameters with that step's own optimiser and schedule. A model without the method (or with
+one step) is trained by ``forward(batch)`` and one optimiser, as always. :class:`GenerationOutput`
+carries per-item features of generated and real items, from which validation computes a Fréchet
+distance (a selection metric that is not the adversarial loss).
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["ClassifierOutput", "EmbeddingOutput", "EnhancementOutput", "MatchOutput", "ModelOutput"]
+__all__ = ["ClassifierOutput", "EmbeddingOutput", "EnhancementOutput", "GenerationOutput", "MatchOutput", "ModelOutput",
+           "TrainingStep"]
 
 
 @dataclass
@@ -72,3 +81,33 @@ class EnhancementOutput(ModelOutput):
     """A denoiser's or separator's output: ``estimate`` (B, T) or (B, S, T) waveforms."""
 
     estimate: torch.Tensor | None = None
+
+
+@dataclass
+class GenerationOutput(ModelOutput):
+    """A generator's output: ``generated`` items (e.g. (B, F, T) normalised log-magnitude spectrograms)
+    and ``features`` {"generated": (B, D), "real": (B, D)}: per-item feature vectors of the generated
+    items (asked for with the batch's labels) and of the batch's real items, in one feature space;
+    validation computes the Fréchet distance ``fd`` between the two sets over the whole split."""
+
+    generated: torch.Tensor | None = None
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One optimisation step of a model trained by alternating updates (see the module docstring).
+
+    Attributes:
+        name: passed as ``forward(batch, step=name)``; the output's ``loss`` is this step's loss.
+        parameters: the parameters this step updates (disjoint from every other step's).
+        optim: overrides of the config's ``optim`` section for this step's AdamW (``lr``,
+            ``betas``, ``weight_decay``, ``eps``, ``clip_grad_norm``).
+        schedule: overrides of the config's ``schedule`` section (``name``, ``warmup_fraction``,
+            ``min_lr_ratio``) for this step's learning-rate schedule.
+    """
+
+    name: str
+    parameters: tuple[torch.nn.Parameter, ...]
+    optim: Mapping[str, Any] = field(default_factory=dict)
+    schedule: Mapping[str, Any] = field(default_factory=dict)

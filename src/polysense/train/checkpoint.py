@@ -3,7 +3,9 @@
 A resumable checkpoint is a folder ``checkpoints/step-00000123/`` holding
 
 - ``model.safetensors``: the weights;
-- ``optimizer.safetensors`` + the tensor-free part of the optimiser state in ``state.json``;
+- ``optimizer.safetensors`` + the tensor-free part of the optimiser state in ``state.json``
+  (a model trained by alternating steps has one optimiser and one scheduler per step, stored by
+  step name: tensors ``opt.<step>/<param>.<slot>``, JSON under ``optimizer.steps.<step>``);
 - ``state.json``: step, epoch, batches done in the epoch, scheduler, best metric, RNG states
   and the length of ``metrics.jsonl`` at that moment.
 
@@ -163,15 +165,15 @@ def set_rng_state(tensors: Mapping[str, torch.Tensor], info: Mapping[str, Any],
 # ---------------------------------------------------------------------- optimiser
 
 
-def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _split_optimizer(state: dict[str, Any], prefix: str = "") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     plain: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
     for pid, slots in state["state"].items():
         entry = {}
         for slot, value in slots.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"{pid}.{slot}"] = value
-                entry[slot] = {"tensor": f"{pid}.{slot}"}
+                tensors[f"{prefix}{pid}.{slot}"] = value
+                entry[slot] = {"tensor": f"{prefix}{pid}.{slot}"}
             else:
                 entry[slot] = value
         plain["state"][str(pid)] = entry
@@ -186,6 +188,19 @@ def _join_optimizer(tensors: Mapping[str, torch.Tensor], plain: Mapping[str, Any
     return {"param_groups": plain["param_groups"], "state": state}
 
 
+def _optimizers_state(optimizer: Any, scheduler: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any], Any]:
+    """(tensors, JSON, scheduler JSON) of one optimiser, or of a mapping {step: optimiser} with a
+    mapping {step: scheduler} (a model trained by alternating steps)."""
+    if not isinstance(optimizer, Mapping):
+        tensors, plain = _split_optimizer(optimizer.state_dict())
+        return tensors, plain, scheduler.state_dict()
+    tensors, steps = {}, {}
+    for name, opt in optimizer.items():
+        own, steps[name] = _split_optimizer(opt.state_dict(), prefix=f"{name}/")
+        tensors.update(own)
+    return tensors, {"steps": steps}, {name: scheduler[name].state_dict() for name in optimizer}
+
+
 # ---------------------------------------------------------------------- checkpoints
 
 
@@ -193,24 +208,25 @@ def save_checkpoint(
     folder: str | os.PathLike,
     *,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer],
     scheduler: Any,
     state: Mapping[str, Any],
     keep: int = 1,
 ) -> Path:
     """Write a resumable checkpoint under ``folder`` (the run's ``checkpoints/``) and point
-    ``latest.json`` at it; ``state`` must hold ``step`` and be JSON-able."""
+    ``latest.json`` at it; ``state`` must hold ``step`` and be JSON-able. ``optimizer`` and
+    ``scheduler`` are one of each, or mappings {step name: ...} with the same keys."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{int(state['step']):08d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
     try:
         save_file(_contiguous(model.state_dict()), str(tmp / "model.safetensors"))
-        opt_tensors, opt_plain = _split_optimizer(optimizer.state_dict())
+        opt_tensors, opt_plain, scheduler_plain = _optimizers_state(optimizer, scheduler)
         rng_tensors, rng_plain = rng_state(model)
         save_file(_contiguous({**{f"opt.{k}": v for k, v in opt_tensors.items()}, **rng_tensors}),
                   str(tmp / "optimizer.safetensors"))
-        payload = {**state, "optimizer": opt_plain, "scheduler": scheduler.state_dict(), "rng": rng_plain}
+        payload = {**state, "optimizer": opt_plain, "scheduler": scheduler_plain, "rng": rng_plain}
         (tmp / "state.json").write_text(json.dumps(payload), encoding="utf-8")
         for f in tmp.iterdir():
             with open(f, "rb") as handle:
@@ -249,9 +265,11 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
 
 
 def load_checkpoint(
-    path: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+    path: str | os.PathLike, *, model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer], scheduler: Any
 ) -> dict[str, Any]:
-    """Restore model, optimiser, scheduler and RNG from a checkpoint folder; return its state."""
+    """Restore model, optimiser(s), scheduler(s) and RNG from a checkpoint folder; return its state.
+    A checkpoint whose optimisation steps differ from ``optimizer``'s is a :class:`CheckpointError`."""
     path = Path(path)
     load_weights(path / "model.safetensors", model)
     try:
@@ -260,8 +278,20 @@ def load_checkpoint(
     except (OSError, ValueError, SafetensorError) as error:
         raise CheckpointError(f"{path}: corrupt checkpoint ({error}); delete it (and checkpoints/latest.json) "
                               "to start over") from None
-    optimizer.load_state_dict(_join_optimizer({k[4:]: v for k, v in tensors.items() if k.startswith("opt.")},
-                                              state.pop("optimizer")))
-    scheduler.load_state_dict(state.pop("scheduler"))
+    opt_tensors = {k[4:]: v for k, v in tensors.items() if k.startswith("opt.")}
+    opt_plain, scheduler_plain = state.pop("optimizer"), state.pop("scheduler")
+    saved_steps = sorted(opt_plain["steps"]) if "steps" in opt_plain else None
+    own_steps = sorted(optimizer) if isinstance(optimizer, Mapping) else None
+    if saved_steps != own_steps:
+        raise CheckpointError(f"{path}: the checkpoint's optimisation steps {saved_steps or 'one optimiser'} differ from "
+                              f"the model's {own_steps or 'one optimiser'}: it belongs to another model; resume with "
+                              "the config it was trained with")
+    if own_steps is None:
+        optimizer.load_state_dict(_join_optimizer(opt_tensors, opt_plain))
+        scheduler.load_state_dict(scheduler_plain)
+    else:
+        for name in own_steps:
+            optimizer[name].load_state_dict(_join_optimizer(opt_tensors, opt_plain["steps"][name]))
+            scheduler[name].load_state_dict(scheduler_plain[name])
     set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, state.pop("rng"), model)
     return state

@@ -15,6 +15,18 @@ model holds (its front end's augmentations) and the data loader's seed of the ep
 killed at any moment and resumed from its last checkpoint reaches the same weights as an
 uninterrupted one (tested for every built-in config, ``tests/train/test_resume_configs.py``).
 
+Alternating updates: a model that declares two or more optimisation steps
+(``training_steps()``, see :class:`polysense.models.output.TrainingStep`: a GAN's discriminator
+and generator) gets one AdamW and one schedule per step, each over that step's parameters, with the
+step's overrides of the ``optim`` and ``schedule`` sections. For every batch the steps run in the
+declared order, each a forward ``model(batch, step=name)``, a backward and (at the end of an
+accumulation) an update of that step's parameters only: the gradients a step's loss leaves on
+other steps' parameters are discarded, and each step accumulates only its own. Checkpoints hold
+every optimiser and scheduler; the rest of the loop (logging, validation, selection, early
+stopping, resume) is the one described above. ``metrics.jsonl`` logs each step's loss as
+``loss_<step>``, their sum as ``loss``, and each step's ``lr_<step>`` and ``grad_norm_<step>``.
+A model without ``training_steps`` is trained exactly as before: ``model(batch)`` and one optimiser.
+
 Several processes (``torchrun``): ``train.batch_size`` is the global batch; each process takes
 its contiguous share of every batch, gradients are averaged by ``DistributedDataParallel`` and
 the contrastive losses gather embeddings across processes, so N processes follow the same
@@ -42,7 +54,7 @@ from polysense.errors import ParameterError
 from polysense.inference import output_scalars, to_device
 from polysense.train import checkpoint as ckpt
 from polysense.train.augment import augment_batch
-from polysense.train.config import ConfigError, ExperimentConfig
+from polysense.train.config import ConfigError, ExperimentConfig, OptimConfig, ScheduleConfig
 from polysense.train.validation import validate
 from polysense.train.distributed import DistributedContext, setup, teardown
 from polysense.train.progress import RunLog
@@ -83,8 +95,13 @@ def seed_everything(seed: int) -> None:
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """AdamW groups: decay on matrices and higher (weights), none on vectors (biases, norms,
     scales) and embeddings' padding rows stay as the optimiser leaves them."""
+    return decay_groups(model.parameters(), weight_decay)
+
+
+def decay_groups(parameters: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """:func:`parameter_groups` of an iterable of parameters (one optimisation step's)."""
     decay, no_decay = [], []
-    for parameter in model.parameters():
+    for parameter in parameters:
         if not parameter.requires_grad:
             continue
         (decay if parameter.ndim >= 2 else no_decay).append(parameter)
@@ -105,6 +122,59 @@ def lr_lambda(total_steps: int, warmup_steps: int, name: str, min_ratio: float) 
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
+
+
+@dataclass
+class _Step:
+    """One optimisation step of the loop: ``name`` None is the single step of ``model(batch)``."""
+
+    name: str | None
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    parameters: list[nn.Parameter]
+    clip_grad_norm: float | None
+    stash: list[torch.Tensor | None] | None = None  # its gradients accumulated over micro-batches
+
+
+def declared_steps(model: nn.Module) -> list[Any] | None:
+    """The model's :class:`~polysense.models.output.TrainingStep` list (two or more, names unique,
+    parameter groups disjoint and together every trainable parameter), or None when the model
+    declares none (one step: ``model(batch)``)."""
+    declare = getattr(model, "training_steps", None)
+    if not callable(declare):
+        return None
+    steps = list(declare())
+    names = [s.name for s in steps]
+    if len(steps) < 2 or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise ConfigError(f"{type(model).__name__}.training_steps() gives steps {names}: declare two or more steps "
+                          "with distinct names, or no training_steps for one optimiser")
+    owner: dict[int, str] = {}
+    for step in steps:
+        if not step.parameters:
+            raise ConfigError(f"training step {step.name!r} has no parameters to update")
+        for parameter in step.parameters:
+            if id(parameter) in owner:
+                raise ConfigError(f"a parameter is in training steps {owner[id(parameter)]!r} and {step.name!r}: "
+                                  "each step updates its own parameters")
+            owner[id(parameter)] = step.name
+    left = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in owner]
+    if left:
+        raise ConfigError(f"trainable parameters {left[:5]} belong to no training step of {type(model).__name__}: "
+                          "add them to a step or freeze them")
+    return steps
+
+
+def _step_settings(config: ExperimentConfig, step: Any) -> tuple[OptimConfig, ScheduleConfig]:
+    """The config's optim and schedule sections with ``step``'s overrides, validated."""
+    try:
+        optim = OptimConfig.model_validate({**config.optim.model_dump(), **dict(step.optim)})
+        schedule = ScheduleConfig.model_validate({**config.schedule.model_dump(), **dict(step.schedule)})
+    except Exception as error:  # pydantic's ValidationError: name the step and the bad override
+        raise ConfigError(f"training step {step.name!r}: bad optim/schedule override ({error})") from None
+    if optim.accumulate_steps != config.optim.accumulate_steps:
+        raise ConfigError(f"training step {step.name!r} overrides accumulate_steps: accumulation is per batch, "
+                          "the same for every step; set optim.accumulate_steps instead")
+    return optim, schedule
 
 
 # ----------------------------------------------------------------------- preparation
@@ -231,14 +301,14 @@ class Trainer:
         self.tokenizer = self.folder.tokenizer_for(model)
         self.collator = Collator(self.data.collate, self.tokenizer)
         self.num_classes = len(self.data.classes) if self.data.classes else None
+        steps = declared_steps(self.model)
         if self.ctx.world_size > 1:
+            # alternating steps leave the other steps' parameters out of a step's graph
             self.ddp = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.ctx.device.index] if self.ctx.device.type == "cuda" else None,
-                find_unused_parameters=cfg.train.ddp_find_unused_parameters)
+                find_unused_parameters=cfg.train.ddp_find_unused_parameters or steps is not None)
         else:
             self.ddp = self.model
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr,
-                                           betas=cfg.optim.betas, eps=cfg.optim.eps)
         batches = len(epoch_batches(len(self.data.train), cfg.train.batch_size, seed=0, epoch=0))
         if cfg.train.max_batches_per_epoch:
             batches = min(batches, cfg.train.max_batches_per_epoch)
@@ -246,9 +316,27 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * cfg.train.epochs
         if cfg.train.max_steps:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
-        warmup = int(cfg.schedule.warmup_fraction * self.total_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(self.total_steps, warmup, cfg.schedule.name, cfg.schedule.min_lr_ratio))
+        if steps is None:
+            self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr,
+                                               betas=cfg.optim.betas, eps=cfg.optim.eps)
+            warmup = int(cfg.schedule.warmup_fraction * self.total_steps)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer, lr_lambda(self.total_steps, warmup, cfg.schedule.name, cfg.schedule.min_lr_ratio))
+            self.plan = [_Step(None, self.optimizer, self.scheduler, list(self.model.parameters()),
+                               cfg.optim.clip_grad_norm)]
+        else:
+            self.plan = []
+            for step in steps:
+                optim, schedule = _step_settings(cfg, step)
+                optimizer = torch.optim.AdamW(decay_groups(step.parameters, optim.weight_decay), lr=optim.lr,
+                                              betas=optim.betas, eps=optim.eps)
+                warmup = int(schedule.warmup_fraction * self.total_steps)
+                scheduler = torch.optim.lr_scheduler.LambdaLR(
+                    optimizer, lr_lambda(self.total_steps, warmup, schedule.name, schedule.min_lr_ratio))
+                self.plan.append(_Step(step.name, optimizer, scheduler, list(step.parameters), optim.clip_grad_norm))
+            # checkpoints store every step's optimiser and scheduler by name
+            self.optimizer = {s.name: s.optimizer for s in self.plan}
+            self.scheduler = {s.name: s.scheduler for s in self.plan}
         bf16 = cfg.train.precision == "bf16"
         device_type = self.ctx.device.type
         self.autocast = lambda: torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16)
@@ -258,6 +346,8 @@ class Trainer:
             self.folder.write_info({
                 "sample_rate": self.data.sample_rate,
                 "classes": list(self.data.classes) if self.data.classes else None,
+                # the voices a speaker-conditioned model knows (datasets that list them: fsdd_takes)
+                **({"speakers": list(self.data.extra["speakers"])} if "speakers" in self.data.extra else {}),
                 "modalities": list(self.data.modalities),
                 "data": self.data.description,
                 "world_size": self.ctx.world_size,
@@ -314,7 +404,7 @@ class Trainer:
             metric = cfg.select_metric.removeprefix("val/")
         else:
             metric = next((m for m in ("accuracy", "r1") if m in values), "loss")
-        mode = cfg.select_mode or ("min" if metric == "loss" or metric.startswith("loss_") else "max")
+        mode = cfg.select_mode or ("min" if metric in ("loss", "fd") or metric.startswith("loss_") else "max")
         return metric, mode
 
     def _loop(self) -> TrainResult:
@@ -368,43 +458,65 @@ class Trainer:
                                       num_classes=self.num_classes)
                 batch = to_device(batch, self.ctx.device)
                 last_micro = (index + 1) % accumulate == 0
-                sync = (self.ddp.no_sync() if self.ctx.world_size > 1 and not last_micro
-                        else contextlib.nullcontext())
-                with sync:
-                    with self.autocast():
-                        out = self.ddp(batch)
-                    loss = out.loss
-                    if loss is None:
-                        raise TrainingError(
-                            f"the model returned no loss at step {state['step']} (epoch {epoch + 1}, batch {index}): "
-                            "the training batches lack what its objective needs (labels, or both modalities)")
-                    if not bool(torch.isfinite(loss.detach())):
-                        last = ckpt.latest_checkpoint(self.folder.checkpoints_dir) if self.ctx.is_main else None
-                        raise TrainingError(
-                            f"the loss is {float(loss.detach())} at step {state['step']} (epoch {epoch + 1}, batch {index}); "
-                            f"training stopped. The last good checkpoint is {last or 'none yet'} and "
-                            f"{self.folder.weights_path} holds the best weights so far. Lower optim.lr, set "
-                            "optim.clip_grad_norm, or check the data for extreme values")
-                    (loss / accumulate).backward()
-                for key, value in output_scalars(out).items():
-                    running[key] = running.get(key, 0.0) + value
+                grad_norms: dict[str, float] = {}
+                for step in self.plan:
+                    if step.name is not None:
+                        # this step's gradients only: those of earlier micro-batches, none of other steps'
+                        self.model.zero_grad(set_to_none=True)
+                        for parameter, grad in zip(step.parameters, step.stash or ()):
+                            parameter.grad = grad
+                        step.stash = None
+                    sync = (self.ddp.no_sync() if self.ctx.world_size > 1 and not last_micro
+                            else contextlib.nullcontext())
+                    where = f"step {state['step']} (epoch {epoch + 1}, batch {index}" + (
+                        f", training step {step.name!r})" if step.name is not None else ")")
+                    with sync:
+                        with self.autocast():
+                            out = self.ddp(batch) if step.name is None else self.ddp(batch, step=step.name)
+                        loss = out.loss
+                        if loss is None:
+                            raise TrainingError(
+                                f"the model returned no loss at {where}: "
+                                "the training batches lack what its objective needs (labels, or both modalities)")
+                        if not bool(torch.isfinite(loss.detach())):
+                            last = ckpt.latest_checkpoint(self.folder.checkpoints_dir) if self.ctx.is_main else None
+                            raise TrainingError(
+                                f"the loss is {float(loss.detach())} at {where}; "
+                                f"training stopped. The last good checkpoint is {last or 'none yet'} and "
+                                f"{self.folder.weights_path} holds the best weights so far. Lower optim.lr, set "
+                                "optim.clip_grad_norm, or check the data for extreme values")
+                        (loss / accumulate).backward()
+                    values = output_scalars(out)
+                    if step.name is not None:
+                        values[f"loss_{step.name}"] = values["loss"]
+                    for key, value in values.items():
+                        running[key] = running.get(key, 0.0) + value
+                    if not last_micro:
+                        if step.name is not None:
+                            step.stash = [p.grad for p in step.parameters]
+                        continue
+                    if step.clip_grad_norm:
+                        norm = float(torch.nn.utils.clip_grad_norm_(step.parameters, step.clip_grad_norm))
+                    else:
+                        norm = float("nan")
+                    grad_norms["grad_norm" if step.name is None else f"grad_norm_{step.name}"] = norm
+                    step.optimizer.step()
+                    step.optimizer.zero_grad(set_to_none=True)
+                    step.scheduler.step()
+                    if step.name is not None:
+                        self.model.zero_grad(set_to_none=True)  # what its loss left on other steps' parameters
                 running_n += 1
                 state["batch"] = index + 1
                 if not last_micro:
                     continue
-                if cfg.optim.clip_grad_norm:
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.clip_grad_norm))
-                else:
-                    grad_norm = float("nan")
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scheduler.step()
                 state["step"] += 1
                 elapsed = time.perf_counter() - tick
                 self.log.advance(running.get("loss", 0.0) / max(running_n, 1), (offset + 1) / max(elapsed, 1e-9))
                 if state["step"] % cfg.train.log_every_steps == 0:
+                    lrs = {} if self.plan[0].name is None else {
+                        f"lr_{step.name}": step.scheduler.get_last_lr()[0] for step in self.plan}
                     entry = {"split": "train", "step": state["step"], "epoch": epoch + 1,
-                             "lr": self.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                             "lr": self.plan[0].scheduler.get_last_lr()[0], **lrs, **grad_norms,
                              **self._mean_over_processes({k: v / running_n for k, v in running.items()})}
                     self.log.record(entry)
                     if not self.log.interactive:
@@ -433,7 +545,7 @@ class Trainer:
                      "seconds": time.perf_counter() - started}
             state["history"].append(entry)
             self.log.record(entry)
-            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k in ("loss", "accuracy", "macro_f1", "r1"))
+            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k in ("loss", "accuracy", "macro_f1", "r1", "fd"))
             self.log.say(f"epoch {epoch + 1}/{cfg.train.epochs} val {shown}{'  (best)' if better else ''}")
             if better:
                 state["best_value"], state["best_epoch"], state["bad_evals"] = value, epoch + 1, 0

@@ -6,7 +6,9 @@ One pass of :func:`polysense.inference.collect` over the validation split, score
 classifier's class scores; for a model whose modalities share one space (``shared_space``),
 Recall@1 both ways between its two modalities through ``encode`` (``{a}_to_{b}_r1``,
 ``{b}_to_{a}_r1``, and their mean ``r1``), with the same positives as evaluation (an item's
-caption; items with the same label when there are no captions).
+caption; items with the same label when there are no captions); for a generator, ``fd``: the
+Fréchet distance between the features of its generated and the real items over the whole split
+(lower is better).
 """
 
 from __future__ import annotations
