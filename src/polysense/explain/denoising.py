@@ -16,31 +16,19 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from polysense.audio import load
-from polysense.data.builtin import default_fsdd_folder
-from polysense.data.examples import vowel
 from polysense.enhance.classical import DEFAULT_STFT, ideal_ratio_mask, wiener_filter
 from polysense.enhance.noise import make_noise, scale_to_snr
 from polysense.metrics.enhancement import si_sdr
-from polysense.explain.drawing import draw_spectrogram, power_to_display_db
+from polysense.explain.drawing import draw_spectrogram, example_speech, power_to_display_db
 from polysense.train.run import load_run
 
 __all__ = ["denoising_figure"]
 
 
-def _speech(sample_rate: int) -> tuple[torch.Tensor, str]:
-    folder = default_fsdd_folder()
-    files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
-    if files:
-        audio, _ = load(files[0], sample_rate=sample_rate)
-        return audio.double(), f"FSDD {files[0].stem}"
-    return vowel(sample_rate, 0.6), "a synthetic vowel"
-
-
 def denoising_figure(*, sample_rate: int = 8000, snr_db: float = 0.0, seed: int = 0,
                      run_dir: str | os.PathLike | None = None) -> Figure:
     """Noisy / gain (mask) / denoised / clean spectrograms and the IRM, computed here (see module)."""
-    clean, source = _speech(sample_rate)
+    clean, source = example_speech(sample_rate)
     rng = np.random.default_rng(seed)
     pad = torch.zeros(int(0.15 * sample_rate), dtype=torch.float64)
     clean = torch.cat([pad, clean, pad])

@@ -1,5 +1,6 @@
 """The drawing pieces every figure of :mod:`polysense.explain` shares: colours, the Hz axis, the dB
-scale for display, the spectrogram panel, and writing a figure to a file.
+scale for display, the spectrogram panel, writing a figure to a file, and the speech example the
+figures show.
 
 Everything is drawn with matplotlib's object API on the Agg canvas (``matplotlib.figure.Figure``,
 no ``pyplot`` state), so it works headless, in threads and in tests.
@@ -16,6 +17,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from polysense.audio import load
+from polysense.data.builtin import default_fsdd_folder
+from polysense.data.examples import vowel
 from polysense.signal.filterbanks import hz_to_mel, mel_to_hz
 from polysense.signal.spectrogram import power_to_db
 
@@ -25,6 +29,7 @@ __all__ = [
     "SPECTROGRAM_CMAP",
     "TONE_COLOUR",
     "draw_spectrogram",
+    "example_speech",
     "format_hz",
     "power_to_display_db",
     "save_figure",
@@ -126,3 +131,14 @@ def draw_spectrogram(
         else:
             fig.colorbar(mesh, ax=ax, label=label, pad=0.02)
     return mesh
+
+
+def example_speech(sample_rate: int) -> tuple[torch.Tensor, str]:
+    """The speech a figure shows (float64, at ``sample_rate`` Hz) and where it comes from: the first
+    FSDD recording when the shared data is there, else a synthetic vowel of 0.6 s."""
+    folder = default_fsdd_folder()
+    files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
+    if files:
+        audio, _ = load(files[0], sample_rate=sample_rate)
+        return audio.double(), f"FSDD {files[0].stem}"
+    return vowel(sample_rate, 0.6), "a synthetic vowel"

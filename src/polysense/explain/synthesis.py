@@ -22,9 +22,8 @@ from matplotlib.figure import Figure
 
 from polysense.audio import load
 from polysense.data.builtin import default_fsdd_folder
-from polysense.data.examples import vowel
 from polysense.data.takes import fixed_length
-from polysense.explain.drawing import draw_spectrogram, power_to_display_db
+from polysense.explain.drawing import draw_spectrogram, example_speech, power_to_display_db
 from polysense.signal.stft import griffin_lim, stft
 
 __all__ = ["generation_grid", "spectral_convergence", "synthesis_figure"]
@@ -36,15 +35,6 @@ def spectral_convergence(magnitude: torch.Tensor, y: torch.Tensor, *, n_fft: int
     """‖S − |STFT(y)|‖_F / ‖S‖_F (0: y has exactly the magnitude S)."""
     rebuilt = stft(y, n_fft=n_fft, hop_length=hop_length).abs()[..., : magnitude.shape[-1]]
     return float((magnitude - rebuilt).norm() / magnitude.norm())
-
-
-def _speech(sample_rate: int) -> tuple[torch.Tensor, str]:
-    folder = default_fsdd_folder()
-    files = sorted(folder.glob("*.wav")) if folder.is_dir() else []
-    if files:
-        audio, _ = load(files[0], sample_rate=sample_rate)
-        return audio.double(), f"FSDD {files[0].stem}"
-    return vowel(sample_rate, 0.6), "a synthetic vowel"
 
 
 def _draw(fig: Figure, ax: Any, magnitude: torch.Tensor, sample_rate: int, hop: int, n_fft: int, title: str) -> None:
@@ -72,7 +62,7 @@ def generation_grid(fig: Figure, axes: Sequence[Sequence[Any]], model: Any, real
 
 def synthesis_figure(*, sample_rate: int = 8000, run_dir: str | os.PathLike | None = None) -> Figure:
     """Griffin-Lim from a magnitude alone (and, with ``run_dir``, generated vs real per class; see module)."""
-    speech, source = _speech(sample_rate)
+    speech, source = example_speech(sample_rate)
     magnitude = stft(speech, n_fft=N_FFT, hop_length=HOP).abs()
     rows = 1
     grid = None
