@@ -56,6 +56,20 @@ def test_an_enhancer_validates_as_it_evaluates(fsdd_dir, tmp_path):
     assert evaluated["enhancement"]["count"] == evaluated["items"]
 
 
+def test_a_generator_validates_as_it_evaluates(tmp_path):
+    """A generator's fd (Fréchet distance of generated to real features over the split) is the same
+    number at validation and in ``polysense evaluate``; it chose the epoch."""
+    config = {"name": "tiny-gan", "data": {"name": "synthetic", "num_samples": 48, "sample_rate": 8000, "task": "both"},
+              "model": {"name": "specgan", "num_classes": 2, "n_fft": 64, "hop_length": 32, "frames": 16, "latent_dim": 8,
+                        "embed_dim": 4, "channels": [8, 4], "discriminator_channels": [4, 8], "feature_mels": 8,
+                        "griffin_lim_iters": 2},
+              "train": {"batch_size": 8, "max_batches_per_epoch": 2, "select_metric": "fd", "select_mode": "min"}}
+    validated, evaluated = _validated_and_evaluated(config, tmp_path / "run")
+    assert validated["fd"] > 0 and validated["fd"] == pytest.approx(evaluated["fd"], rel=1e-9)
+    assert validated["loss_g_adversarial"] == pytest.approx(evaluated["loss_g_adversarial"], rel=1e-6)
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["best_metric"] == "val/fd"
+
+
 def test_albef_gets_recall_at_validation(tmp_path):
     """ALBEF embeds into one space (shared_space): validation reports R@1 and selects on it."""
     config = tiny_clip()
