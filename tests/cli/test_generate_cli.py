@@ -156,7 +156,7 @@ def test_evaluate_generated_measures_a_folder_with_an_independent_classifier(lab
     assert missing.exit_code == 1 and "no manifest.csv" in missing.output
 
 
-def test_explain_synthesis_draws_griffin_lim_and_a_generator_grid(label_run, tmp_path, fsdd_dir):
+def test_explain_synthesis_draws_griffin_lim_and_a_generator_grid(label_run, tmp_path, fsdd_dir, monkeypatch):
     from polysense.explain.synthesis import spectral_convergence, synthesis_figure
 
     result = runner.invoke(app, ["explain", "synthesis", "--run", str(label_run), "-o", str(tmp_path / "s.png")])
@@ -172,6 +172,12 @@ def test_explain_synthesis_draws_griffin_lim_and_a_generator_grid(label_run, tmp
     exact = torch.stft(tone, 256, 64, window=torch.hann_window(256, dtype=torch.float64), pad_mode="constant",
                        return_complex=True).abs()  # polysense's librosa convention: centred, zero-padded
     assert spectral_convergence(exact, tone, n_fft=256, hop_length=64) == pytest.approx(0.0, abs=1e-6)
+    empty = tmp_path / "no-fsdd"
+    empty.mkdir()
+    monkeypatch.setenv("POLYSENSE_FSDD", str(empty))  # no real clips to set beside the generated ones: said, not dropped
+    alone = runner.invoke(app, ["explain", "synthesis", "--run", str(label_run), "-o", str(tmp_path / "n.png")])
+    assert alone.exit_code == 1 and "holds 0 of them: set POLYSENSE_FSDD" in alone.output, alone.output
+    assert not (tmp_path / "n.png").exists()
     wrong = runner.invoke(app, ["explain", "aliasing", "--run", str(label_run), "-o", str(tmp_path / "a.png")])
     assert wrong.exit_code == 1 and "draws no trained model" in wrong.output
 

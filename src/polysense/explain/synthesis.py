@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from polysense.audio import load
 from polysense.data.builtin import default_fsdd_folder
 from polysense.data.takes import fixed_length
+from polysense.errors import ParameterError
 from polysense.explain.drawing import draw_spectrogram, example_speech, power_to_display_db
 from polysense.signal.stft import griffin_lim, stft
 
@@ -78,8 +79,11 @@ def synthesis_figure(*, sample_rate: int = 8000, run_dir: str | os.PathLike | No
             found = sorted(folder.glob(f"{k}_*_0.wav")) if folder.is_dir() else []
             if found:
                 real.append(load(found[0], sample_rate=int(run.sample_rate))[0])
-        if real and len(real) == len(classes) and parse_fsdd_name(found[0]):
-            grid, rows = (run, real, classes), 3
+        if not (real and len(real) == len(classes) and parse_fsdd_name(found[0])):
+            raise ParameterError(f"--run {run_dir}: the figure sets one real FSDD clip of each of the run's "
+                                 f"{len(classes)} classes beside the generated one, and {str(folder)!r} holds "
+                                 f"{len(real)} of them: set POLYSENSE_FSDD to the FSDD recordings folder")
+        grid, rows = (run, real, classes), 3
     columns = max(4, len(grid[2]) if grid else 0)
     fig = Figure(figsize=(2.2 * columns, 2.6 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
