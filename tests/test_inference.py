@@ -68,6 +68,9 @@ def test_a_generator_validates_as_it_evaluates(tmp_path):
     assert validated["fd"] > 0 and validated["fd"] == pytest.approx(evaluated["fd"], rel=1e-9)
     assert validated["loss_g_adversarial"] == pytest.approx(evaluated["loss_g_adversarial"], rel=1e-6)
     assert json.loads((tmp_path / "run" / "result.json").read_text())["best_metric"] == "val/fd"
+    from polysense.evaluate.report import summary_lines
+
+    assert f"(fd): {evaluated['fd']:.4f}" in "\n".join(summary_lines(evaluated))  # what `polysense evaluate` prints
 
 
 def test_albef_gets_recall_at_validation(tmp_path):

@@ -216,6 +216,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for key in ("accuracy", "macro_f1", "loss"):
         if key in result:
             lines.append(f"  {key}: {result[key]:.4f}")
+    if "fd" in result:
+        lines.append(f"  Fréchet distance of generated to real features (fd): {result['fd']:.4f}")
     for group, value in (result.get("per_group") or {}).items():
         lines.append(f"  accuracy on {group}: {value:.4f}")
     for direction, values in (result.get("retrieval") or {}).items():
