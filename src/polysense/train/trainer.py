@@ -317,23 +317,10 @@ class Trainer:
         if cfg.train.max_steps:
             self.total_steps = min(self.total_steps, cfg.train.max_steps)
         if steps is None:
-            self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg.optim.weight_decay), lr=cfg.optim.lr,
-                                               betas=cfg.optim.betas, eps=cfg.optim.eps)
-            warmup = int(cfg.schedule.warmup_fraction * self.total_steps)
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-                self.optimizer, lr_lambda(self.total_steps, warmup, cfg.schedule.name, cfg.schedule.min_lr_ratio))
-            self.plan = [_Step(None, self.optimizer, self.scheduler, list(self.model.parameters()),
-                               cfg.optim.clip_grad_norm)]
+            self.plan = [self._step(None, list(self.model.parameters()), cfg.optim, cfg.schedule)]
+            self.optimizer, self.scheduler = self.plan[0].optimizer, self.plan[0].scheduler
         else:
-            self.plan = []
-            for step in steps:
-                optim, schedule = _step_settings(cfg, step)
-                optimizer = torch.optim.AdamW(decay_groups(step.parameters, optim.weight_decay), lr=optim.lr,
-                                              betas=optim.betas, eps=optim.eps)
-                warmup = int(schedule.warmup_fraction * self.total_steps)
-                scheduler = torch.optim.lr_scheduler.LambdaLR(
-                    optimizer, lr_lambda(self.total_steps, warmup, schedule.name, schedule.min_lr_ratio))
-                self.plan.append(_Step(step.name, optimizer, scheduler, list(step.parameters), optim.clip_grad_norm))
+            self.plan = [self._step(step.name, list(step.parameters), *_step_settings(cfg, step)) for step in steps]
             # checkpoints store every step's optimiser and scheduler by name
             self.optimizer = {s.name: s.optimizer for s in self.plan}
             self.scheduler = {s.name: s.scheduler for s in self.plan}
@@ -395,6 +382,17 @@ class Trainer:
         stacked = torch.tensor(list(values.values()), dtype=torch.float64)
         dist.all_reduce(stacked)
         return dict(zip(values, (stacked / self.ctx.world_size).tolist()))
+
+    def _step(self, name: str | None, parameters: list[nn.Parameter], optim: OptimConfig,
+              schedule: ScheduleConfig) -> _Step:
+        """One optimisation step over ``parameters``: AdamW (weight decay on matrices only,
+        :func:`decay_groups`) and the warm-up + cosine (or constant) schedule over the run's steps."""
+        optimizer = torch.optim.AdamW(decay_groups(parameters, optim.weight_decay), lr=optim.lr, betas=optim.betas,
+                                      eps=optim.eps)
+        warmup = int(schedule.warmup_fraction * self.total_steps)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda(self.total_steps, warmup, schedule.name, schedule.min_lr_ratio))
+        return _Step(name, optimizer, scheduler, parameters, optim.clip_grad_norm)
 
     def _select(self, values: dict[str, float]) -> tuple[str, str]:
         """The metric that picks the best epoch: the configured one, else accuracy when the model
