@@ -147,15 +147,20 @@ def detect_all(run_dir: Path, recordings, classes=None, threshold=None
     return found, wall, audio_s, stats
 
 
+def tune_threshold(run_dir: Path, val, reference: dict[str, list[Event]], classes) -> tuple[float, dict[float, float]]:
+    """The post-processing threshold of THRESHOLDS with the best event F1 (200 ms) on the validation
+    recordings (jackson's, never theo's), and every threshold's F1."""
+    tuned = {t: event_based_metrics(reference, detect_all(run_dir, val, classes=classes, threshold=t)[0],
+                                    t_collar=0.2).f_measure for t in THRESHOLDS}
+    return max(tuned, key=tuned.get), tuned
+
+
 def two_stage(args, test, val, lengths, digits_ref) -> list[dict]:
     """``fsdd-vad`` then a clip classifier (see the module docstring), per seed and classifier."""
     out = []
     for seed in args.seeds:
         vad = train_run("fsdd-vad", seed, args.fsdd, args.epochs)
-        val_ref = {p.stem: as_speech(ev) for p, ev in val}
-        tuned = {t: event_based_metrics(val_ref, detect_all(vad, val, classes=["speech"], threshold=t)[0],
-                                        t_collar=0.2).f_measure for t in THRESHOLDS}
-        threshold = max(tuned, key=tuned.get)
+        threshold, _ = tune_threshold(vad, val, {p.stem: as_speech(ev) for p, ev in val}, ["speech"])
         found, vad_wall, audio_s, _ = detect_all(vad, test, classes=["speech"], threshold=threshold)
         for name in args.classifiers:
             classifier_run = train_run(name, seed, args.fsdd, args.epochs)
@@ -250,10 +255,7 @@ def main() -> None:
                                                             if (run / "bench-train-seconds.txt").is_file() else float("nan"))
             # the post-processing threshold chosen on jackson's recordings (event F1), never on theo's
             val_ref = {p.stem: (ev if config == "fsdd-detect" else as_speech(ev)) for p, ev in val}
-            names = None if config == "fsdd-detect" else ["speech"]
-            tuned = {t: event_based_metrics(val_ref, detect_all(run, val, classes=names, threshold=t)[0], t_collar=0.2).f_measure
-                     for t in THRESHOLDS}
-            threshold = max(tuned, key=tuned.get)
+            threshold, tuned = tune_threshold(run, val, val_ref, None if config == "fsdd-detect" else ["speech"])
             results.setdefault("threshold_tuning", []).append({"config": config, "seed": seed, "val_event_f1": tuned})
             if config == "fsdd-detect":
                 found, wall, audio_s, stats = detect_all(run, test, threshold=threshold)
@@ -315,6 +317,14 @@ def rewrite() -> None:
     write_section(report(json.loads(STATE.read_text())), "<!-- detection:start -->", "<!-- detection:end -->")
 
 
+def digits_row(system: str, rows: list[dict]) -> str:
+    """One row of the digit-words table: event and segment scores, mean ± std over ``rows`` (seeds)."""
+    columns = [("event", "f_measure"), ("event", "error_rate"), ("event", "substitution_rate"),
+               ("event", "deletion_rate"), ("event", "insertion_rate"), ("segment", "f_measure"),
+               ("segment", "error_rate")]
+    return f"| {system} | " + " | ".join(mean_std(x[kind][key] for x in rows) for kind, key in columns) + " |"
+
+
 def report(r: dict) -> str:
     meta = r["meta"]
     lines = ["<!-- detection:start -->", "## Detection in long recordings, voice activity (`benchmarks/detection.py`)", "",
@@ -327,22 +337,14 @@ def report(r: dict) -> str:
              "### Digit words", "",
              "| system | event F1 (200 ms) | event ER | subst. | del. | ins. | segment F1 (1 s) | segment ER |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    d = r["digits"]
-    if d:
-        lines.append("| polysense `fsdd-detect` | " + " | ".join([
-            mean_std(x["event"]["f_measure"] for x in d), mean_std(x["event"]["error_rate"] for x in d),
-            mean_std(x["event"]["substitution_rate"] for x in d), mean_std(x["event"]["deletion_rate"] for x in d),
-            mean_std(x["event"]["insertion_rate"] for x in d), mean_std(x["segment"]["f_measure"] for x in d),
-            mean_std(x["segment"]["error_rate"] for x in d)]) + " |")
+    if r["digits"]:
+        lines.append(digits_row("polysense `fsdd-detect`", r["digits"]))
     by_system: dict[str, list[dict]] = {}
     for x in r.get("two_stage", []):
         by_system.setdefault(x["system"], []).append(x)
     for system, rows in by_system.items():
-        lines.append(f"| two stages: `{system.split(' → ')[0]}` → `{system.split(' → ')[1]}` | " + " | ".join([
-            mean_std(x["event"]["f_measure"] for x in rows), mean_std(x["event"]["error_rate"] for x in rows),
-            mean_std(x["event"]["substitution_rate"] for x in rows), mean_std(x["event"]["deletion_rate"] for x in rows),
-            mean_std(x["event"]["insertion_rate"] for x in rows), mean_std(x["segment"]["f_measure"] for x in rows),
-            mean_std(x["segment"]["error_rate"] for x in rows)]) + " |")
+        detector, classifier = system.split(" → ")
+        lines.append(digits_row(f"two stages: `{detector}` → `{classifier}`", rows))
     if by_system:
         meta2 = r["two_stage_meta"]
         lines += ["", "Two stages (`polysense detect VAD_RUN FILE --classify CLASSIFIER_RUN`): `fsdd-vad` finds the words "
