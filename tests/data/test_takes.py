@@ -50,3 +50,14 @@ def test_bad_takes_are_clear_errors(takes_folder):
         fsdd_take_splits(seed=0, fsdd_folder=str(takes_folder), test_takes=[0], val_takes=[0])
     with pytest.raises(ParameterError, match="leave no training take"):
         fsdd_take_splits(seed=0, fsdd_folder=str(takes_folder), test_takes=[0, 1], val_takes=[2])
+
+
+def test_speakers_keeps_only_the_named_speakers(takes_folder):
+    # a generator for a speaker-independent fold must never hear the fold's test speaker
+    data = fsdd_take_splits(seed=0, fsdd_folder=str(takes_folder), test_takes=[0], val_takes=[1], speakers=["theo"])
+    assert data.extra["speakers"] == ["theo"]
+    for split in (data.train, data.val, data.test):
+        assert {split[i]["group"] for i in range(len(split))} == {"theo"}
+        assert all(int(split[i]["speaker"]) == 0 for i in range(len(split)))
+    with pytest.raises(ParameterError, match=r"\['nobody'\] not among .*jackson, theo"):
+        fsdd_take_splits(seed=0, fsdd_folder=str(takes_folder), speakers=["theo", "nobody"])

@@ -74,4 +74,11 @@ def test_fsdd_speakers_trains_and_reports_verification(fsdd_dir, tmp_path):
     i, j = np.triu_indices(len(items), k=1)
     same = np.array([items[a]["group"] == items[b]["group"] for a, b in zip(i, j)], dtype=int)
     assert v["eer"] == pytest.approx(reference_eer((e @ e.T).numpy()[i, j], same), abs=1e-6)
+    # 12 recordings per speaker: pooled 3 and 5 per side (4 and 2 groups each), the same embeddings
+    from polysense.metrics.verification import equal_error_rate, pooled_trials
+
+    groups = [it["group"] for it in items]
+    assert sorted(v["pooled"]) == ["3", "5"] and v["pooled"]["3"]["trials"] == 8 * 7 // 2
+    for k in (3, 5):
+        assert v["pooled"][str(k)]["eer"] == pytest.approx(equal_error_rate(*pooled_trials(e, groups, utterances=k)), abs=1e-6)
     assert "accuracy" not in metrics  # unseen speakers: no closed-set accuracy on test

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from polysense.errors import ParameterError
-from polysense.metrics.verification import equal_error_rate, min_dcf, trials
+from polysense.metrics.verification import equal_error_rate, min_dcf, pooled_trials, trials
 
 
 def reference_eer(scores, labels):
@@ -63,3 +63,44 @@ def test_bad_trials_are_refused():
         equal_error_rate([0.1, 0.2, 0.3], [0, 0, 0])
     with pytest.raises(ParameterError, match="p_target=1.0"):
         min_dcf([0.1, 0.2], [0, 1], p_target=1.0)
+
+
+def test_pooled_trials_average_k_unit_embeddings_of_one_speaker():
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.normal(size=(11, 4)))
+    speakers = ["a"] * 6 + ["b"] * 5
+    scores, same = pooled_trials(x, speakers, utterances=2, seed=7)
+    # the same groups by hand: each speaker's rows in the seed's permutation, cut in pairs (b's fifth left out)
+    order = np.random.default_rng(7)
+    unit = x / x.norm(dim=1, keepdim=True)
+    groups, names = [], []
+    for name, rows in (("a", np.arange(6)), ("b", np.arange(6, 11))):
+        rows = order.permutation(rows)
+        for start in range(0, len(rows) - 1, 2):
+            groups.append(unit[rows[start:start + 2]].mean(0))
+            names.append(name)
+    g = torch.stack(groups)
+    g = g / g.norm(dim=1, keepdim=True)
+    i, j = np.triu_indices(len(names), k=1)
+    np.testing.assert_allclose(scores, (g @ g.T).numpy()[i, j], atol=1e-12)
+    np.testing.assert_array_equal(same, (np.array(names)[i] == np.array(names)[j]).astype(int))
+    assert len(scores) == 5 * 4 // 2  # 3 groups of a, 2 of b
+
+
+def test_pooling_separates_noisy_speakers_better_than_single_recordings():
+    # two speakers whose single recordings overlap heavily: pooling averages the noise away
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(2, 16))
+    x = torch.from_numpy(np.repeat(centres, 60, axis=0) + 1.5 * rng.normal(size=(120, 16)))
+    speakers = ["a"] * 60 + ["b"] * 60
+    single = equal_error_rate(*trials(x, speakers))
+    pooled = equal_error_rate(*pooled_trials(x, speakers, utterances=10))
+    assert single > 0.3 and pooled < single / 3
+
+
+def test_pooled_trials_bad_arguments():
+    x = torch.zeros(4, 3) + torch.arange(4.0)[:, None]
+    with pytest.raises(ParameterError, match="utterances=0 is invalid"):
+        pooled_trials(x, ["a", "a", "b", "b"], utterances=0)
+    with pytest.raises(ParameterError, match="pooling 2 recordings per side leaves 2 groups of 2 speaker"):
+        pooled_trials(x, ["a", "a", "b", "b"], utterances=2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -18,12 +19,14 @@ from polysense.data.av_digits import AVDigits
 from polysense.data.cache import FeatureCache
 from polysense.data.dataset import ManifestDataset
 from polysense.data.fsdd import DIGIT_WORDS, fsdd_manifest
-from polysense.data.manifest import read_manifest
+from polysense.data.generated import read_generated_manifest
+from polysense.data.manifest import Manifest, read_manifest
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.data.synthetic import SyntheticTriModal, caption, sample_attributes
 from polysense.errors import ParameterError
 
-__all__ = ["default_fsdd_folder", "fsdd_splits", "manifest_splits", "synthetic_splits"]
+__all__ = ["append_train_rows", "default_fsdd_folder", "fsdd_splits", "manifest_splits", "synthetic_splits",
+           "with_generated_train_rows"]
 
 
 def default_fsdd_folder() -> Path:
@@ -111,18 +114,57 @@ def fsdd_splits(
     sample_rate: int = 8000,
     cache: str | None = None,
     allow_outside: bool = False,
+    extra_train: Sequence[str] | str = (),
 ) -> DataSplits:
     """Free Spoken Digit Dataset: audio + caption + digit label, split by speaker.
 
     ``manifest`` (a CSV written by ``polysense data fsdd``) wins over ``fsdd_folder``; its audio
-    paths must lie under the manifest's folder unless ``allow_outside`` is true.
+    paths must lie under the manifest's folder unless ``allow_outside`` is true. ``extra_train``:
+    folders written by ``polysense generate`` whose clips join the training split
+    (:func:`with_generated_train_rows`: generated sounds as augmentation).
     """
     if manifest is not None:
         table = read_manifest(manifest, allow_outside=allow_outside)
     else:
         table = fsdd_manifest(_folder(fsdd_folder), test_speakers=test_speakers, val_speakers=val_speakers)
+    table = with_generated_train_rows(table, extra_train)
+    extra = f" + {sum(r.meta.get('generated', False) for r in table.rows)} generated clips" if extra_train else ""
     return manifest_table_splits(table, sample_rate=sample_rate, classes=tuple(DIGIT_WORDS),
-                                 description=f"FSDD spoken digits at {sample_rate} Hz", cache=cache)
+                                 description=f"FSDD spoken digits at {sample_rate} Hz{extra}", cache=cache)
+
+
+def append_train_rows(table: Manifest, rows: Sequence[tuple[str, Path, int, str, str, dict[str, Any]]]) -> Manifest:
+    """``table`` with extra training rows ``(id, audio path, label, text, group, meta)`` appended.
+
+    The extra files are the builders' own (a cache folder, a generated folder the config names), not
+    paths read from the manifest's data, so they may lie outside the manifest's root."""
+    if not rows:
+        return table
+    template = table.rows[0]
+    ids = {r.id for r in table.rows}
+    extra = []
+    for i, (name, path, label, text, group, meta) in enumerate(rows):
+        if name in ids:
+            raise ParameterError(f"extra training clip id {name!r} is already a row of {table.path or 'the manifest'}: "
+                                 "give each added clip a unique name")
+        ids.add(name)
+        extra.append(replace(template, number=len(table.rows) + i, id=name, line=None, audio=Path(path).resolve(),
+                             text=text, label=int(label), labels={}, split="train", group=group, meta=dict(meta)))
+    return replace(table, rows=tuple(table.rows) + tuple(extra), allow_outside=True)
+
+
+def with_generated_train_rows(table: Manifest, folders: Sequence[str] | str) -> Manifest:
+    """``table`` with the clips of each ``polysense generate`` folder in ``folders`` as training rows:
+    label = the digit asked for, group ``generated:<folder name>`` (one group per folder: a generated
+    clip is nobody's voice), id ``<folder name>/<file>``."""
+    folders = [folders] if isinstance(folders, str) else list(folders)
+    rows = []
+    for folder in folders:
+        name = Path(folder).name
+        for r in read_generated_manifest(folder, classes=DIGIT_WORDS):
+            rows.append((f"{name}/{r.path.name}", r.path, DIGIT_WORDS.index(r.label), f"the digit {r.label} (generated)",
+                         f"generated:{name}", {"generated": True, "speaker": r.speaker, "seed": r.seed}))
+    return append_train_rows(table, rows)
 
 
 def manifest_table_splits(table: Any, *, sample_rate: int | None, classes: tuple[str, ...] | None,

@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ import soundfile as sf
 import torch
 
 from polysense._checks import check_positive_int, check_sample_rate
-from polysense.data.builtin import _folder, manifest_table_splits
+from polysense.data.builtin import _folder, append_train_rows, manifest_table_splits, with_generated_train_rows
 from polysense.data.fsdd import fsdd_manifest
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.errors import ParameterError
@@ -215,11 +215,14 @@ def fsdd_plus_tts_splits(
     voice_seed: int = 0,
     tts_cache: str | None = None,
     cache: str | None = None,
+    extra_train: Sequence[str] | str = (),
 ) -> DataSplits:
     """FSDD split by speaker, with ``synthetic_voices`` espeak-ng voices added to the training split.
 
     The voices depend on ``voice_seed`` only (not the run's seed), so every seed trains on the same
     synthetic speakers. ``tts_cache``: the folder of generated files (default :func:`default_tts_cache`).
+    ``extra_train``: folders written by ``polysense generate`` whose clips also join the training
+    split (:func:`polysense.data.builtin.with_generated_train_rows`).
     """
 
     table = fsdd_manifest(_folder(fsdd_folder), test_speakers=test_speakers, val_speakers=val_speakers)
@@ -227,18 +230,16 @@ def fsdd_plus_tts_splits(
     if synthetic_voices:
         cache_dir = Path(tts_cache) if tts_cache else default_tts_cache()
         paths = generate_espeak_digits(cache_dir, num_voices=synthetic_voices, seed=voice_seed, sample_rate=sample_rate)
-        template = table.rows[0]
-        extra = []
-        for i, path in enumerate(paths):
+        rows = []
+        for path in paths:
             digit, voice, _ = path.stem.split("_")
-            extra.append(replace(template, number=len(table.rows) + i, id=path.stem, line=None, audio=path.resolve(),
-                                 text=f"the digit {DIGIT_WORDS[int(digit)]} spoken by {voice}", label=int(digit),
-                                 labels={}, split="train", group=voice, meta={"speaker": voice}))
-        # the voices live in the cache folder, outside the FSDD folder the manifest is rooted at; both
-        # are this builder's own folders (no path comes from data), so the rows may leave the root
-        table = replace(table, rows=tuple(table.rows) + tuple(extra), allow_outside=True)
+            rows.append((path.stem, path, int(digit), f"the digit {DIGIT_WORDS[int(digit)]} spoken by {voice}", voice,
+                         {"speaker": voice}))
+        table = append_train_rows(table, rows)
+    table = with_generated_train_rows(table, extra_train)
     return manifest_table_splits(table, sample_rate=sample_rate, classes=DIGIT_WORDS,
-                                 description=f"FSDD spoken digits + {synthetic_voices} espeak-ng voices at {sample_rate} Hz",
+                                 description=f"FSDD spoken digits + {synthetic_voices} espeak-ng voices at {sample_rate} Hz"
+                                             + (f" + generated clips of {extra_train}" if extra_train else ""),
                                  cache=cache)
 
 

@@ -57,9 +57,11 @@ def fixed_length(audio: torch.Tensor, samples: int) -> torch.Tensor:
 @register_dataset("fsdd_takes")
 def fsdd_take_splits(*, seed: int, fsdd_folder: str | None = None, sample_rate: int = 8000,
                      clip_samples: int = 6080, test_takes: Sequence[int] = (0, 1, 2, 3, 4),
-                     val_takes: Sequence[int] = (5, 6, 7, 8, 9), target: str = "digit") -> DataSplits:
+                     val_takes: Sequence[int] = (5, 6, 7, 8, 9), target: str = "digit",
+                     speakers: Sequence[str] | None = None) -> DataSplits:
     """FSDD by take with fixed-length clips (see the module docstring); ``seed`` is unused (the
-    split is the take numbers)."""
+    split is the take numbers). ``speakers``: only these speakers' recordings (default all), e.g. a
+    fold's training speakers, so that a generator used as augmentation never hears the test speaker."""
     from polysense.audio import load
     from polysense.data.builtin import _folder
     from polysense.data.fsdd import DIGIT_WORDS, parse_fsdd_name
@@ -73,6 +75,13 @@ def fsdd_take_splits(*, seed: int, fsdd_folder: str | None = None, sample_rate: 
         raise ParameterError(f"takes {sorted(test & val)} are in both test_takes and val_takes: give each take one split")
     folder = _folder(fsdd_folder)
     files = sorted((parse_fsdd_name(p) for p in folder.glob("*.wav")), key=lambda f: (f.speaker, f.digit, f.index))
+    if speakers is not None:
+        wanted = [speakers] if isinstance(speakers, str) else list(speakers)
+        unknown = sorted(set(wanted) - {f.speaker for f in files})
+        if unknown or not wanted:
+            raise ParameterError(f"speakers={wanted}: {unknown or 'none given'} not among {folder}'s speakers "
+                                 f"({', '.join(sorted({f.speaker for f in files}))}); name at least one of them")
+        files = [f for f in files if f.speaker in wanted]
     speakers = tuple(sorted({f.speaker for f in files}))
     parts: dict[str, list[tuple[str, torch.Tensor, int, int, str]]] = {"train": [], "val": [], "test": []}
     for f in files:

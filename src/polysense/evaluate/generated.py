@@ -24,7 +24,6 @@ names the label asked for each clip).
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 import torch
 
+from polysense.data.generated import read_generated_manifest
 from polysense.errors import ParameterError
 from polysense.metrics.generation import frechet_distance, inception_score, nearest_distances
 
@@ -55,20 +55,13 @@ class ClipSet:
 
 def read_generated_folder(folder: str | os.PathLike, *, classes: Sequence[str], sample_rate: int) -> ClipSet:
     """The clips of a ``polysense generate`` folder, loaded at ``sample_rate``, labelled by the
-    ``label`` column of its ``manifest.csv`` (class names of ``classes``)."""
+    ``label`` column of its ``manifest.csv`` (class names of ``classes``;
+    :func:`polysense.data.generated.read_generated_manifest` checks it)."""
     from polysense.audio import load
 
-    folder = Path(folder)
-    manifest = folder / "manifest.csv"
-    if not manifest.is_file():
-        raise ParameterError(f"{folder}: no manifest.csv; give a folder written by `polysense generate`")
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    unknown = sorted({r["label"] for r in rows} - set(classes))
-    if unknown:
-        raise ParameterError(f"{manifest}: labels {unknown} are not classes of the classifier ({', '.join(classes)})")
-    waveforms = [load(folder / r["file"], sample_rate=sample_rate)[0] for r in rows]
-    return ClipSet(waveforms, torch.tensor([list(classes).index(r["label"]) for r in rows]))
+    rows = read_generated_manifest(folder, classes=classes)
+    waveforms = [load(r.path, sample_rate=sample_rate)[0] for r in rows]
+    return ClipSet(waveforms, torch.tensor([list(classes).index(r.label) for r in rows]))
 
 
 @torch.no_grad()

@@ -233,6 +233,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         v = result["verification"]
         lines.append(f"  verification ({', '.join(v['speakers'])}; {v['trials']} trials): EER {v['eer']:.4f}, "
                      f"minDCF(0.01) {v['min_dcf_p0.01']:.4f}")
+        for k, p in (v.get("pooled") or {}).items():
+            lines.append(f"  verification, {k} recordings pooled per side ({p['trials']} trials): EER {p['eer']:.4f}, "
+                         f"minDCF(0.01) {p['min_dcf_p0.01']:.4f}")
     detection = result.get("detection") or {}
     for kind, unit in (("event_based", "collar_s"), ("segment_based", "segment_s")):
         if kind in detection:
@@ -338,6 +341,10 @@ def write_report(run_dir: str | Path, *, split: str = "test", data: Any = None) 
                   _table([("speakers", ", ".join(v["speakers"])), ("trials", str(v["trials"])), ("EER", f"{v['eer']:.4f}"),
                           ("minDCF (p=0.01)", f"{v['min_dcf_p0.01']:.4f}"), ("minDCF (p=0.05)", f"{v['min_dcf_p0.05']:.4f}")],
                          ("metric", split)), ""]
+        if v.get("pooled"):
+            lines += ["Recordings pooled per side of a trial (the mean of k unit-length embeddings of one speaker):", "",
+                      _table([(k, str(p["trials"]), f"{p['eer']:.4f}", f"{p['min_dcf_p0.01']:.4f}")
+                              for k, p in v["pooled"].items()], ("k", "trials", "EER", "minDCF (p=0.01)")), ""]
     if result.get("detection"):
         det = result["detection"]
         keys = ("f_measure", "precision", "recall", "error_rate", "substitution_rate", "deletion_rate", "insertion_rate")

@@ -34,6 +34,24 @@ from polysense.train.run import load_run, run_data
 __all__ = ["evaluate_run", "manifest_for_run"]
 
 
+def _verification(embeddings: torch.Tensor, groups: list[str]) -> dict[str, Any]:
+    """EER and minDCF over every pair of single recordings, and over recordings pooled 3 and 5 at a
+    time (:func:`~polysense.metrics.verification.pooled_trials`: longer enrolment and test speech)
+    when every speaker has at least two such groups."""
+    from polysense.metrics.verification import equal_error_rate, min_dcf, pooled_trials, trials
+
+    def scores_of(scores: Any, same: Any) -> dict[str, Any]:
+        return {"eer": equal_error_rate(scores, same), "min_dcf_p0.01": min_dcf(scores, same),
+                "min_dcf_p0.05": min_dcf(scores, same, p_target=0.05), "trials": int(len(scores))}
+
+    result = {**scores_of(*trials(embeddings, groups)), "speakers": sorted(set(groups)), "pooled": {}}
+    fewest = min(groups.count(name) for name in set(groups))
+    for k in (3, 5):
+        if fewest >= 2 * k:
+            result["pooled"][str(k)] = scores_of(*pooled_trials(embeddings, groups, utterances=k))
+    return result
+
+
 def _zero_shot(run: Any, found: Collected, classes: tuple[str, ...] | None, templates: Any) -> dict[str, Any]:
     from polysense.evaluate import zero_shot
 
@@ -152,12 +170,7 @@ def evaluate_run(
     if model.kind == "speaker":
         embeddings = found.cat_embeddings().get("audio")
         if embeddings is not None and len(found.groups) == embeddings.shape[0] and len(set(found.groups)) >= 2:
-            from polysense.metrics.verification import equal_error_rate, min_dcf, trials
-
-            scores, same = trials(embeddings, found.groups)
-            result["verification"] = {"eer": equal_error_rate(scores, same), "min_dcf_p0.01": min_dcf(scores, same),
-                                      "min_dcf_p0.05": min_dcf(scores, same, p_target=0.05), "trials": int(len(scores)),
-                                      "speakers": sorted(set(found.groups))}
+            result["verification"] = _verification(embeddings, found.groups)
     if found.enhancement:
         from polysense.metrics.enhancement import score_utterances
 

@@ -12,6 +12,10 @@ miss rate ``P_miss(θ)`` (same-speaker trials rejected) and the false-alarm rate
   ``min(C_miss·p_target, C_fa·(1 − p_target))`` (the cost of the best system that looks at no score).
 
 :func:`trials` makes every pair of a set of embeddings (cosine scores) with its label.
+:func:`pooled_trials` does the same for recordings pooled ``k`` at a time: each side of a trial is
+the mean of ``k`` unit-length embeddings of one speaker's recordings (disjoint groups, in a seeded
+random order), as a system enrolled (and tested) on ``k`` utterances, or on one utterance ``k``
+times as long, would see it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 from polysense._checks import check_positive_float, check_unit_interval
 from polysense.errors import ParameterError
 
-__all__ = ["equal_error_rate", "min_dcf", "operating_points", "trials"]
+__all__ = ["equal_error_rate", "min_dcf", "operating_points", "pooled_trials", "trials"]
 
 
 def operating_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,3 +90,30 @@ def trials(embeddings: torch.Tensor, speakers: Sequence[str]) -> tuple[np.ndarra
     i, j = np.triu_indices(len(speakers), k=1)
     names = np.asarray(list(speakers))
     return similarity[i, j], (names[i] == names[j]).astype(np.int64)
+
+
+def pooled_trials(embeddings: torch.Tensor, speakers: Sequence[str], *, utterances: int,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine scores, same-speaker labels) of every pair of pooled recordings (module docstring).
+
+    Each speaker's recordings are shuffled with ``seed`` and cut into disjoint groups of
+    ``utterances`` (a remainder smaller than that is left out); a group's embedding is the mean of
+    its members' unit-length embeddings. ``utterances=1`` gives :func:`trials` of the shuffled set."""
+    if isinstance(utterances, bool) or not isinstance(utterances, (int, np.integer)) or utterances < 1:
+        raise ParameterError(f"utterances={utterances!r} is invalid: expected a whole number of recordings >= 1")
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(speakers):
+        raise ParameterError(f"embeddings of shape {tuple(embeddings.shape)} for {len(speakers)} speakers: "
+                             "expected (N, D) with one speaker name per row")
+    e = torch.nn.functional.normalize(embeddings.double(), dim=1)
+    names = np.asarray(list(speakers))
+    rng = np.random.default_rng(seed)
+    pooled, who = [], []
+    for name in sorted(set(names.tolist())):
+        rows = rng.permutation(np.flatnonzero(names == name))
+        for start in range(0, len(rows) - utterances + 1, utterances):
+            pooled.append(e[torch.as_tensor(rows[start:start + utterances])].mean(0))
+            who.append(name)
+    if len(set(who)) < 2 or len(who) == len(set(who)):
+        raise ParameterError(f"pooling {utterances} recordings per side leaves {len(who)} groups of {len(set(who))} "
+                             "speaker(s): verification needs two speakers, one with two groups; pool fewer recordings")
+    return trials(torch.stack(pooled), who)

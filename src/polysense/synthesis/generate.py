@@ -26,11 +26,11 @@ from typing import Any
 import torch
 
 from polysense._checks import check_positive_int, check_size
+from polysense.data.generated import GENERATED_COLUMNS, MANIFEST
 from polysense.errors import ParameterError
 
 __all__ = ["MANIFEST", "GeneratedClip", "GeneratedSet", "generate_to_folder", "resolve_label", "resolve_speaker"]
 
-MANIFEST = "manifest.csv"
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _check_out_dir(out_dir: Path) -> None:
 def _csv(clips: list[GeneratedClip]) -> str:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["file", "label", "speaker", "seed"])
+    writer.writerow(GENERATED_COLUMNS)
     writer.writerows([c.file, c.label, c.speaker, c.seed] for c in clips)
     return text.getvalue()
 
