@@ -38,6 +38,7 @@ from polysense.losses.separation import pit_si_sdr_loss
 from polysense.metrics.classification import classification_metrics
 from polysense.metrics.generation import frechet_distance
 from polysense.metrics.retrieval import DEFAULT_KS, retrieval_report
+from polysense.metrics.verification import equal_error_rate, trials
 from polysense.models.output import (
     ClassifierOutput,
     EmbeddingOutput,
@@ -217,7 +218,7 @@ def collect(model: torch.nn.Module, batches: Iterable[Mapping[str, Any]], *, dev
 
 
 def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool = False,
-           ks: tuple[int, ...] = DEFAULT_KS) -> dict[str, Any]:
+           ks: tuple[int, ...] = DEFAULT_KS, verification: bool = False) -> dict[str, Any]:
     """The metrics of a collection, as validation and evaluation both report them:
 
     - the averaged scalars (``loss``, ``loss_<part>``, the model's metrics);
@@ -226,7 +227,10 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
     - with ``retrieval`` and two or more embedded modalities: ``retrieval`` of
       :func:`polysense.metrics.retrieval.retrieval_report` (Recall@K for ``ks``, median rank, mAP);
     - with a generator's features of generated and real items: ``fd``, their Fréchet distance
-      (:func:`polysense.metrics.generation.frechet_distance`, over every item of the pass).
+      (:func:`polysense.metrics.generation.frechet_distance`, over every item of the pass);
+    - with ``verification`` and one embedded modality over items of two or more groups (speakers):
+      ``eer``, the equal error rate of every pair's cosine score
+      (:func:`polysense.metrics.verification.equal_error_rate`; lower is better).
     """
     result: dict[str, Any] = dict(found.scalars)
     logits = found.cat_logits()
@@ -236,6 +240,12 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
                                              num_classes=num_classes or logits.shape[1], groups=groups))
     if {"generated", "real"} <= set(found.generation):
         result["fd"] = frechet_distance(torch.cat(found.generation["generated"]), torch.cat(found.generation["real"]))
+    if verification:
+        embedded = found.cat_embeddings()
+        if len(embedded) == 1 and len(set(found.groups)) >= 2:
+            (embeddings,) = embedded.values()
+            if embeddings.shape[0] == len(found.groups):
+                result["eer"] = equal_error_rate(*trials(embeddings, found.groups))
     if retrieval:
         report = retrieval_report(found.cat_embeddings(), texts=found.texts, labels=found.labels, ks=ks)
         if report:

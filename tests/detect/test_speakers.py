@@ -82,3 +82,40 @@ def test_fsdd_speakers_trains_and_reports_verification(fsdd_dir, tmp_path):
     for k in (3, 5):
         assert v["pooled"][str(k)]["eer"] == pytest.approx(equal_error_rate(*pooled_trials(e, groups, utterances=k)), abs=1e-6)
     assert "accuracy" not in metrics  # unseen speakers: no closed-set accuracy on test
+    from polysense.evaluate.report import write_report
+
+    text = write_report(tmp_path / "run").read_text()
+    assert f"| 3 | 28 | {v['pooled']['3']['eer']:.4f} |" in text and f"| EER | {v['eer']:.4f} |" in text
+
+
+def test_val_voices_choose_the_epoch_on_verification_among_unseen_voices(fsdd_dir, tmp_path):
+    from polysense.data.registry import build_data
+    from polysense.metrics.verification import equal_error_rate, trials
+
+    config = {"name": "fsdd_speakers", "fsdd_folder": str(fsdd_dir), "max_per_speaker": 6, "synthetic_voices": 5,
+              "val_voices": 2}
+    data = build_data(config, seed=0)
+    val_speakers = {data.val[i]["group"] for i in range(len(data.val))}
+    assert len(val_speakers) == 2 and not val_speakers & set(data.classes)  # never a training class
+    assert {data.val[i]["label"] for i in range(len(data.val))} == {-1} and len(data.val) == 20
+    assert len(data.classes) == 2 + 3  # nicolas, yweweler + the 3 voices kept for training
+    with pytest.raises(ParameterError, match="val_voices=5 with synthetic_voices=5: hold out at least 2"):
+        build_data({**config, "val_voices": 5}, seed=0)
+    overrides = [f"data.fsdd_folder={fsdd_dir}", "data.max_per_speaker=6", "data.synthetic_voices=5", "data.val_voices=2",
+                 "model.num_speakers=5", "model.encoder.channels=[4,8]", "model.encoder.dim=16", "model.embed_dim=16",
+                 "train.epochs=2", "train.batch_size=8", "train.select_metric=eer", "train.select_mode=min"]
+    result = train(load_config("fsdd-speakers", overrides), tmp_path / "run", quiet=True)
+    assert result.best_metric == "val/eer"
+    import json
+
+    vals = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"val"' in x]
+    assert len(vals) == 2 and result.best_value == min(v["eer"] for v in vals)
+    # the logged number is the EER of the best epoch's model on the validation voices, scored independently
+    from polysense.train.run import load_run
+
+    run = load_run(tmp_path / "run")
+    items = [data.val[i] for i in range(len(data.val))]
+    with torch.no_grad():
+        e = run.model.encode("audio", collate(items))
+    best = next(v for v in vals if v["epoch"] == result.best_epoch)
+    assert best["eer"] == pytest.approx(equal_error_rate(*trials(e, [it["group"] for it in items])), abs=1e-6)

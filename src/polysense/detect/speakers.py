@@ -6,6 +6,12 @@ the classes: item ``label`` is the speaker's index among them (sorted names). ``
 is chosen on it). ``test`` holds every utterance of ``test_speakers`` with ``label = -1`` (unknown to
 the model) and ``group`` = the speaker: verification trials are built among them (EER, minDCF in
 ``polysense evaluate``).
+
+``val_voices`` > 0 holds that many of the espeak-ng voices out of training instead: ``val`` is then
+their utterances, unknown to the model (``label = -1``), and validation reports the verification
+EER among them (``val/eer``): an epoch chosen on voices the model never heard, as the test asks of
+it, rather than on closed-set accuracy, which reaches 1.0 within an epoch or two and then says
+nothing about new voices.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from polysense._checks import check_positive_int
 from polysense.data.registry import DataSplits, register_dataset
 from polysense.enhance.mixtures import Utterance, load_utterances, synthetic_utterances
 from polysense.errors import ParameterError
@@ -43,13 +50,22 @@ class SpeakerItems(Dataset):
 def fsdd_speaker_splits(*, seed: int, fsdd_folder: str | None = None, manifest: str | None = None,
                         test_speakers: Sequence[str] | str = ("theo", "jackson"), val_fraction: float = 0.1,
                         sample_rate: int = 8000, synthetic_voices: int = 0, voice_seed: int = 0,
-                        tts_cache: str | None = None, max_per_speaker: int | None = None) -> DataSplits:
+                        tts_cache: str | None = None, max_per_speaker: int | None = None,
+                        val_voices: int = 0) -> DataSplits:
     """Speaker classes for training, unseen speakers for verification (see the module docstring)."""
+    val_voices = check_positive_int("val_voices", val_voices, minimum=0)
+    if val_voices and (val_voices < 2 or val_voices >= synthetic_voices):
+        raise ParameterError(f"val_voices={val_voices} with synthetic_voices={synthetic_voices}: hold out at least 2 "
+                             "voices (verification needs two speakers) and fewer than synthetic_voices")
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
-                            test_speakers=test_speakers, val_speakers=(), val_fraction=val_fraction,
-                            max_per_speaker=max_per_speaker)
-    train = parts["train"] + synthetic_utterances(synthetic_voices, sample_rate=sample_rate, voice_seed=voice_seed,
-                                                  tts_cache=tts_cache)
+                            test_speakers=test_speakers, val_speakers=(),
+                            val_fraction=0.0 if val_voices else val_fraction, max_per_speaker=max_per_speaker)
+    voices = synthetic_utterances(synthetic_voices, sample_rate=sample_rate, voice_seed=voice_seed, tts_cache=tts_cache)
+    names = list(dict.fromkeys(u.speaker for u in voices))
+    held = set(names[len(names) - val_voices:]) if val_voices else set()  # the last voices: the rest stay the same
+    train = parts["train"] + [u for u in voices if u.speaker not in held]
+    if held:
+        parts["val"] = [u for u in voices if u.speaker in held]
     classes = tuple(sorted({u.speaker for u in train}))
     if not classes:
         raise ParameterError("no training speakers: leave at least one speaker out of test_speakers")
@@ -62,5 +78,6 @@ def fsdd_speaker_splits(*, seed: int, fsdd_folder: str | None = None, manifest: 
 
     return DataSplits(train=make(train), val=make(parts["val"]), test=make(parts["test"]), sample_rate=int(sample_rate),
                       classes=classes, modalities=("audio",),
-                      description=f"FSDD speakers ({len(classes)} training speakers incl. {synthetic_voices} espeak-ng "
-                                  f"voices), unseen test speakers {sorted({u.speaker for u in parts['test']})}")
+                      description=f"FSDD speakers ({len(classes)} training speakers incl. {synthetic_voices - val_voices} "
+                                  f"espeak-ng voices), unseen test speakers {sorted({u.speaker for u in parts['test']})}"
+                                  + (f", {val_voices} unseen espeak-ng voices for validation" if val_voices else ""))

@@ -244,9 +244,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _table(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
-    out = [f"| {header[0]} | {header[1]} |", "|---|---:|"]
-    out += [f"| {a} | {b} |" for a, b in rows]
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    """A markdown table: the first column left-aligned, the others (numbers) right-aligned."""
+    out = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(out)
 
 

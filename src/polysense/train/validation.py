@@ -8,7 +8,8 @@ Recall@1 both ways between its two modalities through ``encode`` (``{a}_to_{b}_r
 ``{b}_to_{a}_r1``, and their mean ``r1``), with the same positives as evaluation (an item's
 caption; items with the same label when there are no captions); for a generator, ``fd``: the
 Fréchet distance between the features of its generated and the real items over the whole split
-(lower is better).
+(lower is better); for a speaker model (``kind == "speaker"``) whose validation items are voices it
+was not trained on, ``eer``: the verification equal error rate among them (lower is better).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
     """Flat {name: float} of the validation metrics (see the module docstring); R@1 is a
     fraction of queries in [0, 1]."""
     retrieval = bool(model.shared_space) and len(model.modalities) >= 2
-    found = collect(model, batches, device=device, autocast=autocast, embed=retrieval)
-    report = scored(found, num_classes=num_classes, retrieval=retrieval, ks=(1,))
+    verification = getattr(model, "kind", None) == "speaker"
+    found = collect(model, batches, device=device, autocast=autocast, embed=retrieval or verification)
+    report = scored(found, num_classes=num_classes, retrieval=retrieval, ks=(1,), verification=verification)
     metrics = {k: v for k, v in report.items() if isinstance(v, float)}
     if len(report.get("retrieval", {})) == 2:
         (ab, a_to_b), (ba, b_to_a) = report["retrieval"].items()
