@@ -25,6 +25,8 @@ collection into the metrics validation and evaluation both report.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -242,7 +244,9 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
         result["fd"] = frechet_distance(torch.cat(found.generation["generated"]), torch.cat(found.generation["real"]))
     if verification:
         embedded = found.cat_embeddings()
-        if len(embedded) == 1 and len(set(found.groups)) >= 2:
+        counts = Counter(found.groups)
+        # both kinds of trial must exist: two speakers, one of them with two recordings
+        if len(embedded) == 1 and len(counts) >= 2 and max(counts.values()) >= 2:
             (embeddings,) = embedded.values()
             if embeddings.shape[0] == len(found.groups):
                 result["eer"] = equal_error_rate(*trials(embeddings, found.groups))

@@ -125,6 +125,9 @@ def test_each_step_updates_only_its_parameters_in_turn(toy, tmp_path, accumulate
         a1 = a0 - LR_FIRST * torch.sign(2 * (a0 - 1) + b0)
         assert first["loss_first"] == pytest.approx(float(_f(a0, b0)), rel=1e-6)
         assert first["loss_second"] == pytest.approx(float(_g(a1, b0)), rel=1e-6)
+        # each step's gradient norm, measured even without clipping (clip_grad_norm is None here):
+        # the 2-norm of the gradient of its own loss with respect to its own parameters at the last batch
+        assert first["grad_norm_first"] > 0 and first["grad_norm_second"] > 0
 
 
 def test_validation_fd_selects_the_epoch(toy, tmp_path):

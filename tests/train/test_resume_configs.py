@@ -44,7 +44,7 @@ def _data_overrides(data: str, request, tts_cache: Path) -> list[str]:
         "fsdd_mixtures": [*real, "data.synthetic_voices=0", "data.repeats=1", "data.segment_s=0.25"],
         "fsdd_pairs": [*real, "data.synthetic_voices=0", "data.repeats=1", "data.segment_s=0.25"],
         "fsdd_scenes": [*real, "data.num_scenes=8", "data.val_scenes=2", "data.test_scenes=2", "data.scene_s=2.0"],
-        "fsdd_speakers": [*real, "data.synthetic_voices=0"],
+        "fsdd_speakers": [*real, "data.synthetic_voices=0", "data.val_voices=0", "data.val_fraction=0.2"],
         "fsdd_sequences": [*real, "data.num_train=8", "data.num_val=2", "data.num_test=2", "data.max_digits=3",
                            "data.synthetic_voices=0"],
         # split by take: the tiny folder has take 0 only, so take 0 trains and no take is held out

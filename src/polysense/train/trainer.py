@@ -493,10 +493,8 @@ class Trainer:
                         if step.name is not None:
                             step.stash = [p.grad for p in step.parameters]
                         continue
-                    if step.clip_grad_norm:
-                        norm = float(torch.nn.utils.clip_grad_norm_(step.parameters, step.clip_grad_norm))
-                    else:
-                        norm = float("nan")
+                    # the total norm before clipping; max_norm=inf measures it without scaling anything
+                    norm = float(torch.nn.utils.clip_grad_norm_(step.parameters, step.clip_grad_norm or float("inf")))
                     grad_norms["grad_norm" if step.name is None else f"grad_norm_{step.name}"] = norm
                     step.optimizer.step()
                     step.optimizer.zero_grad(set_to_none=True)
@@ -543,7 +541,8 @@ class Trainer:
                      "seconds": time.perf_counter() - started}
             state["history"].append(entry)
             self.log.record(entry)
-            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items() if k in ("loss", "accuracy", "macro_f1", "r1", "fd"))
+            shown = " ".join(f"{k} {v:.4f}" for k, v in values.items()
+                             if k in ("loss", "accuracy", "macro_f1", "r1", "fd", metric))  # and what selects
             self.log.say(f"epoch {epoch + 1}/{cfg.train.epochs} val {shown}{'  (best)' if better else ''}")
             if better:
                 state["best_value"], state["best_epoch"], state["bad_evals"] = value, epoch + 1, 0
