@@ -25,9 +25,8 @@ collection into the metrics validation and evaluation both report.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
