@@ -245,12 +245,19 @@ def report(r: dict) -> str:
         runs = r["learned"][best_name]
         eer1 = float(np.mean([x["eer"] for x in runs]))
         eer5 = float(np.mean([x["pooled"][str(POOLED[-1])]["eer"] for x in runs]))
+        lowest_single = min([r["mfcc"]["eer"], *([r["whisper"]["eer"]] if r.get("whisper") else []),
+                             *(float(np.mean([x["eer"] for x in v])) for v in r["learned"].values())])
         lines += ["", "### Goals (issue 19)", "",
                   f"- Verification EER ≤ 5 % among the held-out real speakers, best system `{best_name}`: on single "
                   f"digit words **{'met' if eer1 <= 0.05 else 'not met'}** ({eer1:.3f}; MFCC anchor "
                   f"{r['mfcc']['eer']:.3f}); with {POOLED[-1]} words pooled per side "
                   f"**{'met' if eer5 <= 0.05 else 'not met'}** ({eer5:.3f}; MFCC anchor "
-                  f"{r['mfcc']['pooled'][str(POOLED[-1])]['eer']:.3f}). What limits it is written under the table."]
+                  f"{r['mfcc']['pooled'][str(POOLED[-1])]['eer']:.3f}). What limits single words: a trial is two digit words "
+                  "of ~0.4 s, where the word said weighs more than the voice (every system, anchors included, stays at "
+                  f"{lowest_single:.2f} EER or above on single words); only two real training speakers, the other classes espeak-ng voices. Pooling a few words per "
+                  "side averages the word away, which is what enrolment on a few seconds of speech does in practice. "
+                  "Choosing the epoch on verification among held-out voices, rather than on closed-set accuracy "
+                  "(1.0 from the first epochs), is what made the learned systems beat the anchors."]
     if r.get("diarization"):
         d = r["diarization"]["system"]
         lines += [f"- Diarization error rate on two-speaker scenes reported with its parts: **met** (reported): DER "
