@@ -95,7 +95,7 @@ def test_detect_refuses_a_recording_shorter_than_one_window(vad_run, tmp_path):
 @pytest.fixture(scope="module")
 def speaker_run(fsdd_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("spk") / "run"
-    overrides = [f"data.fsdd_folder={fsdd_dir}", "data.max_per_speaker=12", "data.synthetic_voices=0",
+    overrides = [f"data.fsdd_folder={fsdd_dir}", "data.max_per_speaker=12", "data.synthetic_voices=0", "data.val_voices=0",
                  "data.val_fraction=0.25", "model.num_speakers=2", "model.encoder.channels=[4,8]",
                  "model.encoder.dim=16", "model.embed_dim=16", "train.epochs=1", "train.batch_size=8"]
     train(load_config("fsdd-speakers", overrides), out, quiet=True)

@@ -56,7 +56,8 @@ def fsdd_speaker_splits(*, seed: int, fsdd_folder: str | None = None, manifest: 
     val_voices = check_positive_int("val_voices", val_voices, minimum=0)
     if val_voices and (val_voices < 2 or val_voices >= synthetic_voices):
         raise ParameterError(f"val_voices={val_voices} with synthetic_voices={synthetic_voices}: hold out at least 2 "
-                             "voices (verification needs two speakers) and fewer than synthetic_voices")
+                             "voices (verification needs two speakers) and fewer than synthetic_voices, or set val_voices=0 "
+                             "(the epoch is then chosen on held-out utterances of the training speakers)")
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
                             test_speakers=test_speakers, val_speakers=(),
                             val_fraction=0.0 if val_voices else val_fraction, max_per_speaker=max_per_speaker)
