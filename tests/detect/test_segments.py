@@ -36,8 +36,10 @@ def test_a_waveform_and_its_file_give_the_same_samples(tmp_path):
         on_disk = event_waveforms(path, EVENTS, sample_rate=SR, pad_s=pad)
         for e, a, b in zip(EVENTS, in_memory, on_disk, strict=True):
             assert torch.equal(a, b)  # exact: FLOAT WAV stores float32 as is
-            first = max(0, round((e.onset_s - pad) * SR))
-            assert torch.equal(a, audio[first: min(2 * SR, first + round((e.offset_s + pad - max(0.0, e.onset_s - pad)) * SR))])
+            # by hand: from round(begin · rate), round(duration · rate) samples, clipped to the recording
+            begin = max(0.0, e.onset_s - pad)
+            first = round(begin * SR)
+            assert torch.equal(a, audio[first: min(2 * SR, first + round((e.offset_s + pad - begin) * SR))])
     assert in_memory[-1].shape[-1] == 2 * SR - round(1.6 * SR)  # clipped at the end
 
 

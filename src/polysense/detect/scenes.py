@@ -366,6 +366,7 @@ def fsdd_scene_splits(*, seed: int, fsdd_folder: str | None = None, manifest: st
         raise ParameterError("the train split has no utterances: check test_speakers / val_speakers")
     return DataSplits(train=sets["train"], val=sets["val"], test=sets["test"], sample_rate=int(sample_rate),
                       classes=names, modalities=("audio",),
-                      description=f"fsdd_scenes ({labels}{', words' if items == 'words' else ''}): {scene_s} s scenes of FSDD words"
+                      description=f"fsdd_scenes ({labels}{', words' if items == 'words' else ''}): "
+                                  f"{scene_s} s scenes of FSDD words"
                                   f"{f' + {synthetic_voices} espeak-ng voices' if synthetic_voices else ''}, "
                                   f"noise at {snr_db} dB SNR (test {test_snr_db} dB), {sample_rate} Hz")
