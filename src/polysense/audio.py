@@ -55,7 +55,7 @@ from polysense.errors import AudioError
 from polysense.signal.resample import QUALITIES, check_ratio, resample
 from polysense.signal.streaming import StreamingLogMel
 
-__all__ = ["AUDIO_SUFFIXES", "AudioInfo", "blocks", "info", "load", "save", "stream_log_mel"]
+__all__ = ["AUDIO_SUFFIXES", "AudioInfo", "blocks", "info", "load", "save", "span_frames", "stream_log_mel"]
 
 PathLike = str | os.PathLike
 
@@ -117,6 +117,16 @@ def info(path: PathLike) -> AudioInfo:
     )
 
 
+def span_frames(offset_s: float, duration_s: float | None, *, sample_rate: float, frames: int) -> tuple[int, int]:
+    """The frames ``[first, stop)`` of the span ``[offset_s, offset_s + duration_s)`` seconds of a signal of
+    ``frames`` frames at ``sample_rate`` Hz: ``first = round(offset_s · rate)``, ``stop = first +
+    round(duration_s · rate)`` (``None``: to the end), both clipped to the signal. The one rounding rule
+    of :func:`load`'s spans, for slicing a waveform already in memory the same way."""
+    first = min(frames, round(offset_s * sample_rate))
+    stop = frames if duration_s is None else min(frames, first + round(duration_s * sample_rate))
+    return first, stop
+
+
 def load(
     path: PathLike,
     *,
@@ -156,8 +166,7 @@ def load(
     if duration_s is not None:
         duration_s = check_positive_float("duration_s", duration_s, allow_zero=True, what="seconds")
     raw = _open_info(path)
-    first = min(raw.frames, round(offset_s * raw.samplerate))
-    stop = raw.frames if duration_s is None else min(raw.frames, first + round(duration_s * raw.samplerate))
+    first, stop = span_frames(offset_s, duration_s, sample_rate=raw.samplerate, frames=raw.frames)
     _check_loadable(path, raw, dtype, frames=stop - first)
     try:
         with sf.SoundFile(path) as f:

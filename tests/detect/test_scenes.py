@@ -1,4 +1,5 @@
-"""fsdd_scenes: exact events, seeded scenes, SNR as defined, speaker-independent splits, annotations."""
+"""fsdd_scenes: exact events, seeded scenes, SNR as defined, speaker-independent splits, annotations,
+and the scenes' words cut as two-stage detection cuts them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from polysense.data.events import Event, read_annotations
 from polysense.data.fsdd import DIGIT_WORDS
 from polysense.data.registry import build_data
-from polysense.detect.scenes import Scenes, trim_word
+from polysense.detect.scenes import SceneWords, Scenes, trim_word
 from polysense.errors import ManifestError, ParameterError
 from tests.detect.conftest import SR
 
@@ -93,6 +94,83 @@ def test_fsdd_scenes_split_by_speaker(fsdd_dir):
     assert {s for s in data.val[0]["speakers"]} == {"jackson"}
 
 
+# ---------------------------------------------------------------------------- words (items="words")
+
+
+def words(tone_words, *, pad_s=0.1, jitter_s=0.0, keep=True, **kw) -> SceneWords:
+    data = scenes(tone_words, snr_db=3.0, noise_types=["pink"], **kw)
+    return SceneWords(data, split=data.split, seed=data.seed, pad_s=pad_s, jitter_s=jitter_s, keep=keep)
+
+
+def test_events_are_the_scenes_events_without_the_noise(tone_words):
+    data = scenes(tone_words, snr_db=3.0, noise_types=["pink"])
+    assert all(data.events(i) == data.scene(i)[1] for i in range(len(data)))
+
+
+def test_words_are_the_scenes_samples_at_the_events_padded(tone_words):
+    data = words(tone_words, pad_s=0.1)
+    k = 0
+    for i in range(len(data.scenes)):
+        audio, events = data.scenes.scene(i)
+        for j, e in enumerate(events):
+            item = data[k]
+            # by hand: [onset − 0.1 s, offset + 0.1 s) in samples, clipped to the scene
+            first = max(0, round((e.onset_s - 0.1) * SR))
+            stop = min(audio.shape[-1], round((e.offset_s + 0.1) * SR))
+            assert torch.equal(item["audio"], audio[first:stop])
+            assert item["label"] == DIGIT_WORDS.index(e.label) and item["group"] == e.speaker
+            assert item["id"] == f"train-scene{i}-word{j}" and item["sample_rate"] == SR
+            k += 1
+    assert k == len(data) >= 6
+
+
+def test_jitter_is_seeded_per_item_and_bounded(tone_words):
+    plain = words(tone_words)
+    moved = words(tone_words, jitter_s=0.05)
+    again = words(tone_words, jitter_s=0.05, keep=False)
+    jitter = 0.05 * SR
+    shifts = []
+    for k in reversed(range(len(moved))):  # any order, kept or not: the same samples
+        assert torch.equal(moved[k]["audio"], again[k]["audio"])
+        i, j = moved.index[k]
+        e = moved.scenes.events(i)[j]
+        shifted = moved.jittered(k, e)
+        onset, offset = (shifted.onset_s - e.onset_s) * SR, (shifted.offset_s - e.offset_s) * SR
+        assert abs(onset) <= jitter and abs(offset) <= jitter
+        # the cut starts where the jittered event (− pad) does: the samples are the scene's there
+        audio = moved.scenes.scene(i)[0]
+        first = max(0, round((shifted.onset_s - 0.1) * SR))
+        assert torch.equal(moved[k]["audio"], audio[first: first + moved[k]["audio"].shape[-1]])
+        assert abs(moved[k]["audio"].shape[-1] - plain[k]["audio"].shape[-1]) <= 2 * jitter + 2
+        shifts += [onset, offset]
+    assert np.std(shifts) > 0.3 * jitter  # moved, not a constant
+    other = SceneWords(moved.scenes, split="train", seed=5, pad_s=0.1, jitter_s=0.05)
+    assert any(not torch.equal(other[k]["audio"], moved[k]["audio"]) for k in range(len(moved)))
+
+
+def test_bad_word_options_are_refused_by_name(tone_words):
+    with pytest.raises(ParameterError, match=r"jitter_s=-0.01 is invalid"):
+        words(tone_words, jitter_s=-0.01)
+    with pytest.raises(ParameterError, match=r"pad_s=-1 is invalid"):
+        words(tone_words, pad_s=-1)
+    # the tone words last 0.3 s: with pad 0 a jitter of 0.15 s could leave an empty cut
+    with pytest.raises(ParameterError, match=r"jitter_s=0.15 could leave nothing of the shortest word .* jitter_s < 0.1"):
+        words(tone_words, pad_s=0.0, jitter_s=0.15)
+    with pytest.raises(ParameterError, match=r"items='frames'"):
+        build_data({"name": "fsdd_scenes", "fsdd_folder": "nowhere", "items": "frames"}, seed=0)
+
+
+def test_fsdd_scene_words_split_by_speaker(fsdd_dir):
+    data = build_data({"name": "fsdd_scenes", "fsdd_folder": str(fsdd_dir), "max_per_speaker": 12, "num_scenes": 2,
+                       "val_scenes": 1, "test_scenes": 2, "scene_s": 4.0, "items": "words", "jitter_s": 0.05}, seed=0)
+    assert data.classes == DIGIT_WORDS and data.sample_rate == 8000
+    groups = {s: {data.split(s)[k]["group"] for k in range(len(data.split(s)))} for s in ("train", "val", "test")}
+    assert groups["train"] and not groups["train"] & {"theo", "jackson"}
+    assert groups["val"] == {"jackson"} and groups["test"] == {"theo"}
+    item = data.test[0]
+    assert set(item) == {"id", "audio", "sample_rate", "label", "group"} and item["audio"].dim() == 1
+
+
 # ---------------------------------------------------------------------------- annotations
 
 
@@ -144,3 +222,11 @@ def test_the_scene_dataset_reads_annotations(annotated):
     assert item["audio"].shape == (2 * SR,)
     assert item["events"] == [(0.2, 0.6, 1), (1.0, 1.5, 2)]
     assert len(data.val) == 1 and data.test is None
+
+
+def test_annotated_recordings_give_their_words(annotated):
+    path = annotated("a.wav,1.0,1.5,two,train\na.wav,0.2,0.6,one,train\nb.wav,0.1,0.3,one,val\n")
+    data = build_data({"name": "fsdd_scenes", "annotations": str(path), "classes": list(DIGIT_WORDS),
+                       "items": "words", "pad_s": 0.1}, seed=0)
+    assert [data.train[k]["label"] for k in range(len(data.train))] == [1, 2]
+    assert data.train[0]["audio"].shape == (round(0.6 * SR),) and len(data.val) == 1

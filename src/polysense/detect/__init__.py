@@ -1,6 +1,8 @@
 """Finding sounds in long recordings, and who is speaking.
 
-- :mod:`.scenes`: ``fsdd_scenes``, long recordings of FSDD words with exact events (and annotated files).
+- :mod:`.scenes`: ``fsdd_scenes``, long recordings of FSDD words with exact events (and annotated files),
+  or their words one by one (``items="words"``) as the second stage of detection hears them.
+- :mod:`.segments`: the samples of events (± a pad), from a file or a waveform in memory.
 - :mod:`.model`: ``frame_crnn``, a frame-level detector trained on frame targets.
 - :mod:`.postprocess`: median filter, hysteresis, minimum duration and gap: frames to events.
 - :mod:`.stream`: detection over files of any length in bounded memory (``polysense detect``).

@@ -25,13 +25,21 @@ collate pads the audio and lists the events. :meth:`Scenes.scene` gives the same
 With ``annotations`` (an annotation manifest, :func:`polysense.data.events.read_annotations`) the
 items are the annotated recordings instead, split by the manifest's ``split`` column.
 
+With ``items="words"`` an item is one event instead, cut from its scene (or annotated recording) as
+the second stage of detection cuts it (± ``pad_s``, after a seeded boundary jitter of up to
+``jitter_s``): ``{"id", "audio" (T,), "sample_rate", "label", "group" (the speaker)}``, the items of
+a clip classifier (:class:`SceneWords`), to train ``polysense detect --classify``'s classifier on
+words in noise as the detector hands them over (config ``fsdd-digits-whisper-scenes``).
+
 Speaker-independent splits as :func:`polysense.enhance.mixtures.load_utterances`: ``test_speakers``
 form ``test``, ``val_speakers`` ``val``; the others (and the espeak-ng voices) ``train``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +53,16 @@ from polysense.data.builtin import InMemory
 from polysense.data.events import AnnotatedFile, Event, read_annotations
 from polysense.data.fsdd import DIGIT_WORDS
 from polysense.data.registry import DataSplits, register_dataset
+from polysense.detect.segments import event_waveforms
 from polysense.enhance.mixtures import Utterance, _range, load_utterances, synthetic_utterances
 from polysense.enhance.noise import NOISE_TYPES, make_noise, scale_to_snr
 from polysense.errors import ParameterError
 from polysense.signal.activity import frame_energy_db
 
-__all__ = ["LABELS", "AnnotatedScenes", "Scenes", "fsdd_scene_splits", "trim_word"]
+__all__ = ["ITEMS", "LABELS", "AnnotatedScenes", "SceneWords", "Scenes", "fsdd_scene_splits", "trim_word"]
 
 LABELS = ("digits", "speech", "speaker")
+ITEMS = ("scenes", "words")
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 _WORD_RMS = 0.05
 _PEAK = 0.99
@@ -134,8 +144,9 @@ class Scenes(Dataset):
     def __len__(self) -> int:
         return self.num_scenes
 
-    def scene(self, index: int) -> tuple[torch.Tensor, list[Event]]:
-        """Scene ``index``: its audio (T,) float32 and its events (onset order)."""
+    def _layout(self, index: int) -> tuple[np.random.Generator, np.ndarray, list[Event]]:
+        """Scene ``index``'s words laid out: the generator (which then draws the noise), the speech
+        (T,) float64 and the events."""
         if not 0 <= index < len(self):
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, _SPLIT_CODE.get(self.split, 3), index, 19])
@@ -157,6 +168,16 @@ class Scenes(Dataset):
             events.append(Event(cursor / self.sample_rate, (cursor + word.size) / self.sample_rate, label,
                                 speaker=utt.speaker))
             cursor += word.size
+        return rng, speech, events
+
+    def events(self, index: int) -> list[Event]:
+        """Scene ``index``'s events (onset order), without making its noise (cheap)."""
+        return self._layout(index)[2]
+
+    def scene(self, index: int) -> tuple[torch.Tensor, list[Event]]:
+        """Scene ``index``: its audio (T,) float32 and its events (onset order)."""
+        rng, speech, events = self._layout(index)
+        n = self.scene_samples
         mixture = torch.from_numpy(speech)
         if self.snr_db is not None and events:
             spans = np.concatenate([speech[round(e.onset_s * self.sample_rate): round(e.offset_s * self.sample_rate)]
@@ -195,6 +216,9 @@ class AnnotatedScenes(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def events(self, index: int) -> list[Event]:
+        return list(self.files[index].events)
+
     def scene(self, index: int) -> tuple[torch.Tensor, list[Event]]:
         entry = self.files[index]
         audio, _ = load(entry.path, sample_rate=self.sample_rate)
@@ -204,6 +228,73 @@ class AnnotatedScenes(Dataset):
         audio, events = self.scene(index)
         return _item(f"{self.files[index].split}-{Path(self.files[index].path).stem}", audio, events, self.classes,
                      self.sample_rate)
+
+
+class SceneWords(Dataset):
+    """The events of scenes, one item each, cut as the second stage of detection hears them.
+
+    Item ``k`` is event ``j`` of scene ``i`` (scenes in order, then events in onset order). Its onset
+    and offset each move by a uniform draw from ``[−jitter_s, jitter_s]`` seconds (a detector's
+    boundary errors: ``fsdd-vad``'s on jackson's 0 dB recordings have a standard deviation of about
+    50 ms), drawn from a generator seeded by ``(seed, split, k)`` so that item ``k`` is always the same
+    samples; then the samples ``[onset − pad_s, offset + pad_s)`` are cut from the scene by
+    :func:`~polysense.detect.segments.event_waveforms`, the cut of ``polysense detect --classify``.
+
+    An item is ``{"id", "audio" (T,), "sample_rate", "label" (class index of the event), "group"
+    (the speaker)}``, as a clip dataset's (``fsdd``). ``keep`` holds every cut word of a scene once
+    the scene is made (~50 MB for 2,500 words at 8 kHz), so each scene is synthesised once.
+    """
+
+    def __init__(self, scenes: Scenes | AnnotatedScenes, *, split: str, seed: int = 0, pad_s: float = 0.1,
+                 jitter_s: float = 0.0, keep: bool = True) -> None:
+        self.scenes = scenes
+        self.split, self.seed, self.keep = split, int(seed), bool(keep)
+        self.pad_s = check_positive_float("pad_s", pad_s, allow_zero=True, what="seconds")
+        self.jitter_s = check_positive_float("jitter_s", jitter_s, allow_zero=True, what="seconds")
+        self.index: list[tuple[int, int]] = []
+        shortest = math.inf
+        for i in range(len(scenes)):
+            events = scenes.events(i)
+            self.index += [(i, j) for j in range(len(events))]
+            shortest = min([shortest, *(e.duration_s for e in events)])
+        if not self.index:
+            raise ParameterError(f"the {split} scenes hold no event: raise num_scenes or scene_s")
+        # the cut [onset + δ1 − pad, offset + δ2 + pad) is empty once δ1 − δ2 ≥ duration + 2·pad
+        if 2 * self.jitter_s >= shortest + 2 * self.pad_s:
+            raise ParameterError(f"jitter_s={jitter_s!r} could leave nothing of the shortest word of the {split} split "
+                                 f"({shortest:.3f} s) with pad_s={pad_s!r}: give jitter_s < "
+                                 f"{shortest / 2 + self.pad_s:.3f} s")
+        self._kept: dict[int, list[dict[str, Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def jittered(self, k: int, event: Event) -> Event:
+        """Item ``k``'s event with its onset and offset moved by its own seeded draws (seconds)."""
+        rng = np.random.default_rng([self.seed, _SPLIT_CODE.get(self.split, 3), k, 23])
+        onset, offset = rng.uniform(-self.jitter_s, self.jitter_s, size=2)
+        return replace(event, onset_s=event.onset_s + float(onset), offset_s=event.offset_s + float(offset))
+
+    def _cut(self, scene: int, items: Sequence[int]) -> list[dict[str, Any]]:
+        audio, events = self.scenes.scene(scene)
+        chosen = [self.jittered(k, events[self.index[k][1]]) for k in items]
+        pieces = event_waveforms(audio, chosen, sample_rate=self.scenes.sample_rate, pad_s=self.pad_s)
+        label = {c: n for n, c in enumerate(self.scenes.classes)}
+        return [{"id": f"{self.split}-scene{scene}-word{self.index[k][1]}", "audio": piece,
+                 "sample_rate": int(self.scenes.sample_rate), "label": label[events[self.index[k][1]].label],
+                 "group": events[self.index[k][1]].speaker or self.split}
+                for k, piece in zip(items, pieces, strict=True)]
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        scene = self.index[k][0]
+        if not self.keep:
+            return self._cut(scene, [k])[0]
+        if scene not in self._kept:
+            first = k - self.index[k][1]
+            self._kept[scene] = self._cut(scene, range(first, first + len(self.scenes.events(scene))))
+        return self._kept[scene][self.index[k][1]]
 
 
 def _classes(labels: str, speakers: Sequence[str]) -> tuple[str, ...]:
@@ -223,10 +314,22 @@ def fsdd_scene_splits(*, seed: int, fsdd_folder: str | None = None, manifest: st
                       snr_db: float | Sequence[float] | None = (0.0, 20.0),
                       test_snr_db: float | Sequence[float] | None = 0.0, speakers_per_scene: int | None = None,
                       max_per_speaker: int | None = None, synthetic_voices: int = 0, voice_seed: int = 0,
-                      tts_cache: str | None = None, in_memory: bool = True) -> DataSplits:
+                      tts_cache: str | None = None, in_memory: bool = True, items: str = "scenes",
+                      pad_s: float = 0.1, jitter_s: float = 0.0) -> DataSplits:
     """Scenes of spoken digits (see the module docstring); val and test scenes use ``test_snr_db``
-    and ``test_scene_s`` (default ``scene_s``); ``annotations`` reads an annotation manifest instead."""
+    and ``test_scene_s`` (default ``scene_s``); ``annotations`` reads an annotation manifest instead.
+
+    ``items="words"``: the items are the scenes' events instead, one each, cut with ``pad_s`` seconds
+    on each side after a boundary jitter of up to ``jitter_s`` seconds (:class:`SceneWords`), to train
+    the clip classifier of two-stage detection on what it hears there."""
     check_choice("labels", labels, LABELS)
+    check_choice("items", items, ITEMS)
+
+    def as_items(scenes: Dataset | None, split: str) -> Dataset | None:
+        if scenes is None or items == "scenes":
+            return InMemory(scenes) if scenes is not None and in_memory else scenes
+        return SceneWords(scenes, split=split, seed=seed, pad_s=pad_s, jitter_s=jitter_s, keep=in_memory)
+
     if annotations is not None:
         files = read_annotations(annotations, classes=classes)
         names = tuple(classes) if classes else tuple(sorted({e.label for f in files for e in f.events}))
@@ -234,6 +337,8 @@ def fsdd_scene_splits(*, seed: int, fsdd_folder: str | None = None, manifest: st
         sets = {s: AnnotatedScenes(fs, sample_rate=sample_rate, classes=names) if fs else None for s, fs in parts.items()}
         if sets["train"] is None:
             sets["train"] = AnnotatedScenes([], sample_rate=sample_rate, classes=names)
+        if items == "words":  # an empty train split (a manifest to evaluate on) stays empty
+            sets = {s: as_items(d, s) if d is not None and len(d) else d for s, d in sets.items()}
         return DataSplits(train=sets["train"], val=sets["val"], test=sets["test"], sample_rate=int(sample_rate),
                           classes=names, modalities=("audio",), description=f"annotated recordings {annotations}")
     parts = load_utterances(sample_rate=sample_rate, fsdd_folder=fsdd_folder, manifest=manifest,
@@ -254,13 +359,14 @@ def fsdd_scene_splits(*, seed: int, fsdd_folder: str | None = None, manifest: st
                         gap_s=gap_s, level_db=level_db, noise_types=noise_types,
                         snr_db=snr_db if train else test_snr_db, speakers_per_scene=speakers_per_scene,
                         babble_pool=parts["train"] + ([] if train else utts))
-        return InMemory(scenes) if in_memory else scenes
+        return as_items(scenes, split)
 
     sets = {s: make(s) for s in ("train", "val", "test")}
     if sets["train"] is None:
         raise ParameterError("the train split has no utterances: check test_speakers / val_speakers")
     return DataSplits(train=sets["train"], val=sets["val"], test=sets["test"], sample_rate=int(sample_rate),
                       classes=names, modalities=("audio",),
-                      description=f"fsdd_scenes ({labels}): {scene_s} s scenes of FSDD words"
+                      description=f"fsdd_scenes ({labels}{', words' if items == 'words' else ''}): "
+                                  f"{scene_s} s scenes of FSDD words"
                                   f"{f' + {synthetic_voices} espeak-ng voices' if synthetic_voices else ''}, "
                                   f"noise at {snr_db} dB SNR (test {test_snr_db} dB), {sample_rate} Hz")

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
-from polysense import audio as audio_io
 from polysense._checks import check_positive_float
 from polysense.data.events import Event, events_to_csv
 from polysense.deploy.prediction import Predictor
 from polysense.detect.diarize import label_speakers
 from polysense.detect.figure import detection_figure
+from polysense.detect.segments import event_waveforms
 from polysense.detect.stream import DetectionStats, detect_file
 from polysense.errors import ParameterError
 from polysense.files import atomic_write_text
@@ -53,18 +50,6 @@ def load_detector(run_dir: str | os.PathLike):
         raise ParameterError(f"{run_dir}: run.json lists {len(classes)} classes for a model of {run.model.num_classes}: "
                              "retrain the run")
     return run.model, tuple(classes)
-
-
-def event_waveforms(path: str | os.PathLike, events: Sequence[Event], *, sample_rate: int,
-                    pad_s: float = 0.0) -> list[torch.Tensor]:
-    """The samples of each event of the recording ``path`` at ``sample_rate`` Hz: ``[onset − pad_s,
-    offset + pad_s)`` clipped to the file, read span by span (the whole recording is never held)."""
-    pieces = []
-    for e in events:
-        begin = max(0.0, e.onset_s - pad_s)
-        piece, _ = audio_io.load(path, sample_rate=sample_rate, offset_s=begin, duration_s=e.offset_s + pad_s - begin)
-        pieces.append(piece)
-    return pieces
 
 
 def label_speakers_in_file(path: str | os.PathLike, events: list[Event], speaker_run: str | os.PathLike, *,
