@@ -263,7 +263,7 @@ def report(r: dict) -> str:
               f"{gl['accuracy'] / first['reference']['accuracy']:.2f} × the real clips' accuracy and "
               f"{gl['inception_score'] / first['reference']['inception_score']:.2f} × their inception score: most of "
               "the gap is the generator's, not the inversion's. Not built: a WaveGAN-style waveform generator, a "
-              "diffusion model; not measured: augmentation of fsdd-digits with generated clips.", END]
+              "diffusion model. Augmentation of fsdd-digits with generated clips: the next section.", END]
     return "\n".join(lines)
 
 
