@@ -51,10 +51,13 @@ BETAS = (0.0, 1.0, 2.0, 3.0)
 BEAM = 8
 #: issue 17's recipe search for the scratch system, chosen on the validation speaker only (fold test=yweweler,
 #: val=jackson, seed 0, 1,500 training utterances, one thread on a shared 2-core machine): config overrides,
-#: best greedy val WER (the trainer's per-batch mean), its epoch, the val WER after each epoch, training minutes.
-#: Run by hand (``polysense train fsdd-sequences-ctc --set ...``); the table is written with the results.
+#: best greedy val WER (the trainer's: per-batch WER averaged over items), its epoch, the val WER after each
+#: epoch, training minutes.
+#: Each is ``train()`` on the config with this fold's overrides (as ``run_fold`` builds them) plus the change,
+#: run by hand, not by this script; the table is written with the results.
 SCRATCH_TRIALS = (
-    ("none (the 8-epoch recipe before issue 17)", 0.237, 8, (1.0, 0.916, 0.889, 0.713, 0.417, 0.288, 0.273, 0.237), 5.0),
+    ("none (the 8-epoch recipe before issue 17)", 0.237, 8,
+     (1.0, 0.916, 0.889, 0.713, 0.417, 0.288, 0.273, 0.237), 5.0),
     ("train.epochs=16", 0.157, 16, (1.0, 0.885, 0.862, 0.669, 0.571, 0.497, 0.377, 0.312, 0.289, 0.251, 0.251, 0.188,
                                     0.165, 0.164, 0.158, 0.157), 10.8),
     ("train.batch_size=8 (twice the steps)", 0.258, 7, (0.927, 0.905, 0.592, 0.644, 0.449, 0.331, 0.258, 0.265), 5.9),
@@ -352,8 +355,8 @@ def report(args) -> str:
         lines += ["", NOTES]
     if SCRATCH_TRIALS:
         lines += ["", "Recipe search for the scratch system (issue 17), chosen on the validation speaker only: fold "
-                  "test = yweweler, val = jackson, seed 0, 1,500 training utterances; greedy val WER % (the trainer's "
-                  "per-batch mean) at the selected epoch, and after each epoch:", "",
+                  "test = yweweler, val = jackson, seed 0, 1,500 training utterances; greedy val WER % (the trainer's: per-batch WER "
+                  "averaged over items) at the selected epoch, and after each epoch:", "",
                   "| change to the config | val WER | epoch | val WER per epoch | training min |", "|---|---:|---:|---|---:|"]
         for change, best, epoch, curve, minutes in SCRATCH_TRIALS:
             lines.append(f"| {change} | {100 * best:.1f} | {epoch} | {' '.join(f'{100 * v:.0f}' for v in curve)} | "
