@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -49,26 +50,11 @@ SYSTEMS = {"scratch": "fsdd-sequences-ctc", "whisper": "fsdd-sequences-ctc-whisp
 ALPHAS = (0.25, 0.5, 1.0, 1.5)
 BETAS = (0.0, 1.0, 2.0, 3.0)
 BEAM = 8
-#: issue 17's recipe search for the scratch system, chosen on the validation speaker only (fold test=yweweler,
-#: val=jackson, seed 0, 1,500 training utterances, one thread on a shared 2-core machine): config overrides,
-#: best greedy val WER (the trainer's: per-batch WER averaged over items), its epoch, the val WER after each
-#: epoch, training minutes.
-#: Each is ``train()`` on the config with this fold's overrides (as ``run_fold`` builds them) plus the change,
-#: run by hand, not by this script; the table is written with the results.
-SCRATCH_TRIALS = (
-    ("none (the 8-epoch recipe before issue 17)", 0.237, 8,
-     (1.0, 0.916, 0.889, 0.713, 0.417, 0.288, 0.273, 0.237), 5.0),
-    ("train.epochs=16", 0.157, 16, (1.0, 0.885, 0.862, 0.669, 0.571, 0.497, 0.377, 0.312, 0.289, 0.251, 0.251, 0.188,
-                                    0.165, 0.164, 0.158, 0.157), 10.8),
-    ("train.batch_size=8 (twice the steps)", 0.258, 7, (0.927, 0.905, 0.592, 0.644, 0.449, 0.331, 0.258, 0.265), 5.9),
-    ("train.epochs=16, model.encoder.frontend.speed_perturb=[0.9,1.1] (stopped after epoch 8)", 0.772, 8,
-     (1.0, 0.919, 0.918, 0.893, 0.895, 0.905, 0.885, 0.772), 6.5),
-    ("train.epochs=16, optim.lr=0.01 (stopped after epoch 10)", 0.789, 10,
-     (1.0, 0.916, 0.906, 0.888, 0.884, 0.892, 0.906, 0.857, 0.827, 0.789), 7.2),
-    ("train.epochs=16, optim.lr=0.003 (after the 4-fold run; not shipped)", 0.156, 14,
-     (1.0, 0.916, 0.750, 0.475, 0.438, 0.369, 0.242, 0.253, 0.265, 0.177, 0.166, 0.167, 0.157, 0.156, 0.160, 0.158),
-     8.6),
-)
+#: issue 17's recipe search for the scratch system, chosen on the validation speaker only: one record per
+#: trial run (``--trial`` trains one, ``--record-trial`` records a run trained elsewhere), read back from
+#: the run folder's metrics.jsonl by :func:`trial_record`
+TRIALS = HERE / "asr_trials.jsonl"
+TRIAL_FOLD = ("yweweler", 0)  # test speaker, seed: the validation speaker follows (val_speaker)
 #: what the table cannot say by itself (written with the results; edit when they change)
 NOTES = (
     'Reading the table (seed 0 only: the 3 seeds the issue asks for did not fit the session; 1,500 traini'
@@ -357,14 +343,18 @@ def report(args) -> str:
         s.split("load average:")[-1].strip() for s in loads if s), ""]
     if NOTES:
         lines += ["", NOTES]
-    if SCRATCH_TRIALS:
-        lines += ["", "Recipe search for the scratch system (issue 17), chosen on the validation speaker only: fold "
-                  "test = yweweler, val = jackson, seed 0, 1,500 training utterances; greedy val WER % (the trainer's: per-batch WER "
-                  "averaged over items) at the selected epoch, and after each epoch:", "",
-                  "| change to the config | val WER | epoch | val WER per epoch | training min |", "|---|---:|---:|---|---:|"]
-        for change, best, epoch, curve, minutes in SCRATCH_TRIALS:
-            lines.append(f"| {change} | {100 * best:.1f} | {epoch} | {' '.join(f'{100 * v:.0f}' for v in curve)} | "
-                         f"{minutes:.1f} |")
+    trials = [json.loads(x) for x in TRIALS.read_text().splitlines()] if TRIALS.is_file() else []
+    if trials:
+        test, seed = TRIAL_FOLD
+        lines += ["", f"Recipe search for the scratch system (issue 17), chosen on the validation speaker only: fold "
+                  f"test = {test}, val = {val_speaker(test, seed)}, seed {seed}, 1,500 training utterances (`--trial`; "
+                  f"records in `{TRIALS.name}`, read from each run's metrics.jsonl); greedy val WER % (the trainer's: "
+                  "per-batch WER averaged over items) at the best epoch, and after each epoch; a run stopped by hand "
+                  "has no result.json and shows its last epoch:", "",
+                  "| change to the recipe before issue 17 (8 epochs) | val WER | epoch | val WER per epoch | training min |", "|---|---:|---:|---|---:|"]
+        for t in trials:
+            lines.append(f"| {t['change']} | {100 * t['best_wer']:.1f} | {t['best_epoch']} | "
+                         f"{' '.join(f'{100 * v:.0f}' for v in t['curve'])} | {t['minutes']:.1f} |")
     lines.append(END)
     return "\n".join(lines)
 
@@ -373,6 +363,30 @@ def write_section(text: str) -> None:
     from frontend import write_section as replace_section  # one writer of RESULTS.md sections for every benchmark
 
     replace_section(text, START, END)
+
+
+def trial_record(run_dir: Path, change: str) -> dict:
+    """A recipe trial's record from its run folder: the val WER after each epoch, the best epoch
+    (result.json's; a run stopped by hand has none: its last epoch) and the minutes to the last validation."""
+    vals = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"split": "val"' in x]
+    done = run_dir / "result.json"
+    best = json.loads(done.read_text())["best_epoch"] if done.is_file() else vals[-1]["epoch"]
+    return {"change": change, "run": run_dir.name, "best_epoch": best,
+            "best_wer": next(v["wer"] for v in vals if v["epoch"] == best), "curve": [round(v["wer"], 4) for v in vals],
+            "minutes": round(vals[-1]["seconds"] / 60, 1), "finished": done.is_file()}
+
+
+def run_trial(args, changes: list[str]) -> Path:
+    """Train the scratch config on the trial fold with ``changes`` (``--set`` overrides) added."""
+    from polysense.train.config import load_config
+    from polysense.train.trainer import train
+
+    test, seed = TRIAL_FOLD
+    out = Path(tempfile.gettempdir()) / "polysense-asr-trials" / ("-".join(changes) or "base").replace("/", "_")
+    if out.exists():
+        shutil.rmtree(out)
+    train(load_config(SYSTEMS["scratch"], [*overrides(args, test, seed), *changes]), out, quiet=True)
+    return out
 
 
 def main() -> None:
@@ -390,9 +404,18 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only write the RESULTS.md section from asr.jsonl")
     parser.add_argument("--jsonl", type=Path, default=HERE / "asr.jsonl", help="where the per-fold results accumulate")
     parser.add_argument("--no-write", action="store_true", help="print the table; leave RESULTS.md alone")
+    parser.add_argument("--trial", nargs="*", metavar="KEY=VALUE", help="train one recipe trial of the scratch "
+                        "system with these overrides on the trial fold and record it (no test numbers)")
+    parser.add_argument("--record-trial", type=Path, metavar="RUN", help="record a trial run trained elsewhere")
+    parser.add_argument("--change", help="how the trial's table row names its change (default: the overrides)")
     args = parser.parse_args()
     JSONL = args.jsonl
     torch.set_num_threads(1)
+    if args.trial is not None or args.record_trial:
+        run = args.record_trial or run_trial(args, args.trial)
+        with open(TRIALS, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(trial_record(run, args.change or ", ".join(args.trial or []) or "none")) + "\n")
+        args.report = True
     if not args.report:
         done = {(r["system"], r["test"], r["seed"]) for r in load_rows()}
         settings = {"num_train": args.num_train, "num_val": args.num_val, "num_test": args.num_test,
