@@ -55,41 +55,6 @@ BEAM = 8
 #: the run folder's metrics.jsonl by :func:`trial_record`
 TRIALS = HERE / "asr_trials.jsonl"
 TRIAL_FOLD = ("yweweler", 0)  # test speaker, seed: the validation speaker follows (val_speaker)
-#: what the table cannot say by itself (written with the results; edit when they change)
-NOTES = (
-    'Reading the table (seed 0 only: the 3 seeds the issue asks for did not fit the session; 1,500 traini'
-    'ng utterances per fold where the shipped configs use 3,000). **Frozen Whisper encoder + CTC head**: '
-    'WER ≤ 3 % on unseen speakers is reached with the grammar (2.3 ± 4.3 %, grammar + LM) but not by gree'
-    'dy (3.6 %) or beam + LM (3.5 %) decoding: the accented speaker nicolas holds 12 % (the other three 0'
-    '.3-1.4 %), as he does for isolated digits. **The LM** (trigram, Kneser-Ney, on the training transcri'
-    'pts) gives no measurable gain (3.6 → 3.5 %): the digits of `fsdd_sequences` are drawn uniformly, so '
-    'the only thing a word LM can learn is the length distribution; α and β chosen on validation were sma'
-    'll. **The grammar** (exactly N digits) is the constraint that pays: 3.6 → 2.4 % WER, sentence errors'
-    ' 12.3 → 7.3 %. **Anchors**: on the same utterances the Whisper CTC system (2.8 % beam + LM) is below'
-    " pocketsphinx's digit loop (29.8 %) on every speaker and below Whisper base transcription restricted"
-    ' to the digit words (5.6 %). **Speed**: the beam search with LM runs at 361× real time on one thread'
-    ' (goal ≥ 50×: reached), the whole system at ~15× (the Whisper encoder dominates). **From scratch** ('
-    'log-mel CNN + BiGRU CTC, 2 real speakers + 100 espeak-ng voices, 1,500 training utterances per fold,'
-    ' 16 epochs since issue 17, ~11 min of training per fold on one thread of a shared 2-core machine, lo'
-    "ad 2-5): seed 0 only (the issue's 3 seeds did not fit the session), greedy 30.5 ± 11.9 % WER (jackso"
-    'n 43.2, nicolas 37.6, theo 17.8, yweweler 23.5; with 8 epochs it was 52.9 ± 23.5: 57.3, 83.7, 28.9, '
-    "41.9). Still far from the ≤ 15 % goal, and on the anchors' utterances (33.8 %) still above pocketsph"
-    "inx's digit loop (29.8 %), below it on nicolas only. The recipe was chosen on one validation speaker"
-    ' (fold test = yweweler, val = jackson; table below), never on test: the 8-epoch model was under-trai'
-    'ned (val WER falling 29 → 27 → 24 % over its last 3 epochs), and 16 epochs brought val to 15.7 %; tw'
-    'ice the steps at 8 epochs (batch 8) did not help (25.8 %); speed perturbation [0.9, 1.1] and lr 0.01'
-    ' each held the model on the blank plateau (val WER ~ 90 % for 7-9 epochs) and were stopped. The fold'
-    's selected epochs 12, 11, 11 and 16 of 16. lr 0.003, tried after the 4-fold run (load ~1), leaves th'
-    'e plateau ~2 epochs earlier but ends at 15.6 % val, a tie with 15.7 %, so it was not re-benchmarked.'
-    " Not tried for lack of time (ideas, not results): 3,000 utterances (the shipped config's num_train; "
-    'the benchmark uses 1,500), more epochs, width, initialising the output bias against the blank platea'
-    'u. The errors are still word confusions (nine→five, six→eight above), which LM and grammar cannot fi'
-    'x: beam + LM (31.6 %) is no better than greedy although α, β were chosen on validation; the grammar '
-    'gives 30.1 %. Decoders: our prefix beam search is tested equal to an exhaustive search over label se'
-    'quences (tests/recognize/test_ctc_beam.py); pyctcdecode 0.5 installs but pins numpy < 2 (this enviro'
-    'nment runs numpy 2.4), and torchaudio is not installed, so neither is used; KenLM scores our ARPA fi'
-    'les identically (test).'
-)
 
 
 def fsdd_folder() -> str:
@@ -252,6 +217,61 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
 
 
+def reading(systems: list[dict], anchor_rows: list[dict]) -> str:
+    """What the table says, every number computed from the rows (WER %, mean over folds and seeds)."""
+    def mean(system: str, condition: str, key: str = "wer", subset: bool = False) -> float:
+        values = [(r["conditions"][condition]["anchor_subset"] if subset else r["conditions"][condition])[key]
+                  for r in systems if r["system"] == system]
+        return 100 * statistics.mean(values) if values else float("nan")
+
+    def per_fold(system: str, condition: str) -> dict[str, float]:
+        return {s: 100 * statistics.mean(v) for s in SPEAKERS
+                if (v := [r["conditions"][condition]["wer"] for r in systems if r["system"] == system and r["test"] == s])}
+
+    def speed(system: str) -> float:
+        mine = [r for r in systems if r["system"] == system]
+        return sum(r["test_audio_s"] for r in mine) / max(1e-9, sum(r["conditions"]["beam+lm"]["search_s"] for r in mine))
+
+    seeds = {name: sorted({r["seed"] for r in systems if r["system"] == name}) for name in SYSTEMS}
+    settings = systems[-1].get("settings", {})
+    text = [f"Reading the table (seeds: " + ", ".join(f"{k} {v}" for k, v in seeds.items() if v)
+            + f"; {settings.get('num_train')} training utterances per fold where the shipped configs use 3,000)."]
+    anchor = {}
+    for name in sorted({n for r in anchor_rows for n in r["conditions"]}):
+        anchor[name] = 100 * statistics.mean(r["conditions"][name]["wer"] for r in anchor_rows if name in r["conditions"])
+    sphinx = next((v for k, v in anchor.items() if "pocketsphinx" in k), float("nan"))
+    for system, label in (("whisper", "Frozen Whisper encoder + CTC head"), ("scratch", "From scratch (log-mel CNN + BiGRU CTC, 2 real speakers + 100 espeak-ng voices)")):
+        if not seeds[system]:
+            continue
+        folds = per_fold(system, "greedy")
+        worst = max(folds, key=folds.get)
+        goal = 3.0 if system == "whisper" else 15.0
+        met = [c for c in ("greedy", "beam+lm", "grammar+lm") if mean(system, c) <= goal]
+        text.append(
+            f"**{label}**: {mean(system, 'greedy'):.1f} % WER greedy, {mean(system, 'beam+lm'):.1f} % beam + LM, "
+            f"{mean(system, 'grammar'):.1f} % grammar, {mean(system, 'grammar+lm'):.1f} % grammar + LM (sentence errors "
+            f"{mean(system, 'greedy', 'ser'):.1f} → {mean(system, 'grammar+lm', 'ser'):.1f} %); goal ≤ {goal:g} %: "
+            + (f"reached by {', '.join(met)}" if met else "not reached")
+            + f". The hardest unseen speaker is {worst} ({folds[worst]:.1f} % greedy; the others "
+            f"{min(v for k, v in folds.items() if k != worst):.1f}-{max(v for k, v in folds.items() if k != worst):.1f} %). "
+            f"On the anchors' utterances: {mean(system, 'greedy', subset=True):.1f} % greedy, "
+            f"{mean(system, 'beam+lm', subset=True):.1f} % beam + LM, against "
+            + ", ".join(f"{name} {value:.1f} %" for name, value in anchor.items())
+            + f". Beam search with LM: {speed(system):,.0f}× real time on one thread (goal ≥ 50×). Epochs chosen on "
+            f"validation: {', '.join(str(r['best_epoch']) for r in systems if r['system'] == system)}.")
+    text.append("**The LM** (trigram, Kneser-Ney, on the training transcripts) can learn little here: the digits of "
+                "`fsdd_sequences` are drawn uniformly, so a word LM learns only the length distribution, and α, β chosen "
+                "on validation stay small; **the grammar** (exactly N digits) is the constraint that can pay, by ruling "
+                "out insertions and deletions. Neither fixes a word heard as another (the confusions above).")
+    text.append("The scratch recipe was chosen on one validation speaker (the recipe search below), never on test; "
+                "not tried: 3,000 utterances per fold, initialising the output bias against the blank plateau, a wider "
+                "model. Decoders: our prefix beam search is tested equal to an exhaustive search over label sequences "
+                "(tests/recognize/test_ctc_beam.py); pyctcdecode 0.5 installs but pins numpy < 2 (this environment runs "
+                "numpy 2.4) and torchaudio is not installed, so neither is used; KenLM scores our ARPA files identically "
+                "(test).")
+    return " ".join(text)
+
+
 def report(args) -> str:
     rows = load_rows()
     lines = [START, "## Connected digits: acoustic model + LM + decoder (`benchmarks/asr.py`)", ""]
@@ -341,8 +361,7 @@ def report(args) -> str:
     loads = sorted({r.get("uptime", "") for r in systems})
     lines += ["", "Machine load while measuring (uptime at the end of each fold): " + " / ".join(
         s.split("load average:")[-1].strip() for s in loads if s), ""]
-    if NOTES:
-        lines += ["", NOTES]
+    lines += ["", reading(systems, anchor_rows)]
     trials = [json.loads(x) for x in TRIALS.read_text().splitlines()] if TRIALS.is_file() else []
     if trials:
         test, seed = TRIAL_FOLD
