@@ -220,8 +220,9 @@ def _mean_std(values: list[float]) -> str:
 def reading(systems: list[dict], anchor_rows: list[dict]) -> str:
     """What the table says, every number computed from the rows (WER %, mean over folds and seeds)."""
     def mean(system: str, condition: str, key: str = "wer", subset: bool = False) -> float:
+        anchored = {(r["test"], r["seed"]) for r in anchor_rows}  # the anchors' utterances: only their folds
         values = [(r["conditions"][condition]["anchor_subset"] if subset else r["conditions"][condition])[key]
-                  for r in systems if r["system"] == system]
+                  for r in systems if r["system"] == system and (not subset or (r["test"], r["seed"]) in anchored)]
         return 100 * statistics.mean(values) if values else float("nan")
 
     def per_fold(system: str, condition: str) -> dict[str, float]:
@@ -254,7 +255,7 @@ def reading(systems: list[dict], anchor_rows: list[dict]) -> str:
             + (f"reached by {', '.join(met)}" if met else "not reached")
             + f". The hardest unseen speaker is {worst} ({folds[worst]:.1f} % greedy; the others "
             f"{min(v for k, v in folds.items() if k != worst):.1f}-{max(v for k, v in folds.items() if k != worst):.1f} %). "
-            f"On the anchors' utterances: {mean(system, 'greedy', subset=True):.1f} % greedy, "
+            f"On the anchors' utterances (the seeds they ran on): {mean(system, 'greedy', subset=True):.1f} % greedy, "
             f"{mean(system, 'beam+lm', subset=True):.1f} % beam + LM, against "
             + ", ".join(f"{name} {value:.1f} %" for name, value in anchor.items())
             + f". Beam search with LM: {speed(system):,.0f}× real time on one thread (goal ≥ 50×). Epochs chosen on "
