@@ -42,14 +42,14 @@ from frontend import write_section  # noqa: E402
 
 from polysense.data.registry import build_data  # noqa: E402
 from polysense.evaluate.runner import evaluate_run  # noqa: E402
-from polysense.metrics.verification import equal_error_rate, min_dcf, pooled_trials, trials  # noqa: E402
+from polysense.metrics.verification import equal_error_rate, trials, verification_report  # noqa: E402
 from polysense.signal import mfcc  # noqa: E402
 from polysense.train.config import load_config  # noqa: E402
 from polysense.train.trainer import train  # noqa: E402
 
 RUNS = Path(os.environ.get("POLYSENSE_BENCH_RUNS", Path(tempfile.gettempdir()) / "polysense-speaker-runs"))
 STATE = Path(__file__).with_name("speakers.json")
-POOLED = (3, 5)
+POOLED = (3, 5)  # recordings pooled per side (as `polysense evaluate`)
 #: the learned systems: built-in configs, each trained per seed by the one trainer
 CONFIGS = ("fsdd-speakers", "fsdd-speakers-whisper")
 
@@ -57,18 +57,6 @@ CONFIGS = ("fsdd-speakers", "fsdd-speakers-whisper")
 def mfcc_stats(audio: torch.Tensor) -> torch.Tensor:
     c = mfcc(audio.double(), sample_rate=8000, n_mfcc=20, n_fft=256, hop_length=80, n_mels=32)
     return torch.cat([c.mean(-1), c.std(-1)])
-
-
-def scores_of(s: np.ndarray, same: np.ndarray) -> dict:
-    return {"eer": equal_error_rate(s, same), "min_dcf_p0.01": min_dcf(s, same, p_target=0.01),
-            "min_dcf_p0.05": min_dcf(s, same, p_target=0.05), "trials": int(len(s))}
-
-
-def verification(embeddings: torch.Tensor, speakers: list[str]) -> dict:
-    """Single-recording trials, and recordings pooled 3 and 5 per side (as ``polysense evaluate``)."""
-    out = scores_of(*trials(embeddings, speakers))
-    out["pooled"] = {str(k): scores_of(*pooled_trials(embeddings, speakers, utterances=k)) for k in POOLED}
-    return out
 
 
 def main() -> None:
@@ -96,7 +84,7 @@ def main() -> None:
     test_items = [data.test[i] for i in range(len(data.test))]
     anchor = torch.stack([(mfcc_stats(it["audio"]) - mean) / std for it in test_items])
     speakers = [it["group"] for it in test_items]
-    results = {"mfcc": verification(anchor, speakers), "learned": {}, "train_s": {}}
+    results = {"mfcc": verification_report(anchor, speakers, pooled=POOLED), "learned": {}, "train_s": {}}
     print("MFCC stats:", results["mfcc"], flush=True)
     if args.whisper:
         results["whisper"] = whisper_anchor(data, test_items)
@@ -149,7 +137,7 @@ def whisper_anchor(data, test_items) -> dict:
     centre = pooled([data.train[i] for i in range(0, len(data.train), 6)]).mean(0)
     embedded = pooled(test_items) - centre
     speakers = [it["group"] for it in test_items]
-    result = verification(embedded, speakers)
+    result = verification_report(embedded, speakers, pooled=POOLED)
     # which block carries the voice: each block's pooled states alone (512 of the 3072 dimensions)
     width = embedded.shape[1] // 6
     result["per_block_eer"] = [equal_error_rate(*trials(embedded[:, b * width:(b + 1) * width], speakers)) for b in range(6)]

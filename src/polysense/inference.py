@@ -39,7 +39,7 @@ from polysense.losses.separation import pit_si_sdr_loss
 from polysense.metrics.classification import classification_metrics
 from polysense.metrics.generation import frechet_distance
 from polysense.metrics.retrieval import DEFAULT_KS, retrieval_report
-from polysense.metrics.verification import equal_error_rate, trials
+from polysense.metrics.verification import verification_report
 from polysense.models.output import (
     ClassifierOutput,
     EmbeddingOutput,
@@ -229,9 +229,10 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
       :func:`polysense.metrics.retrieval.retrieval_report` (Recall@K for ``ks``, median rank, mAP);
     - with a generator's features of generated and real items: ``fd``, their Fréchet distance
       (:func:`polysense.metrics.generation.frechet_distance`, over every item of the pass);
-    - with ``verification`` and one embedded modality over items of two or more groups (speakers):
-      ``eer``, the equal error rate of every pair's cosine score
-      (:func:`polysense.metrics.verification.equal_error_rate`; lower is better).
+    - with ``verification`` and one embedded modality over items of two or more groups (speakers),
+      one of them with two items: ``verification`` of
+      :func:`polysense.metrics.verification.verification_report` (EER and minDCF of every pair's
+      cosine score, and of recordings pooled 3 and 5 per side; lower is better).
     """
     result: dict[str, Any] = dict(found.scalars)
     logits = found.cat_logits()
@@ -248,7 +249,7 @@ def scored(found: Collected, *, num_classes: int | None = None, retrieval: bool 
         if len(embedded) == 1 and len(counts) >= 2 and max(counts.values()) >= 2:
             (embeddings,) = embedded.values()
             if embeddings.shape[0] == len(found.groups):
-                result["eer"] = equal_error_rate(*trials(embeddings, found.groups))
+                result["verification"] = verification_report(embeddings, found.groups)
     if retrieval:
         report = retrieval_report(found.cat_embeddings(), texts=found.texts, labels=found.labels, ks=ks)
         if report:

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from polysense.errors import ParameterError
-from polysense.metrics.verification import equal_error_rate, min_dcf, pooled_trials, trials
+from polysense.metrics.verification import equal_error_rate, min_dcf, pooled_trials, trials, verification_report
 
 
 def reference_eer(scores, labels):
@@ -104,3 +104,15 @@ def test_pooled_trials_bad_arguments():
         pooled_trials(x, ["a", "a", "b", "b"], utterances=0)
     with pytest.raises(ParameterError, match="pooling 2 recordings per side leaves 2 groups of 2 speaker"):
         pooled_trials(x, ["a", "a", "b", "b"], utterances=2)
+
+
+def test_verification_report_holds_single_and_pooled_trials_where_each_speaker_has_two_groups():
+    rng = np.random.default_rng(1)
+    x = torch.from_numpy(rng.normal(size=(14, 5)))
+    speakers = ["a"] * 8 + ["b"] * 6  # b has two groups of 3, not of 5
+    report = verification_report(x, speakers)
+    scores, same = trials(x, speakers)
+    assert report["eer"] == equal_error_rate(scores, same) and report["trials"] == 14 * 13 // 2
+    assert report["min_dcf_p0.05"] == min_dcf(scores, same, p_target=0.05) and report["speakers"] == ["a", "b"]
+    assert sorted(report["pooled"]) == ["3"]
+    assert report["pooled"]["3"]["eer"] == equal_error_rate(*pooled_trials(x, speakers, utterances=3))

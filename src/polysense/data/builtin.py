@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch

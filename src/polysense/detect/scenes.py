@@ -252,10 +252,12 @@ class SceneWords(Dataset):
         self.pad_s = check_positive_float("pad_s", pad_s, allow_zero=True, what="seconds")
         self.jitter_s = check_positive_float("jitter_s", jitter_s, allow_zero=True, what="seconds")
         self.index: list[tuple[int, int]] = []
+        self.counts: list[int] = []  # events per scene: laying a scene out again only to count is not free
         shortest = math.inf
         for i in range(len(scenes)):
             events = scenes.events(i)
             self.index += [(i, j) for j in range(len(events))]
+            self.counts.append(len(events))
             shortest = min([shortest, *(e.duration_s for e in events)])
         if not self.index:
             raise ParameterError(f"the {split} scenes hold no event: raise num_scenes or scene_s")
@@ -293,7 +295,7 @@ class SceneWords(Dataset):
             return self._cut(scene, [k])[0]
         if scene not in self._kept:
             first = k - self.index[k][1]
-            self._kept[scene] = self._cut(scene, range(first, first + len(self.scenes.events(scene))))
+            self._kept[scene] = self._cut(scene, range(first, first + self.counts[scene]))
         return self._kept[scene][self.index[k][1]]
 
 

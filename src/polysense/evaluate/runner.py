@@ -34,24 +34,6 @@ from polysense.train.run import load_run, run_data
 __all__ = ["evaluate_run", "manifest_for_run"]
 
 
-def _verification(embeddings: torch.Tensor, groups: list[str]) -> dict[str, Any]:
-    """EER and minDCF over every pair of single recordings, and over recordings pooled 3 and 5 at a
-    time (:func:`~polysense.metrics.verification.pooled_trials`: longer enrolment and test speech)
-    when every speaker has at least two such groups."""
-    from polysense.metrics.verification import equal_error_rate, min_dcf, pooled_trials, trials
-
-    def scores_of(scores: Any, same: Any) -> dict[str, Any]:
-        return {"eer": equal_error_rate(scores, same), "min_dcf_p0.01": min_dcf(scores, same),
-                "min_dcf_p0.05": min_dcf(scores, same, p_target=0.05), "trials": int(len(scores))}
-
-    result = {**scores_of(*trials(embeddings, groups)), "speakers": sorted(set(groups)), "pooled": {}}
-    fewest = min(groups.count(name) for name in set(groups))
-    for k in (3, 5):
-        if fewest >= 2 * k:
-            result["pooled"][str(k)] = scores_of(*pooled_trials(embeddings, groups, utterances=k))
-    return result
-
-
 def _zero_shot(run: Any, found: Collected, classes: tuple[str, ...] | None, templates: Any) -> dict[str, Any]:
     from polysense.evaluate import zero_shot
 
@@ -142,7 +124,8 @@ def evaluate_run(
     found = collect(model, batches_of(dataset, tokenizer=run.tokenizer, collate=collate, batch_size=batch_size),
                     utterances=model.kind == "enhancer")
     evaluate_cfg = config.get("evaluate", {}) or {}
-    report = scored(found, retrieval=bool(evaluate_cfg.get("retrieval", True)) and model.shared_space)
+    report = scored(found, retrieval=bool(evaluate_cfg.get("retrieval", True)) and model.shared_space,
+                    verification=model.kind == "speaker")
     result: dict[str, Any] = {"split": split, "items": found.count, "run": str(run_dir)}
     result.update({k: v for k, v in found.scalars.items() if math.isfinite(v)})
     classes = run.classes or splits.classes
@@ -167,10 +150,8 @@ def evaluate_run(
 
         result["detection"] = evaluate_detection(run.model, dataset, classes=classes,
                                                  collar_s=float(model.collar_s))
-    if model.kind == "speaker":
-        embeddings = found.cat_embeddings().get("audio")
-        if embeddings is not None and len(found.groups) == embeddings.shape[0] and len(set(found.groups)) >= 2:
-            result["verification"] = _verification(embeddings, found.groups)
+    if report.get("verification"):
+        result["verification"] = report["verification"]
     if found.enhancement:
         from polysense.metrics.enhancement import score_utterances
 

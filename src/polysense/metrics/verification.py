@@ -28,7 +28,7 @@ import torch
 from polysense._checks import check_positive_float, check_unit_interval
 from polysense.errors import ParameterError
 
-__all__ = ["equal_error_rate", "min_dcf", "operating_points", "pooled_trials", "trials"]
+__all__ = ["equal_error_rate", "min_dcf", "operating_points", "pooled_trials", "trials", "verification_report"]
 
 
 def operating_points(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,3 +117,20 @@ def pooled_trials(embeddings: torch.Tensor, speakers: Sequence[str], *, utteranc
         raise ParameterError(f"pooling {utterances} recordings per side leaves {len(who)} groups of {len(set(who))} "
                              "speaker(s): verification needs two speakers, one with two groups; pool fewer recordings")
     return trials(torch.stack(pooled), who)
+
+
+def verification_report(embeddings: torch.Tensor, speakers: Sequence[str], *,
+                        pooled: Sequence[int] = (3, 5)) -> dict[str, object]:
+    """EER, minDCF (p_target 0.01 and 0.05) and the number of trials over every pair of single
+    recordings, the speakers, and under ``"pooled"`` the same for recordings pooled ``k`` per side
+    (:func:`pooled_trials`, keyed ``str(k)``) for each ``k`` of ``pooled`` at which every speaker
+    has at least two groups."""
+    def scores_of(scores: np.ndarray, same: np.ndarray) -> dict[str, float | int]:
+        return {"eer": equal_error_rate(scores, same), "min_dcf_p0.01": min_dcf(scores, same, p_target=0.01),
+                "min_dcf_p0.05": min_dcf(scores, same, p_target=0.05), "trials": int(len(scores))}
+
+    names = list(speakers)
+    fewest = min(names.count(name) for name in set(names)) if names else 0
+    return {**scores_of(*trials(embeddings, names)), "speakers": sorted(set(names)),
+            "pooled": {str(k): scores_of(*pooled_trials(embeddings, names, utterances=k))
+                       for k in pooled if fewest >= 2 * k}}

@@ -38,4 +38,6 @@ def validate(model: nn.Module, batches: Iterator[dict[str, Any]], *, device: tor
         (ab, a_to_b), (ba, b_to_a) = report["retrieval"].items()
         metrics[f"{ab}_r1"], metrics[f"{ba}_r1"] = a_to_b["r@1"], b_to_a["r@1"]
         metrics["r1"] = 0.5 * (a_to_b["r@1"] + b_to_a["r@1"])
+    if "verification" in report:
+        metrics["eer"] = report["verification"]["eer"]
     return metrics
